@@ -1,0 +1,54 @@
+# weft: every target installs what it needs from the pinned npm packages.
+BIN := $(CURDIR)/node_modules/.bin
+NODE := $(BIN)/node
+# node_modules/.bin stays off PATH: it holds an unrelated `nft` (from
+# @vercel/nft) that would shadow nftables' for the plugin and the tests.
+
+SOURCES := $(shell find cmd src bench tools -name '*.ts' 2>/dev/null) package-lock.json
+
+.PHONY: all deps build test typecheck unit integration bench-cni demo go-tools clean
+
+all: build
+
+# Debian packages the kernel-facing parts need (root; skips what is there).
+deps:
+	tools/install-deps.sh
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+dist/weft: node_modules/.installed $(SOURCES)
+	$(NODE) tools/build.ts weft
+
+dist/cni-floor: node_modules/.installed bench/floor.ts
+	$(NODE) tools/build.ts floor
+
+build: dist/weft
+
+go-tools:
+	tools/go-tools.sh
+
+typecheck: node_modules/.installed
+	$(NODE) $(BIN)/tsc --noEmit
+
+# Unit tests are pure; integration tests need root, netns, iproute2 and the
+# built plugin. `make test` runs both and the type check.
+test: deps typecheck build go-tools
+	$(NODE) $(BIN)/ava $(AVA_FLAGS)
+
+unit: node_modules/.installed
+	$(NODE) $(BIN)/ava 'test/unit/**/*.test.ts'
+
+integration: deps build go-tools
+	$(NODE) $(BIN)/ava 'test/integration/**/*.test.ts'
+
+bench-cni: deps build dist/cni-floor go-tools
+	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts
+
+# Two pods on one node bridge, pinging each other and the host.
+demo: deps build go-tools
+	tools/demo.sh
+
+clean:
+	rm -rf dist .cache/bin

@@ -1,0 +1,139 @@
+// ADD: bridge, address, veth pair, pod-side configuration; every step after
+// the first reservation is undone if a later one fails.
+import { existsSync } from 'node:fs';
+import { type Address, formatAddress } from '../ipam/address.ts';
+import { findRange, hostCidr } from '../ipam/range.ts';
+import { releaseAddress, reserve, storeDir } from '../ipam/store.ts';
+import { ipBatch } from '../linux/ip.ts';
+import { readLink } from '../linux/links.ts';
+import { macForAddress, macForName } from '../linux/mac.ts';
+import { ensureSysctl } from '../linux/sysctl.ts';
+import { type Gateway, ensureBridge } from './bridge.ts';
+import type { NetConf } from './config.ts';
+import type { Invocation } from './env.ts';
+import { CniError, ErrorCode, envError } from './errors.ts';
+import { hostVethName } from './host-veth.ts';
+import { kernelError } from './kernel-error.ts';
+import { addMasquerade } from './masquerade.ts';
+import { resolveNodeNetwork } from './network.ts';
+import type { Result, Route } from './types.ts';
+
+type Assigned = { address: Address; cidr: string; gateway: Address };
+
+export function cmdAdd(inv: Invocation, conf: NetConf): Result {
+  if (!existsSync(inv.netns)) {
+    throw envError(`CNI_NETNS ${inv.netns} does not exist: the container's network namespace must exist before ADD`);
+  }
+  const network = nodeNetworkForAdd(conf);
+  const gateways: Gateway[] = network.rangeSets.flatMap((set) =>
+    set.map((r) => ({ address: { family: r.subnet.family, value: r.gateway }, prefix: r.subnet.prefix })));
+  const bridge = ensureBridge(conf.bridge, gateways, network.mtu);
+  const mtu = network.mtu ?? bridge.mtu;
+  if (network.rangeSets.some((s) => s[0]!.subnet.family === 4)) ensureSysctl('net.ipv4.ip_forward', '1');
+  if (network.rangeSets.some((s) => s[0]!.subnet.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1');
+
+  const dir = storeDir(conf.ipam.dataDir, conf.name);
+  const host = hostVethName(inv.containerId, inv.ifname);
+  const assigned: Assigned[] = [];
+  let vethCreated = false;
+  try {
+    for (const [i, set] of network.rangeSets.entries()) {
+      const address = reserve(dir, set, i, inv.containerId, inv.ifname);
+      const range = findRange(set, address)!;
+      assigned.push({ address, cidr: hostCidr(range, address), gateway: { family: address.family, value: range.gateway } });
+    }
+    const first = assigned[0]!.address;
+    const podMac = first.family === 4 ? macForAddress(first) : macForName(`${inv.containerId}/${inv.ifname}`);
+    const hostMac = macForName(host);
+    createVeth(inv, conf, host, hostMac, podMac, mtu);
+    vethCreated = true;
+    const routes = podRoutes(conf, assigned);
+    configurePod(inv, assigned, routes);
+    if (conf.ipMasq) addMasquerade(assigned.map((a) => a.address), network.noMasquerade);
+    return {
+      cniVersion: conf.cniVersion,
+      interfaces: [
+        { name: bridge.name, mac: bridge.mac },
+        { name: host, mac: hostMac },
+        { name: inv.ifname, mac: podMac, mtu, sandbox: inv.netns },
+      ],
+      ips: assigned.map((a) => ({ address: a.cidr, gateway: formatAddress(a.gateway), interface: 2 })),
+      routes,
+      dns: conf.dns,
+    };
+  } catch (err) {
+    if (vethCreated) {
+      try {
+        ipBatch([`link del ${host}`]);
+      } catch {
+        // The pair may already be gone with the netns; nothing else to undo.
+      }
+    }
+    for (const a of assigned) releaseAddress(dir, a.address);
+    throw err;
+  }
+}
+
+// A missing subnet file during ADD is transient (weftd has not written it
+// yet), so the runtime is told to try again rather than "not available".
+function nodeNetworkForAdd(conf: NetConf) {
+  try {
+    return resolveNodeNetwork(conf);
+  } catch (err) {
+    if (err instanceof CniError && err.code === ErrorCode.NotAvailable) {
+      throw new CniError(ErrorCode.TryAgainLater, err.message, err.details);
+    }
+    throw err;
+  }
+}
+
+function createVeth(inv: Invocation, conf: NetConf, host: string, hostMac: string, podMac: string, mtu: number): void {
+  const commands = [
+    `link add ${host} mtu ${mtu} address ${hostMac} type veth peer name ${inv.ifname} mtu ${mtu} address ${podMac} netns ${inv.netns}`,
+    `link set ${host} master ${conf.bridge}`,
+  ];
+  if (conf.hairpinMode) commands.push(`link set dev ${host} type bridge_slave hairpin on`);
+  commands.push(`link set ${host} up`);
+  try {
+    ipBatch(commands);
+  } catch (err) {
+    // A failed `link add` creates nothing; a later failure leaves the pair.
+    if (commands.indexOf((err as { failed?: string }).failed ?? '') > 0) {
+      try {
+        ipBatch([`link del ${host}`]);
+      } catch {
+        // Already gone.
+      }
+    }
+    if (readLink(inv.ifname, { netns: inv.netns })) {
+      throw envError(`interface ${inv.ifname} already exists in ${inv.netns}: choose another CNI_IFNAME or DEL the old attachment first`);
+    }
+    throw kernelError(`cannot create veth pair ${host} <-> ${inv.ifname}`, err);
+  }
+}
+
+function podRoutes(conf: NetConf, assigned: Assigned[]): Route[] {
+  const gatewayFor = (family: 4 | 6) => assigned.find((a) => a.address.family === family)?.gateway;
+  if (conf.ipam.routes) {
+    return conf.ipam.routes.map((r) => {
+      if (r.gw) return r;
+      const gw = gatewayFor(r.dst.includes(':') ? 6 : 4);
+      return gw ? { dst: r.dst, gw: formatAddress(gw) } : r;
+    });
+  }
+  return assigned.map((a) => ({ dst: a.address.family === 4 ? '0.0.0.0/0' : '::/0', gw: formatAddress(a.gateway) }));
+}
+
+function configurePod(inv: Invocation, assigned: Assigned[], routes: Route[]): void {
+  const dev = inv.ifname;
+  const commands = [
+    ...assigned.map((a) => `addr add ${a.cidr} dev ${dev}${a.address.family === 6 ? ' nodad' : ''}`),
+    `link set ${dev} up`,
+    ...routes.map((r) => `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${dev}`),
+  ];
+  try {
+    ipBatch(commands, { netns: inv.netns });
+  } catch (err) {
+    throw kernelError(`cannot configure ${dev} in ${inv.netns}`, err);
+  }
+}

@@ -1,0 +1,23 @@
+// DEL: best effort and idempotent. The veth goes first and the addresses only
+// after it, so a DEL that fails half-way never frees an address a live
+// interface still holds; the runtime retries.
+import { listReservations, release, storeDir } from '../ipam/store.ts';
+import { IpCommandError, ipBatch } from '../linux/ip.ts';
+import type { NetConf } from './config.ts';
+import type { Invocation } from './env.ts';
+import { hostVethName } from './host-veth.ts';
+import { kernelError } from './kernel-error.ts';
+import { removeMasquerade } from './masquerade.ts';
+
+export function cmdDel(inv: Invocation, conf: NetConf): void {
+  const host = hostVethName(inv.containerId, inv.ifname);
+  try {
+    ipBatch([`link del ${host}`]);
+  } catch (err) {
+    if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete veth ${host}`, err);
+  }
+  const dir = storeDir(conf.ipam.dataDir, conf.name);
+  const mine = listReservations(dir).filter((r) => r.containerId === inv.containerId && r.ifname === inv.ifname);
+  for (const r of mine) release(r);
+  if (conf.ipMasq) removeMasquerade(mine.map((r) => r.address));
+}

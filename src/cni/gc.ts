@@ -1,0 +1,33 @@
+// GC: everything of this network that belongs to no valid attachment goes:
+// its address reservations and its host veths on the network's bridge.
+import { listReservations, release, storeDir } from '../ipam/store.ts';
+import { IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
+import type { Link } from '../linux/links.ts';
+import type { NetConf } from './config.ts';
+import { hostVethName, isHostVethName } from './host-veth.ts';
+import { kernelError } from './kernel-error.ts';
+import { removeMasquerade } from './masquerade.ts';
+
+export function cmdGc(conf: NetConf): void {
+  const valid = new Set(conf.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
+  const validVeths = new Set(conf.validAttachments.map((a) => hostVethName(a.containerID, a.ifname)));
+
+  let veths: Link[];
+  try {
+    veths = ipShow(['link show type veth'])[0] as Link[];
+  } catch (err) {
+    throw kernelError('cannot list veths', err);
+  }
+  for (const veth of veths) {
+    if (veth.master !== conf.bridge || !isHostVethName(veth.ifname) || validVeths.has(veth.ifname)) continue;
+    try {
+      ipBatch([`link del ${veth.ifname}`]);
+    } catch (err) {
+      if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete stale veth ${veth.ifname}`, err);
+    }
+  }
+
+  const stale = listReservations(storeDir(conf.ipam.dataDir, conf.name)).filter((r) => !valid.has(`${r.containerId}/${r.ifname}`));
+  for (const r of stale) release(r);
+  if (conf.ipMasq) removeMasquerade(stale.map((r) => r.address));
+}

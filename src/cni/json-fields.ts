@@ -1,0 +1,59 @@
+// Typed reads of optional fields from decoded JSON, each failing with a
+// config error that names the field and what it should be.
+import { configError } from './errors.ts';
+
+export type JsonObject = Record<string, unknown>;
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function wrongType(where: string, expected: string, value: unknown): Error {
+  return configError(`${where} must be ${expected}, got ${JSON.stringify(value)}`);
+}
+
+export function optString(obj: JsonObject, key: string, where: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw wrongType(`${where}${key}`, 'a string', v);
+  return v;
+}
+
+export function optBoolean(obj: JsonObject, key: string, where: string): boolean | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw wrongType(`${where}${key}`, 'true or false', v);
+  return v;
+}
+
+export function optInteger(obj: JsonObject, key: string, where: string, min: number, max: number): number | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw wrongType(`${where}${key}`, `an integer from ${min} to ${max}`, v);
+  }
+  return v;
+}
+
+export function optObject(obj: JsonObject, key: string, where: string): JsonObject | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (!isObject(v)) throw wrongType(`${where}${key}`, 'an object', v);
+  return v;
+}
+
+export function optArray(obj: JsonObject, key: string, where: string): unknown[] | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw wrongType(`${where}${key}`, 'an array', v);
+  return v;
+}
+
+export function optStringArray(obj: JsonObject, key: string, where: string): string[] | undefined {
+  const arr = optArray(obj, key, where);
+  if (arr === undefined) return undefined;
+  arr.forEach((v, i) => {
+    if (typeof v !== 'string') throw wrongType(`${where}${key}[${i}]`, 'a string', v);
+  });
+  return arr as string[];
+}

@@ -1,0 +1,134 @@
+// Address ranges with host-local's semantics, as pure functions: which
+// addresses a range may hand out and in which order (round-robin from the last
+// reservation). The on-disk side is store.ts.
+import { configError } from '../cni/errors.ts';
+import {
+  type Address, type Cidr, type Family, cidrContains, formatAddress, formatCidr, lastAddress, parseAddress, parseCidr,
+} from './address.ts';
+
+/** One entry of host-local's `ranges` format. */
+export type RangeSpec = {
+  subnet: string;
+  rangeStart?: string;
+  rangeEnd?: string;
+  gateway?: string;
+};
+
+export type AddressRange = {
+  subnet: Cidr;
+  first: bigint;
+  last: bigint;
+  gateway: bigint;
+};
+
+/** A range set hands out one address per attachment; its ranges share a family. */
+export type RangeSet = AddressRange[];
+
+export function parseRange(spec: RangeSpec, where: string): AddressRange {
+  const subnet = parseCidr(spec.subnet);
+  if (!subnet) throw configError(`${where}.subnet ${JSON.stringify(spec.subnet)} is not a CIDR: write it like "10.244.1.0/24"`);
+  const family = subnet.family;
+  // A v4 subnet needs network, gateway, one pod and broadcast addresses.
+  const maxPrefix = family === 4 ? 30 : 126;
+  if (subnet.prefix > maxPrefix) {
+    throw configError(`${where}.subnet ${spec.subnet} is too small to hold a gateway and a pod: use /${maxPrefix} or larger`);
+  }
+  const top = lastAddress(subnet);
+  const usableFirst = subnet.network + 1n;
+  const usableLast = family === 4 ? top - 1n : top;
+  const inside = (key: 'rangeStart' | 'rangeEnd' | 'gateway'): bigint | undefined => {
+    const text = spec[key];
+    if (text === undefined) return undefined;
+    const address = parseAddress(text);
+    if (!address || !cidrContains(subnet, address) || address.value < usableFirst || address.value > usableLast) {
+      throw configError(`${where}.${key} ${JSON.stringify(text)} is not a usable address of ${formatCidr(subnet)}: pick one between its network and broadcast addresses`);
+    }
+    return address.value;
+  };
+  const gateway = inside('gateway') ?? usableFirst;
+  const first = inside('rangeStart') ?? usableFirst;
+  const last = inside('rangeEnd') ?? usableLast;
+  if (first > last) throw configError(`${where}.rangeStart ${spec.rangeStart} is after rangeEnd ${spec.rangeEnd}: swap them`);
+  return { subnet, first, last, gateway };
+}
+
+export function parseRangeSets(specs: RangeSpec[][], where: string): RangeSet[] {
+  if (specs.length === 0) throw configError(`${where} is empty: give at least one range set, e.g. [[{"subnet":"10.244.1.0/24"}]]`);
+  const sets = specs.map((set, i) => {
+    if (set.length === 0) throw configError(`${where}[${i}] is empty: give at least one range`);
+    return set.map((spec, j) => parseRange(spec, `${where}[${i}][${j}]`));
+  });
+  const all = sets.flat();
+  for (const [i, set] of sets.entries()) {
+    const family = set[0]!.subnet.family;
+    if (set.some((r) => r.subnet.family !== family)) {
+      throw configError(`${where}[${i}] mixes IPv4 and IPv6 ranges: put each family in its own range set`);
+    }
+  }
+  for (let a = 0; a < all.length; a++) {
+    for (let b = a + 1; b < all.length; b++) {
+      const ra = all[a]!;
+      const rb = all[b]!;
+      if (ra.subnet.family === rb.subnet.family && ra.first <= rb.last && rb.first <= ra.last) {
+        throw configError(`${where}: ranges in ${formatCidr(ra.subnet)} and ${formatCidr(rb.subnet)} overlap: give each range its own addresses`);
+      }
+    }
+  }
+  return sets;
+}
+
+export function rangeSetFamily(set: RangeSet): Family {
+  return set[0]!.subnet.family;
+}
+
+export function findRange(set: RangeSet, address: Address): AddressRange | undefined {
+  return set.find((r) => address.family === r.subnet.family && address.value >= r.first && address.value <= r.last);
+}
+
+/**
+ * Every assignable address of the set, once, starting just after
+ * `lastReserved` and wrapping around, the way host-local walks its ranges.
+ */
+export function* candidates(set: RangeSet, lastReserved?: Address): Generator<Address> {
+  const family = rangeSetFamily(set);
+  let startRange = 0;
+  let startValue = set[0]!.first;
+  const lastRange = lastReserved ? set.findIndex((r) => lastReserved.value >= r.first && lastReserved.value <= r.last) : -1;
+  if (lastReserved && lastRange >= 0) {
+    const r = set[lastRange]!;
+    if (lastReserved.value < r.last) {
+      startRange = lastRange;
+      startValue = lastReserved.value + 1n;
+    } else {
+      startRange = (lastRange + 1) % set.length;
+      startValue = set[startRange]!.first;
+    }
+  }
+  for (let step = 0; step <= set.length; step++) {
+    const index = (startRange + step) % set.length;
+    const r = set[index]!;
+    const from = step === 0 ? startValue : r.first;
+    // The last step revisits the start range's head that the first step skipped.
+    const to = step === set.length ? startValue - 1n : r.last;
+    for (let v = from; v <= to; v++) {
+      if (v !== r.gateway) yield { family, value: v };
+    }
+  }
+}
+
+/** How many addresses the set can hand out in all. */
+export function capacity(set: RangeSet): bigint {
+  return set.reduce((sum, r) => sum + (r.last - r.first + 1n) - (r.gateway >= r.first && r.gateway <= r.last ? 1n : 0n), 0n);
+}
+
+export function gatewayOf(range: AddressRange): Address {
+  return { family: range.subnet.family, value: range.gateway };
+}
+
+export function prefixLength(range: AddressRange): number {
+  return range.subnet.prefix;
+}
+
+export function hostCidr(range: AddressRange, address: Address): string {
+  return `${formatAddress(address)}/${range.subnet.prefix}`;
+}

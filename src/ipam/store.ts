@@ -1,0 +1,107 @@
+// The IPAM store, host-local's on-disk format: under <dataDir>/<network>/ one
+// file per reserved address, named by the address and holding
+// "<containerID>\r\n<ifname>", plus last_reserved_ip.<set> per range set.
+// Creating a reservation with O_EXCL is what makes concurrent ADDs safe: two
+// processes can race for an address but only one create succeeds.
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import { type Address, formatAddress, formatCidr, parseAddress } from './address.ts';
+import { type RangeSet, candidates } from './range.ts';
+
+export type Reservation = { address: Address; file: string; containerId: string; ifname: string };
+
+const LAST_RESERVED = 'last_reserved_ip.';
+
+export function storeDir(dataDir: string, network: string): string {
+  return join(dataDir, network);
+}
+
+/** Reserves the next free address of the set for the attachment. */
+export function reserve(dir: string, set: RangeSet, setIndex: number, containerId: string, ifname: string): Address {
+  mkdirSync(dir, { recursive: true });
+  const markerFile = join(dir, `${LAST_RESERVED}${setIndex}`);
+  const last = readMarker(markerFile);
+  for (const address of candidates(set, last)) {
+    const text = formatAddress(address);
+    let fd: number;
+    try {
+      fd = openSync(join(dir, text), 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw ioError(`cannot create reservation ${join(dir, text)}`, err);
+    }
+    try {
+      writeSync(fd, `${containerId}\r\n${ifname}`);
+    } finally {
+      closeSync(fd);
+    }
+    writeAtomically(markerFile, text);
+    return address;
+  }
+  const ranges = set.map((r) => formatCidr(r.subnet)).join(', ');
+  throw new CniError(
+    ErrorCode.AddressPoolExhausted,
+    `no free address left in ${ranges} for network ${dir}`,
+    'remove pods from this node, or give the node a larger pod CIDR',
+  );
+}
+
+export function listReservations(dir: string): Reservation[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(`cannot list reservations in ${dir}`, err);
+  }
+  const reservations: Reservation[] = [];
+  for (const name of names) {
+    const address = parseAddress(name);
+    if (!address) continue;
+    const file = join(dir, name);
+    let content: string;
+    try {
+      content = readFileSync(file, 'utf8');
+    } catch (err) {
+      // Released by a concurrent DEL between readdir and read.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw ioError(`cannot read reservation ${file}`, err);
+    }
+    const [containerId = '', ifname = ''] = content.split(/\r?\n/);
+    reservations.push({ address, file, containerId: containerId.trim(), ifname: ifname.trim() });
+  }
+  return reservations;
+}
+
+export function release(reservation: Reservation): void {
+  try {
+    unlinkSync(reservation.file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot release ${reservation.file}`, err);
+  }
+}
+
+
+function readMarker(file: string): Address | undefined {
+  try {
+    return parseAddress(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomically(file: string, content: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, content);
+  renameSync(temp, file);
+}
+
+function ioError(what: string, err: unknown): CniError {
+  return new CniError(ErrorCode.IoFailure, `${what}: ${(err as Error).message}`, 'check that the IPAM data dir is writable by root');
+}
+
+/** Releases one address this process reserved (the rollback of a failed ADD). */
+export function releaseAddress(dir: string, address: Address): void {
+  release({ address, file: join(dir, formatAddress(address)), containerId: '', ifname: '' });
+}

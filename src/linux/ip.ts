@@ -1,0 +1,64 @@
+// Runs iproute2. Every call is one process: a whole list of changes goes in
+// one `ip -batch -`, and a network namespace given by path is entered with
+// nsenter, because `ip -n` only takes names under /var/run/netns.
+import { spawnSync } from 'node:child_process';
+
+export class IpCommandError extends Error {
+  readonly stderr: string;
+  /** The batch command that failed, when iproute2 says which. */
+  readonly failed: string | undefined;
+
+  constructor(message: string, stderr: string, failed: string | undefined) {
+    super(message);
+    this.name = 'IpCommandError';
+    this.stderr = stderr;
+    this.failed = failed;
+  }
+
+  get notFound(): boolean {
+    return /Cannot find device|does not exist|No such device/.test(this.stderr);
+  }
+
+  get exists(): boolean {
+    return /File exists/.test(this.stderr);
+  }
+}
+
+/** Where the commands run: the host, or a netns given by its path. */
+export type Namespace = { netns?: string };
+
+function run(tool: 'ip' | 'bridge', args: string[], input: string | undefined, where: Namespace): string {
+  const [cmd, argv] = where.netns ? ['nsenter', [`--net=${where.netns}`, '--', tool, ...args]] : [tool, args];
+  const child = spawnSync(cmd, argv, { input, encoding: 'utf8' });
+  if (child.error) {
+    throw new IpCommandError(`cannot run ${cmd}: ${child.error.message}: install iproute2 and util-linux`, '', undefined);
+  }
+  if (child.status !== 0) {
+    const stderr = child.stderr.trim();
+    const line = /Command failed -:(\d+)/.exec(stderr);
+    const failed = line && input ? input.split('\n')[Number(line[1]) - 1] : undefined;
+    const reason = stderr.replace(/\n?Command failed -:\d+/, '').replace(/\n/g, '; ');
+    const what = failed ?? `${tool} ${args.join(' ')}`;
+    throw new IpCommandError(`${what}${where.netns ? ` (in ${where.netns})` : ''}: ${reason || `exit ${child.status}`}`, stderr, failed);
+  }
+  return child.stdout;
+}
+
+/** Applies all commands in order in one process; stops at the first failure. */
+export function ipBatch(commands: string[], where: Namespace = {}): void {
+  if (commands.length > 0) run('ip', ['-batch', '-'], `${commands.join('\n')}\n`, where);
+}
+
+/**
+ * Runs `show` commands in one process and returns each one's JSON. Only for
+ * commands that cannot fail on a missing object (a failing command prints
+ * nothing, which would shift the answers).
+ */
+export function ipShow(commands: string[], where: Namespace = {}): unknown[][] {
+  const out = run('ip', ['-j', '-d', '-batch', '-'], `${commands.join('\n')}\n`, where);
+  const lines = out.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length !== commands.length) {
+    throw new IpCommandError(`ip -j returned ${lines.length} answers for ${commands.length} commands`, out, undefined);
+  }
+  return lines.map((l) => JSON.parse(l) as unknown[]);
+}

@@ -1,0 +1,127 @@
+// Every bad input a runtime or an operator can hand the plugin: one JSON error
+// on stdout with the spec's code and a message that names the fix, a non-zero
+// exit, and nothing changed on the host.
+import test, { type ExecutionContext } from 'ava';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { execWeft, footprint, makeNetwork, type TestNetwork } from '../support/cni.ts';
+import { deleteLinkOnTeardown, makeNetns, must, tempDir, uniqueSuffix } from '../support/host.ts';
+
+type Case = {
+  title: string;
+  code: number;
+  msg: RegExp;
+  env?: (base: Record<string, string>) => Record<string, string>;
+  conf?: (base: Record<string, unknown>, t: ExecutionContext, net: TestNetwork) => unknown | Promise<unknown>;
+  stdin?: string;
+};
+
+const without = (obj: Record<string, string>, key: string) => Object.fromEntries(Object.entries(obj).filter(([k]) => k !== key));
+const ipam = (base: Record<string, unknown>) => base.ipam as Record<string, unknown>;
+
+const cases: Case[] = [
+  { title: 'stdin that is not JSON', code: 6, msg: /not valid JSON/, stdin: '{"cniVersion": "1.1.0",' },
+  { title: 'stdin that is a JSON array', code: 6, msg: /not a JSON object/, stdin: '[]' },
+  { title: 'an unsupported old cniVersion', code: 1, msg: /cniVersion "0\.2\.0" is not supported/, conf: (c) => ({ ...c, cniVersion: '0.2.0' }) },
+  { title: 'an unknown future cniVersion', code: 1, msg: /cniVersion "9\.9\.9" is not supported/, conf: (c) => ({ ...c, cniVersion: '9.9.9' }) },
+  { title: 'a missing cniVersion', code: 7, msg: /cniVersion is missing/, conf: ({ cniVersion: _, ...c }) => c },
+  { title: 'a missing CNI_COMMAND', code: 4, msg: /CNI_COMMAND is not set/, env: (e) => without(e, 'CNI_COMMAND') },
+  { title: 'an unknown CNI_COMMAND', code: 4, msg: /CNI_COMMAND "ATTACH" is unknown/, env: (e) => ({ ...e, CNI_COMMAND: 'ATTACH' }) },
+  { title: 'a container ID with a path in it', code: 4, msg: /CNI_CONTAINERID "\.\.\/\.\.\/etc" is invalid/, env: (e) => ({ ...e, CNI_CONTAINERID: '../../etc' }) },
+  { title: 'a container ID starting with a dash', code: 4, msg: /CNI_CONTAINERID "-rf" is invalid/, env: (e) => ({ ...e, CNI_CONTAINERID: '-rf' }) },
+  { title: 'a missing CNI_CONTAINERID', code: 4, msg: /CNI_CONTAINERID is required for ADD/, env: (e) => without(e, 'CNI_CONTAINERID') },
+  { title: 'an IFNAME with a slash', code: 4, msg: /CNI_IFNAME "a\/b" may not contain/, env: (e) => ({ ...e, CNI_IFNAME: 'a/b' }) },
+  { title: 'an IFNAME with a colon', code: 4, msg: /CNI_IFNAME "eth0:1" may not contain/, env: (e) => ({ ...e, CNI_IFNAME: 'eth0:1' }) },
+  { title: 'an IFNAME of 16 characters', code: 4, msg: /is 16 characters long/, env: (e) => ({ ...e, CNI_IFNAME: 'e'.repeat(16) }) },
+  { title: 'an IFNAME of ".."', code: 4, msg: /may not be "\." or "\.\."/, env: (e) => ({ ...e, CNI_IFNAME: '..' }) },
+  { title: 'an IFNAME that looks like an option', code: 4, msg: /may not start with "-"/, env: (e) => ({ ...e, CNI_IFNAME: '-force' }) },
+  { title: 'an IFNAME with whitespace', code: 4, msg: /may not contain/, env: (e) => ({ ...e, CNI_IFNAME: 'eth 0' }) },
+  { title: 'a relative CNI_NETNS', code: 4, msg: /is not an absolute path/, env: (e) => ({ ...e, CNI_NETNS: 'var/run/netns/x' }) },
+  { title: 'a CNI_NETNS that does not exist', code: 4, msg: /does not exist: the container's network namespace/, env: (e) => ({ ...e, CNI_NETNS: '/var/run/netns/weft-no-such-ns' }) },
+  { title: 'a missing CNI_NETNS on ADD', code: 4, msg: /CNI_NETNS is required for ADD/, env: (e) => without(e, 'CNI_NETNS') },
+  { title: 'a missing network name', code: 7, msg: /name is missing/, conf: ({ name: _, ...c }) => c },
+  { title: 'a network name that is a path', code: 7, msg: /name "\.\.\/x" is invalid/, conf: (c) => ({ ...c, name: '../x' }) },
+  { title: 'an mtu given as a string', code: 7, msg: /mtu must be an integer from 68 to 65535, got "1500"/, conf: (c) => ({ ...c, mtu: '1500' }) },
+  { title: 'an mtu out of range', code: 7, msg: /mtu must be an integer from 68 to 65535, got 10/, conf: (c) => ({ ...c, mtu: 10 }) },
+  { title: 'hairpinMode given as a string', code: 7, msg: /hairpinMode must be true or false/, conf: (c) => ({ ...c, hairpinMode: 'yes' }) },
+  { title: 'a bridge name that is too long', code: 7, msg: /bridge "weft-bridge-too-long" is 20 characters long/, conf: (c) => ({ ...c, bridge: 'weft-bridge-too-long' }) },
+  { title: 'ipam.ranges that is not an array', code: 7, msg: /ipam\.ranges must be an array/, conf: (c) => ({ ...c, ipam: { ...ipam(c), ranges: '10.0.0.0/24' } }) },
+  { title: 'a range subnet that is not a CIDR', code: 7, msg: /ipam\.ranges\[0\]\[0\]\.subnet "10\.0\.0\.0\/33" is not a CIDR/, conf: (c) => ({ ...c, ipam: { ...ipam(c), ranges: [[{ subnet: '10.0.0.0/33' }]] } }) },
+  { title: 'a rangeStart outside the subnet', code: 7, msg: /rangeStart "10\.9\.9\.9" is not a usable address/, conf: (c, _t, n) => ({ ...c, ipam: { ...ipam(c), ranges: [[{ subnet: n.subnet, rangeStart: '10.9.9.9' }]] } }) },
+  { title: 'a relative ipam.dataDir', code: 7, msg: /ipam\.dataDir "ipam" must be an absolute path/, conf: (c) => ({ ...c, ipam: { ...ipam(c), dataDir: 'ipam' } }) },
+  { title: 'an ipam.type weft does not implement', code: 7, msg: /ipam\.type "dhcp" is not supported/, conf: (c) => ({ ...c, ipam: { ...ipam(c), type: 'dhcp' } }) },
+  {
+    title: 'a missing subnet file without ipam.ranges (try again later)',
+    code: 11,
+    msg: /subnet file .* does not exist/,
+    conf: (c, t) => ({ ...c, subnetFile: join(tempDir(t), 'subnet.json'), ipam: { dataDir: ipam(c).dataDir } }),
+  },
+  {
+    title: 'a subnet file that is not valid JSON',
+    code: 11,
+    msg: /subnet file .* is not valid JSON/,
+    conf: (c, t) => {
+      const file = join(tempDir(t), 'subnet.json');
+      writeFileSync(file, '{"version":1,');
+      return { ...c, subnetFile: file, ipam: { dataDir: ipam(c).dataDir } };
+    },
+  },
+  {
+    title: 'a bridge name already taken by a non-bridge link',
+    code: 7,
+    msg: /bridge wv[0-9a-f]+ exists but is a veth link, not a bridge: delete it or set "bridge" to another name/,
+    conf: async (c, t) => {
+      const name = `wv${uniqueSuffix()}`;
+      await must('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+      await deleteLinkOnTeardown(t, name);
+      return { ...c, bridge: name };
+    },
+  },
+];
+
+for (const c of cases) {
+  test(`ADD rejects ${c.title}`, async (t) => {
+    const net = await makeNetwork(t);
+    const pod = await makeNetns(t);
+    const containerId = `bad-${uniqueSuffix()}`;
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
+    const conf = c.conf ? await c.conf(net.pluginConf, t, net) : net.pluginConf;
+    const before = await footprint(net, containerId);
+
+    const r = await execWeft(c.env ? c.env(env) : env, c.stdin ?? JSON.stringify(conf));
+
+    t.not(r.exitCode, 0);
+    t.is(r.stdout.trim().split('\n').length, 1, 'exactly one JSON object on stdout');
+    t.like(r.json, { code: c.code });
+    t.regex(String(r.json?.msg), c.msg);
+    t.is(typeof r.json?.cniVersion, 'string');
+    t.deepEqual(await footprint(net, containerId), before, 'nothing changed on the host');
+  });
+}
+
+test('ADD into a netns that already has the interface fails, releases its address and leaves no veth', async (t) => {
+  const net = await makeNetwork(t);
+  const pod = await makeNetns(t);
+  await must('ip', ['-n', pod.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer']);
+  const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'dup-ifname', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+  // The first ADD creates the bridge; what matters is what the attachment leaves.
+  const r = await execWeft(env, JSON.stringify(net.pluginConf));
+  t.is(r.json?.code, 4);
+  t.regex(String(r.json?.msg), /interface eth0 already exists in \/var\/run\/netns\/wt-/);
+  const after = await footprint(net, 'dup-ifname');
+  t.deepEqual(after.reservations, []);
+  t.is(after.hostVeth, undefined);
+  t.deepEqual(after.bridgePorts, []);
+});
+
+test('CHECK is refused below cniVersion 0.4.0 and without prevResult', async (t) => {
+  const net = await makeNetwork(t);
+  const pod = await makeNetns(t);
+  const env = { CNI_COMMAND: 'CHECK', CNI_CONTAINERID: 'chk', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+  const old = await execWeft(env, JSON.stringify({ ...net.pluginConf, cniVersion: '0.3.1' }));
+  t.like(old.json, { code: 1 });
+  t.regex(String(old.json?.msg), /CHECK is not defined for cniVersion 0\.3\.1/);
+  const noPrev = await execWeft(env, JSON.stringify(net.pluginConf));
+  t.like(noPrev.json, { code: 7 });
+  t.regex(String(noPrev.json?.msg), /prevResult is missing/);
+});

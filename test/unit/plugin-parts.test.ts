@@ -1,0 +1,81 @@
+import test from 'ava';
+import { bridgeFixes } from '../../src/cni/bridge.ts';
+import { hostVethName, isHostVethName } from '../../src/cni/host-veth.ts';
+import { masqueradeScript } from '../../src/cni/masquerade.ts';
+import { resultForVersion } from '../../src/cni/version.ts';
+import { subnetFileProblem } from '../../src/daemon/subnet-file.ts';
+import { parseAddress, parseCidr } from '../../src/ipam/address.ts';
+import { macForAddress, macForName } from '../../src/linux/mac.ts';
+import type { Result } from '../../src/cni/types.ts';
+
+const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };
+
+test('a missing bridge is created with a MAC pinned to its gateway, addressed and set up', (t) => {
+  t.deepEqual(bridgeFixes('weft0', undefined, [gw], 1450), [
+    'link add weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge',
+    'addr add 10.0.0.1/24 dev weft0',
+    'link set weft0 up',
+  ]);
+});
+
+test('an existing bridge only gets what it lacks', (t) => {
+  const bridge = { ifindex: 3, ifname: 'weft0', mtu: 1500, flags: ['UP'], linkinfo: { info_kind: 'bridge' }, addr_info: [{ family: 'inet' as const, local: '10.0.0.1', prefixlen: 24 }] };
+  t.deepEqual(bridgeFixes('weft0', bridge, [gw], undefined), []);
+  t.deepEqual(bridgeFixes('weft0', { ...bridge, flags: [], addr_info: [] }, [gw], undefined), ['addr add 10.0.0.1/24 dev weft0', 'link set weft0 up']);
+});
+
+test('a non-bridge link with the bridge name is refused with the fix', (t) => {
+  t.throws(() => bridgeFixes('weft0', { ifindex: 3, ifname: 'weft0', mtu: 1500, linkinfo: { info_kind: 'vxlan' } }, [gw], undefined), {
+    message: 'bridge weft0 exists but is a vxlan link, not a bridge: delete it or set "bridge" to another name',
+  });
+});
+
+test('host veth names are stable, 15 characters, and recognisable', (t) => {
+  const name = hostVethName('3f2a1b', 'eth0');
+  t.is(name, hostVethName('3f2a1b', 'eth0'));
+  t.is(name.length, 15);
+  t.true(isHostVethName(name));
+  t.not(name, hostVethName('3f2a1b', 'eth1'));
+  t.false(isHostVethName('veth1234567890a'));
+});
+
+test('pod MACs encode the pod IP; other MACs are locally administered and differ from pod MACs', (t) => {
+  t.is(macForAddress(parseAddress('10.244.1.5')!), '0a:58:0a:f4:01:05');
+  t.regex(macForName('weft0'), /^0e(:[0-9a-f]{2}){5}$/);
+});
+
+test('results convert to the requested version', (t) => {
+  const result: Result = {
+    cniVersion: '1.1.0',
+    interfaces: [{ name: 'weft0', mac: 'm1' }, { name: 'h', mac: 'm2' }, { name: 'eth0', mac: 'm3', mtu: 1450, sandbox: '/ns' }],
+    ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 2 }, { address: 'fd00::2/64', gateway: 'fd00::1', interface: 2 }],
+    routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }],
+    dns: {},
+  };
+  const v040 = resultForVersion(result, '0.4.0') as { ips: { version: string }[]; interfaces: { mtu?: number }[] };
+  t.deepEqual(v040.ips.map((i) => i.version), ['4', '6']);
+  t.is(v040.interfaces[2]!.mtu, undefined);
+  const v100 = resultForVersion(result, '1.0.0') as { ips: { version?: string }[] };
+  t.is(v100.ips[0]!.version, undefined);
+  const v110 = resultForVersion(result, '1.1.0') as { interfaces: { mtu?: number }[] };
+  t.is(v110.interfaces[2]!.mtu, 1450);
+});
+
+test('the subnet file is validated field by field', (t) => {
+  const good = { version: 1, clusterNetworks: ['10.244.0.0/16'], subnets: [{ subnet: '10.244.1.0/24', gateway: '10.244.1.1' }], mtu: 1450, ipMasq: true };
+  t.is(subnetFileProblem(good), undefined);
+  t.regex(subnetFileProblem({ ...good, version: 2 })!, /has version 2/);
+  t.regex(subnetFileProblem({ ...good, subnets: [] })!, /has no "subnets"/);
+  t.regex(subnetFileProblem({ ...good, subnets: [{ subnet: '10.244.1.0/24', gateway: '10.9.9.9' }] })!, /gateway "10\.9\.9\.9" is not inside/);
+  t.regex(subnetFileProblem({ ...good, mtu: 'big' })!, /invalid "mtu"/);
+  t.regex(subnetFileProblem({ ...good, ipMasq: 'yes' })!, /boolean "ipMasq"/);
+});
+
+test('the masquerade script only adds set elements after a flush-and-readd of its two rules', (t) => {
+  const script = masqueradeScript([parseAddress('10.0.0.5')!], [parseCidr('10.0.0.0/24')!, parseCidr('10.244.0.0/16')!]);
+  const lines = script.trim().split('\n');
+  t.is(lines.filter((l) => l.startsWith('add rule')).length, 2);
+  t.true(lines.indexOf('flush chain inet weft-pod-masq postrouting') < lines.findIndex((l) => l.startsWith('add rule')));
+  t.true(lines.includes('add element inet weft-pod-masq keep4 { 10.244.0.0/16 }'));
+  t.true(lines.includes('add element inet weft-pod-masq sources4 { 10.0.0.5 }'));
+});

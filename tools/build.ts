@@ -1,0 +1,68 @@
+// Builds each entry point into one esbuild bundle and then into a single
+// executable with Node's SEA mechanism: the pinned Node binary (npm `node`
+// package) plus the bundle injected by postject. `pkg` cannot do this offline
+// because it downloads its own patched Node bases; SEA needs nothing but the
+// Node we already pin.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const dist = 'dist';
+const work = join(dist, '.sea');
+
+type Target = { name: string; entry: string };
+
+const targets: Record<string, Target> = {
+  weft: { name: 'weft', entry: 'cmd/weft.ts' },
+  weftd: { name: 'weftd', entry: 'cmd/weftd.ts' },
+  floor: { name: 'cni-floor', entry: 'bench/floor.ts' },
+};
+
+async function buildExecutable(target: Target): Promise<void> {
+  const bundle = join(work, `${target.name}.cjs`);
+  await build({
+    entryPoints: [target.entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    outfile: bundle,
+    logLevel: 'warning',
+  });
+  const blob = join(work, `${target.name}.blob`);
+  const seaConfig = join(work, `${target.name}.sea.json`);
+  writeFileSync(seaConfig, JSON.stringify({
+    main: bundle,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: true,
+  }));
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+  const out = join(dist, target.name);
+  rmSync(out, { force: true });
+  copyFileSync(process.execPath, out);
+  const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
+  execFileSync(process.execPath, [postject, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: ['ignore', 'ignore', 'inherit'] });
+  chmodSync(out, 0o755);
+  console.log(`built ${out}`);
+}
+
+const wanted = process.argv.slice(2);
+if (wanted.length === 0) {
+  console.error(`usage: build.ts <${Object.keys(targets).join('|')}>...`);
+  process.exit(2);
+}
+mkdirSync(work, { recursive: true });
+for (const name of wanted) {
+  const target = targets[name];
+  if (!target) {
+    console.error(`unknown build target ${name}: choose one of ${Object.keys(targets).join(', ')}`);
+    process.exit(2);
+  }
+  await buildExecutable(target);
+}
