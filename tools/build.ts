@@ -42,12 +42,14 @@ async function buildExecutable(target: Target): Promise<void> {
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
   }));
-  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
   const out = join(dist, target.name);
   rmSync(out, { force: true });
   copyFileSync(process.execPath, out);
   const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
-  execFileSync(process.execPath, [postject, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // postject's ELF library warns about section names it does not need; its
+  // output only matters when it fails, and then execFileSync's error has it.
+  execFileSync(process.execPath, [postject, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: 'pipe' });
   chmodSync(out, 0o755);
   console.log(`built ${out}`);
 }
