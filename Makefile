@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src bench tools -name '*.ts' 2>/dev/null) package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni demo go-tools clean
+.PHONY: all deps build test typecheck unit integration bench-cni demo go-tools kube-tools clean
 
 all: build
 
@@ -29,18 +29,23 @@ build: dist/weft
 go-tools:
 	tools/go-tools.sh
 
+# etcd and kube-apiserver built from the Go module proxy, for the tests that
+# run weftd against a real API server (cached in .cache/bin).
+kube-tools:
+	tools/kube-tools.sh
+
 typecheck: node_modules/.installed
 	$(NODE) $(BIN)/tsc --noEmit
 
 # Unit tests are pure; integration tests need root, netns, iproute2 and the
 # built plugin. `make test` runs both and the type check.
-test: deps typecheck build go-tools
+test: deps typecheck build go-tools kube-tools
 	$(NODE) $(BIN)/ava $(AVA_FLAGS)
 
 unit: node_modules/.installed
 	$(NODE) $(BIN)/ava 'test/unit/**/*.test.ts'
 
-integration: deps build go-tools
+integration: deps build go-tools kube-tools
 	$(NODE) $(BIN)/ava 'test/integration/**/*.test.ts'
 
 bench-cni: deps build dist/cni-floor go-tools

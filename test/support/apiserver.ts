@@ -1,0 +1,390 @@
+// A real Kubernetes control plane for integration tests: etcd plus
+// kube-apiserver, both built by tools/kube-tools.sh into .cache/bin, with a
+// throwaway PKI made by openssl. Everything listens on 127.0.0.1 only and lives
+// in one temp dir that stop() removes. A test that dies before stop() leaves
+// nothing behind either: the processes and the temp dir go with the thread
+// that started them (see launch and startJanitor).
+//
+//   const cp = await startControlPlane();
+//   t.teardown(() => cp.stop());
+//   const kc = new KubeConfig(); kc.loadFromFile(cp.kubeconfig);
+//
+// The kubeconfig's user is in system:masters, so it passes every authorizer.
+// Other identities can be minted with the TokenRequest API (tokens are signed
+// with a key pair made here); nothing issues ServiceAccount secrets, as no
+// controller-manager runs.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+const repoRoot = join(import.meta.dirname, '..', '..');
+const loopback = '127.0.0.1';
+
+export interface ControlPlaneOptions {
+  /** Where etcd and kube-apiserver are; default <repo>/.cache/bin. */
+  binDir?: string;
+  /** --service-cluster-ip-range; default 10.96.0.0/16. */
+  serviceClusterIPRange?: string;
+  /**
+   * Appended to kube-apiserver's flags, after ours: a repeated single-value
+   * flag takes the last value, a list flag adds to our list.
+   */
+  apiServerArgs?: string[];
+  /** How long etcd and then kube-apiserver each get to become ready; default 60 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface ControlPlane {
+  /** Path of a kubeconfig for the system:masters admin. */
+  kubeconfig: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** The CA that signed the serving and client certificates. */
+  caFile: string;
+  /** The admin's client certificate and key, as in the kubeconfig. */
+  certFile: string;
+  keyFile: string;
+  /** Kills kube-apiserver (like a crash), leaving etcd and its data alone. */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again on the same port and waits for /readyz. */
+  startApiServer(): Promise<void>;
+  /** Kills both processes and removes the temp dir; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const binDir = opts.binDir ?? join(repoRoot, '.cache', 'bin');
+  const etcdBin = requireBinary(binDir, 'etcd');
+  const apiServerBin = requireBinary(binDir, 'kube-apiserver');
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+
+  const dir = await mkdtemp(join(tmpdir(), 'weft-control-plane-'));
+  const janitor = startJanitor(dir);
+  let etcd: Launched | undefined;
+  let apiServer: Launched | undefined;
+  const stopAll = async (): Promise<void> => {
+    await Promise.all([apiServer && kill(apiServer), etcd && kill(etcd)]);
+    await janitor.release();
+  };
+
+  try {
+    const pki = await makePki(dir);
+    const [etcdPort, etcdPeerPort, apiPort] = await freePorts(3);
+    const etcdUrl = `http://${loopback}:${etcdPort}`;
+    const server = `https://${loopback}:${apiPort}`;
+
+    etcd = launch(etcdBin, join(dir, 'etcd.log'), [
+      `--name=weft-test`,
+      `--data-dir=${join(dir, 'etcd-data')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://${loopback}:${etcdPeerPort}`,
+      `--initial-advertise-peer-urls=http://${loopback}:${etcdPeerPort}`,
+      `--initial-cluster=weft-test=http://${loopback}:${etcdPeerPort}`,
+      // The data is thrown away after the test; fsync only costs time.
+      '--unsafe-no-fsync',
+      // A lone member still waits out one election timeout (1 s by default)
+      // before it leads and serves; with no peers, short timers are safe.
+      '--heartbeat-interval=10',
+      '--election-timeout=100',
+      '--log-level=warn',
+    ]);
+    await waitReady(etcd, readyTimeoutMs, () => probe(`${etcdUrl}/health`));
+
+    const apiServerArgs = [
+      `--bind-address=${loopback}`,
+      `--advertise-address=${loopback}`,
+      `--secure-port=${apiPort}`,
+      `--etcd-servers=${etcdUrl}`,
+      `--tls-cert-file=${pki.serverCert}`,
+      `--tls-private-key-file=${pki.serverKey}`,
+      `--client-ca-file=${pki.caFile}`,
+      // Node and RBAC as on a real cluster, so tests see a ServiceAccount
+      // refused what its Role does not grant.
+      '--authorization-mode=Node,RBAC',
+      `--service-account-issuer=${server}`,
+      `--service-account-key-file=${pki.serviceAccountPublicKey}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+      `--service-cluster-ip-range=${opts.serviceClusterIPRange ?? '10.96.0.0/16'}`,
+      '--allow-privileged=true',
+      // Without a controller-manager no namespace gets its "default"
+      // ServiceAccount, and this plugin would then refuse every Pod.
+      '--disable-admission-plugins=ServiceAccount',
+      // Endpoints may not hold a loopback address, so keeping the "kubernetes"
+      // Service's endpoints at 127.0.0.1 would only log errors.
+      '--endpoint-reconciler-type=none',
+      ...(opts.apiServerArgs ?? []),
+    ];
+    const apiServerLog = join(dir, 'kube-apiserver.log');
+    // As the admin: anonymous requests may be refused until RBAC's default
+    // roles exist, late in the start-up.
+    const tls = adminTls(pki);
+    const startApiServer = async (): Promise<void> => {
+      apiServer = launch(apiServerBin, apiServerLog, apiServerArgs);
+      await waitReady(apiServer, readyTimeoutMs, () => probe(`${server}/readyz`, tls));
+    };
+    await startApiServer();
+
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, kubeconfigFor(server, pki));
+
+    let stopped = false;
+    return {
+      kubeconfig,
+      server,
+      caFile: pki.caFile,
+      certFile: pki.adminCert,
+      keyFile: pki.adminKey,
+      async stopApiServer() {
+        if (apiServer) await kill(apiServer);
+      },
+      async startApiServer() {
+        if (stopped) throw new Error('startApiServer: this control plane was stopped; start a new one');
+        if (apiServer?.exitStatus() === undefined) {
+          throw new Error('startApiServer: kube-apiserver is still running; call stopApiServer() first');
+        }
+        await startApiServer();
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await stopAll();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * A shell that removes dir once its stdin reaches end of file: when release()
+ * closes it, or when the thread that started it ends, which closes the pipe.
+ * An 'exit' handler would not do: ava ends its worker threads with
+ * terminate(), which runs none. Pairs with the parent-death signal in launch.
+ */
+function startJanitor(dir: string): { release(): Promise<void> } {
+  // rm retries: a just-killed etcd may still be finishing a write.
+  const script = 'cat >/dev/null; for try in 1 2 3 4 5; do rm -rf -- "$0" && exit; sleep 0.2; done';
+  const janitor = spawn('sh', ['-c', script, dir], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const exited = new Promise((resolve) => janitor.once('exit', resolve));
+  // The janitor must not keep a test process alive; release() waits for it.
+  janitor.unref();
+  (janitor.stdin as Socket).unref();
+  return {
+    async release() {
+      janitor.ref();
+      janitor.stdin?.end();
+      await exited;
+    },
+  };
+}
+
+function requireBinary(binDir: string, name: string): string {
+  const path = join(binDir, name);
+  if (!existsSync(path)) {
+    throw new Error(`${name} is not built at ${path}: run tools/kube-tools.sh (about 5 minutes the first time)`);
+  }
+  return path;
+}
+
+// --- PKI ---------------------------------------------------------------
+
+interface Pki {
+  caFile: string;
+  serverCert: string;
+  serverKey: string;
+  adminCert: string;
+  adminKey: string;
+  serviceAccountKey: string;
+  serviceAccountPublicKey: string;
+}
+
+// Our own openssl config, so the system's default extensions (which would
+// mark every certificate a CA) stay out of it. Go's x509 checks these usages.
+const opensslConfig = `
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:${loopback}
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+`;
+
+async function makePki(dir: string): Promise<Pki> {
+  const config = join(dir, 'openssl.cnf');
+  await writeFile(config, opensslConfig);
+  const file = (name: string): string => join(dir, name);
+  // P-256 keys: generated in milliseconds, unlike RSA.
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const cert = (name: string, subject: string, extensions: string, signer: string[]): Promise<unknown> =>
+    openssl('req', '-x509', '-config', config, '-extensions', extensions, ...newKey,
+      '-days', '2', '-subj', subject, ...signer, '-keyout', file(`${name}.key`), '-out', file(`${name}.crt`));
+
+  await cert('ca', '/CN=weft-test-ca', 'ca', []);
+  const byCa = ['-CA', file('ca.crt'), '-CAkey', file('ca.key')];
+  await Promise.all([
+    cert('server', '/CN=kube-apiserver', 'server', byCa),
+    // O=system:masters: the group every authorizer lets do anything.
+    cert('admin', '/O=system:masters/CN=weft-test-admin', 'client', byCa),
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file('sa.key'))
+      .then(() => openssl('pkey', '-in', file('sa.key'), '-pubout', '-out', file('sa.pub'))),
+  ]);
+  return {
+    caFile: file('ca.crt'),
+    serverCert: file('server.crt'),
+    serverKey: file('server.key'),
+    adminCert: file('admin.crt'),
+    adminKey: file('admin.key'),
+    serviceAccountKey: file('sa.key'),
+    serviceAccountPublicKey: file('sa.pub'),
+  };
+}
+
+async function openssl(...args: string[]): Promise<void> {
+  try {
+    await execFileAsync('openssl', args);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new Error('openssl is not installed: apt-get install openssl');
+    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr ?? e.message}`);
+  }
+}
+
+function kubeconfigFor(server: string, pki: Pki): string {
+  // JSON is YAML, and every kubeconfig reader takes it.
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'weft-test', cluster: { server, 'certificate-authority': pki.caFile } }],
+    users: [{ name: 'admin', user: { 'client-certificate': pki.adminCert, 'client-key': pki.adminKey } }],
+    contexts: [{ name: 'weft-test', context: { cluster: 'weft-test', user: 'admin' } }],
+    'current-context': 'weft-test',
+  }, null, 2);
+}
+
+// --- processes ---------------------------------------------------------
+
+interface Launched {
+  name: string;
+  child: ChildProcess;
+  log: string;
+  /** The exit code or signal once the process has ended, else undefined. */
+  exitStatus(): string | undefined;
+  exited: Promise<void>;
+}
+
+function launch(bin: string, log: string, args: string[]): Launched {
+  const name = bin.slice(bin.lastIndexOf('/') + 1);
+  // Appending: a restarted kube-apiserver keeps its earlier log above.
+  const out = openSync(log, 'a');
+  // setpriv --pdeathsig: the kernel kills the process when the thread that
+  // started it ends, even by SIGKILL, where no exit handler runs.
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args], {
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  // A test that never calls stop() must still let its process end; the
+  // parent-death signal then takes the child down.
+  child.unref();
+  let exit: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exit = signal ?? `code ${code}`;
+      resolve();
+    });
+    child.once('error', (err) => {
+      exit = `not started: ${err.message}; setpriv comes with util-linux`;
+      resolve();
+    });
+  });
+  return { name, child, log, exitStatus: () => exit, exited };
+}
+
+async function kill(p: Launched): Promise<void> {
+  if (p.exitStatus() !== undefined) return;
+  p.child.ref();
+  p.child.kill('SIGKILL');
+  await p.exited;
+}
+
+async function waitReady(p: Launched, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const exit = p.exitStatus();
+    if (exit !== undefined) throw new Error(`${p.name} exited (${exit}) while starting:\n${logTail(p.log)}`);
+    if (await ready()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await kill(p);
+  throw new Error(`${p.name} was not ready within ${timeoutMs} ms:\n${logTail(p.log)}`);
+}
+
+function logTail(log: string): string {
+  return readFileSync(log, 'utf8').split('\n').slice(-40).join('\n');
+}
+
+/** The admin's credentials, as node:https takes them. */
+function adminTls(pki: Pki): AdminTls {
+  return { ca: readFileSync(pki.caFile), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) };
+}
+
+interface AdminTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** Whether GET url answers 200; over https as the admin when tls is given. */
+function probe(url: string, tls?: AdminTls): Promise<boolean> {
+  return new Promise((resolve) => {
+    const send = tls === undefined ? httpRequest : httpsRequest;
+    const req = send(url, { ...tls, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+    req.end();
+  });
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  // Held open together so the ports differ; closed before use, so another
+  // process could take one in between, as with any free-port picker.
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, loopback, resolve);
+      });
+    }
+    return servers.map((s) => {
+      const address = s.address();
+      if (address === null || typeof address === 'string') throw new Error('freePorts: no TCP address');
+      return address.port;
+    });
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
