@@ -5,7 +5,7 @@
 // Node we already pin.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -42,15 +42,20 @@ async function buildExecutable(target: Target): Promise<void> {
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
   }));
-  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'pipe' });
+  // Inject into a copy under dist/.sea and rename it into place: a runtime or
+  // test executing dist/<name> meanwhile sees the old or the new file, never a
+  // plain node binary waiting for its bundle.
+  const staged = join(work, `${target.name}.exe`);
   const out = join(dist, target.name);
-  rmSync(out, { force: true });
-  copyFileSync(process.execPath, out);
+  rmSync(staged, { force: true });
+  copyFileSync(process.execPath, staged);
   const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
   // postject's ELF library warns about section names it does not need; its
   // output only matters when it fails, and then execFileSync's error has it.
-  execFileSync(process.execPath, [postject, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: 'pipe' });
-  chmodSync(out, 0o755);
+  execFileSync(process.execPath, [postject, staged, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: 'pipe' });
+  chmodSync(staged, 0o755);
+  renameSync(staged, out);
   console.log(`built ${out}`);
 }
 

@@ -1,21 +1,23 @@
-// ADD: bridge, address, veth pair, pod-side configuration; every step after
+// ADD: address, bridge, veth pair, pod-side configuration, in two processes:
+// one `ip -batch` on the node and one inside the pod's netns. Every step after
 // the first reservation is undone if a later one fails.
 import { existsSync } from 'node:fs';
 import { type Address, formatAddress } from '../ipam/address.ts';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { releaseAddress, reserve, storeDir } from '../ipam/store.ts';
-import { ipBatch } from '../linux/ip.ts';
+import { IpCommandError, ipBatch } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../linux/mac.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
-import { type Gateway, ensureBridge } from './bridge.ts';
+import { type SysfsLink, linkExists, readSysfsLink } from '../linux/sysfs.ts';
+import { type Gateway, bridgeCommands, pinnedBridgeMac } from './bridge.ts';
 import type { NetConf } from './config.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode, envError } from './errors.ts';
 import { hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
 import { addMasquerade } from './masquerade.ts';
-import { resolveNodeNetwork } from './network.ts';
+import { type NodeNetwork, resolveNodeNetwork } from './network.ts';
 import type { Result, Route } from './types.ts';
 
 type Assigned = { address: Address; cidr: string; gateway: Address };
@@ -27,8 +29,10 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
   const network = nodeNetworkForAdd(conf);
   const gateways: Gateway[] = network.rangeSets.flatMap((set) =>
     set.map((r) => ({ address: { family: r.subnet.family, value: r.gateway }, prefix: r.subnet.prefix })));
-  const bridge = ensureBridge(conf.bridge, gateways, network.mtu);
-  const mtu = network.mtu ?? bridge.mtu;
+  let bridge = readSysfsLink(conf.bridge);
+  // Refuse a non-bridge link before anything is reserved or created.
+  bridgeCommands(conf.bridge, bridge, gateways, network.mtu);
+  const mtu = network.mtu ?? bridge?.mtu ?? 1500;
   if (network.rangeSets.some((s) => s[0]!.subnet.family === 4)) ensureSysctl('net.ipv4.ip_forward', '1');
   if (network.rangeSets.some((s) => s[0]!.subnet.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1');
 
@@ -45,7 +49,7 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
     const first = assigned[0]!.address;
     const podMac = first.family === 4 ? macForAddress(first) : macForName(`${inv.containerId}/${inv.ifname}`);
     const hostMac = macForName(host);
-    createVeth(inv, conf, host, hostMac, podMac, mtu);
+    bridge = wireHostSide(inv, conf, network, gateways, bridge, host, hostMac, podMac, mtu);
     vethCreated = true;
     const routes = podRoutes(conf, assigned);
     configurePod(inv, assigned, routes);
@@ -53,7 +57,7 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
     return {
       cniVersion: conf.cniVersion,
       interfaces: [
-        { name: bridge.name, mac: bridge.mac },
+        { name: conf.bridge, mac: bridge?.mac ?? pinnedBridgeMac(conf.bridge, gateways) },
         { name: host, mac: hostMac },
         { name: inv.ifname, mac: podMac, mtu, sandbox: inv.netns },
       ],
@@ -62,13 +66,7 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
       dns: conf.dns,
     };
   } catch (err) {
-    if (vethCreated) {
-      try {
-        ipBatch([`link del ${host}`]);
-      } catch {
-        // The pair may already be gone with the netns; nothing else to undo.
-      }
-    }
+    if (vethCreated) deleteHostVeth(host);
     for (const a of assigned) releaseAddress(dir, a.address);
     throw err;
   }
@@ -76,7 +74,7 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
 
 // A missing subnet file during ADD is transient (weftd has not written it
 // yet), so the runtime is told to try again rather than "not available".
-function nodeNetworkForAdd(conf: NetConf) {
+function nodeNetworkForAdd(conf: NetConf): NodeNetwork {
   try {
     return resolveNodeNetwork(conf);
   } catch (err) {
@@ -87,28 +85,48 @@ function nodeNetworkForAdd(conf: NetConf) {
   }
 }
 
-function createVeth(inv: Invocation, conf: NetConf, host: string, hostMac: string, podMac: string, mtu: number): void {
-  const commands = [
+function deleteHostVeth(host: string): void {
+  try {
+    ipBatch([`link del ${host}`]);
+  } catch {
+    // Already gone, with its netns; nothing else to undo.
+  }
+}
+
+/** Bridge (if needed) and veth pair in one batch; returns the bridge as it now is. */
+function wireHostSide(
+  inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined,
+  host: string, hostMac: string, podMac: string, mtu: number,
+): SysfsLink | undefined {
+  const veth = [
     `link add ${host} mtu ${mtu} address ${hostMac} type veth peer name ${inv.ifname} mtu ${mtu} address ${podMac} netns ${inv.netns}`,
     `link set ${host} master ${conf.bridge}`,
+    ...(conf.hairpinMode ? [`link set dev ${host} type bridge_slave hairpin on`] : []),
+    `link set ${host} up`,
   ];
-  if (conf.hairpinMode) commands.push(`link set dev ${host} type bridge_slave hairpin on`);
-  commands.push(`link set ${host} up`);
-  try {
-    ipBatch(commands);
-  } catch (err) {
-    // A failed `link add` creates nothing; a later failure leaves the pair.
-    if (commands.indexOf((err as { failed?: string }).failed ?? '') > 0) {
-      try {
-        ipBatch([`link del ${host}`]);
-      } catch {
-        // Already gone.
+  for (let attempt = 0; ; attempt++) {
+    const commands = [...bridgeCommands(conf.bridge, bridge, gateways, network.mtu), ...veth];
+    try {
+      ipBatch(commands);
+      return bridge ?? readSysfsLink(conf.bridge);
+    } catch (err) {
+      const failed = err instanceof IpCommandError ? commands.indexOf(err.failed ?? '') : -1;
+      // Another ADD created the bridge between our look and our batch: the
+      // batch stopped at its first line, so nothing was made; look again.
+      if (attempt === 0 && !bridge && failed === 0 && (err as IpCommandError).exists) {
+        bridge = readSysfsLink(conf.bridge);
+        continue;
       }
+      // A failure after `link add` of the veth leaves the pair behind.
+      if (failed > commands.indexOf(veth[0]!)) deleteHostVeth(host);
+      if (failed === commands.indexOf(veth[0]!) && readLink(inv.ifname, { netns: inv.netns })) {
+        throw envError(`interface ${inv.ifname} already exists in ${inv.netns}: choose another CNI_IFNAME or DEL the old attachment first`);
+      }
+      if (failed === commands.indexOf(veth[0]!) && linkExists(host)) {
+        throw kernelError(`host veth ${host} already exists`, new Error('another attachment has the same name: DEL it first'));
+      }
+      throw kernelError(`cannot wire ${inv.ifname} to bridge ${conf.bridge}`, err);
     }
-    if (readLink(inv.ifname, { netns: inv.netns })) {
-      throw envError(`interface ${inv.ifname} already exists in ${inv.netns}: choose another CNI_IFNAME or DEL the old attachment first`);
-    }
-    throw kernelError(`cannot create veth pair ${host} <-> ${inv.ifname}`, err);
   }
 }
 

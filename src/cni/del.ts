@@ -3,6 +3,7 @@
 // interface still holds; the runtime retries.
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch } from '../linux/ip.ts';
+import { linkExists } from '../linux/sysfs.ts';
 import type { NetConf } from './config.ts';
 import type { Invocation } from './env.ts';
 import { hostVethName } from './host-veth.ts';
@@ -11,10 +12,14 @@ import { removeMasquerade } from './masquerade.ts';
 
 export function cmdDel(inv: Invocation, conf: NetConf): void {
   const host = hostVethName(inv.containerId, inv.ifname);
-  try {
-    ipBatch([`link del ${host}`]);
-  } catch (err) {
-    if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete veth ${host}`, err);
+  // Usually the veth is there; after its netns went, it is gone with it and
+  // costs no process at all.
+  if (linkExists(host)) {
+    try {
+      ipBatch([`link del ${host}`]);
+    } catch (err) {
+      if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete veth ${host}`, err);
+    }
   }
   const dir = storeDir(conf.ipam.dataDir, conf.name);
   const mine = listReservations(dir).filter((r) => r.containerId === inv.containerId && r.ifname === inv.ifname);

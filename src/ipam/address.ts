@@ -1,6 +1,8 @@
-// IP addresses as (family, bigint) so range arithmetic is plain integer math;
-// ip-num does the parsing and the canonical text form.
-import { IPv4, IPv6, Validator, collapseIPv6Number } from 'ip-num';
+// IP addresses as (family, bigint) so range arithmetic is plain integer math.
+// Parsing and the canonical text form (RFC 5952 for IPv6) are written here
+// rather than taken from ip-num: loading ip-num cost the plugin more start-up
+// time per pod than all of its address work (see README, Benchmarks); the
+// unit tests check this code against ip-num as an oracle.
 
 export type Family = 4 | 6;
 export type Address = { family: Family; value: bigint };
@@ -8,17 +10,70 @@ export type Cidr = { family: Family; network: bigint; prefix: number };
 
 export const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+const HEXTET = /^[0-9a-fA-F]{1,4}$/;
+
+function parseV4(text: string): bigint | undefined {
+  if (!IPV4.test(text)) return undefined;
+  return text.split('.').reduce((v, octet) => (v << 8n) | BigInt(octet), 0n);
+}
+
+function parseV6(text: string): bigint | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (part: string, v4Allowed: boolean): bigint[] | undefined => {
+    if (part === '') return [];
+    const out: bigint[] = [];
+    const fields = part.split(':');
+    for (const [i, field] of fields.entries()) {
+      // The last field may be an embedded IPv4 address (::ffff:10.0.0.1).
+      if (v4Allowed && i === fields.length - 1 && field.includes('.')) {
+        const v4 = parseV4(field);
+        if (v4 === undefined) return undefined;
+        out.push(v4 >> 16n, v4 & 0xffffn);
+      } else if (HEXTET.test(field)) {
+        out.push(BigInt(`0x${field}`));
+      } else {
+        return undefined;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1]!, true) : [];
+  if (!head || !tail) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  return [...head, ...Array<bigint>(missing).fill(0n), ...tail].reduce((v, g) => (v << 16n) | g, 0n);
+}
+
 /** The address, or undefined when `text` is not an IPv4 or IPv6 address. */
 export function parseAddress(text: string): Address | undefined {
-  if (Validator.isValidIPv4String(text)[0]) return { family: 4, value: new IPv4(text).getValue() };
-  if (!text.includes('%') && Validator.isValidIPv6String(text)[0]) return { family: 6, value: new IPv6(text).getValue() };
-  return undefined;
+  const v4 = parseV4(text);
+  if (v4 !== undefined) return { family: 4, value: v4 };
+  const v6 = text.includes(':') ? parseV6(text) : undefined;
+  return v6 === undefined ? undefined : { family: 6, value: v6 };
 }
 
 export function formatAddress(address: Address): string {
-  return address.family === 4
-    ? IPv4.fromNumber(address.value).toString()
-    : collapseIPv6Number(IPv6.fromBigInt(address.value).toString());
+  const v = address.value;
+  if (address.family === 4) return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');
+  const groups = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((s) => Number((v >> s) & 0xffffn));
+  // RFC 5952: compress the longest run of two or more zero groups, the first on a tie.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
 /**

@@ -27,7 +27,7 @@ export class IpCommandError extends Error {
 /** Where the commands run: the host, or a netns given by its path. */
 export type Namespace = { netns?: string };
 
-function run(tool: 'ip' | 'bridge', args: string[], input: string | undefined, where: Namespace): string {
+function run(tool: Tool, args: string[], input: string | undefined, where: Namespace): string {
   const [cmd, argv] = where.netns ? ['nsenter', [`--net=${where.netns}`, '--', tool, ...args]] : [tool, args];
   const child = spawnSync(cmd, argv, { input, encoding: 'utf8' });
   if (child.error) {
@@ -44,9 +44,23 @@ function run(tool: 'ip' | 'bridge', args: string[], input: string | undefined, w
   return child.stdout;
 }
 
-/** Applies all commands in order in one process; stops at the first failure. */
-export function ipBatch(commands: string[], where: Namespace = {}): void {
-  if (commands.length > 0) run('ip', ['-batch', '-'], `${commands.join('\n')}\n`, where);
+type Tool = 'ip' | 'bridge';
+
+/**
+ * Applies all commands in order in one process. It stops at the first
+ * failure, or with `force` goes on and fails at the end (for removals, where
+ * one entry already gone must not keep the others).
+ */
+function batch(tool: Tool, commands: string[], where: Namespace, force: boolean): void {
+  if (commands.length > 0) run(tool, force ? ['-force', '-batch', '-'] : ['-batch', '-'], `${commands.join('\n')}\n`, where);
+}
+
+export function ipBatch(commands: string[], where: Namespace = {}, force = false): void {
+  batch('ip', commands, where, force);
+}
+
+export function bridgeBatch(commands: string[], force = false): void {
+  batch('bridge', commands, {}, force);
 }
 
 /**
@@ -55,10 +69,18 @@ export function ipBatch(commands: string[], where: Namespace = {}): void {
  * nothing, which would shift the answers).
  */
 export function ipShow(commands: string[], where: Namespace = {}): unknown[][] {
-  const out = run('ip', ['-j', '-d', '-batch', '-'], `${commands.join('\n')}\n`, where);
+  return show('ip', commands, where);
+}
+
+export function bridgeShow(commands: string[]): unknown[][] {
+  return show('bridge', commands, {});
+}
+
+function show(tool: Tool, commands: string[], where: Namespace): unknown[][] {
+  const out = run(tool, ['-j', '-d', '-batch', '-'], `${commands.join('\n')}\n`, where);
   const lines = out.split('\n').filter((l) => l.trim() !== '');
   if (lines.length !== commands.length) {
-    throw new IpCommandError(`ip -j returned ${lines.length} answers for ${commands.length} commands`, out, undefined);
+    throw new IpCommandError(`${tool} -j returned ${lines.length} answers for ${commands.length} commands`, out, undefined);
   }
   return lines.map((l) => JSON.parse(l) as unknown[]);
 }

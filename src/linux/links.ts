@@ -32,7 +32,3 @@ export function readLink(name: string, where: Namespace = {}): Link | undefined 
     throw err;
   }
 }
-
-export function linkKind(link: Link): string | undefined {
-  return link.linkinfo?.info_kind;
-}

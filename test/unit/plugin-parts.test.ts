@@ -1,5 +1,5 @@
 import test from 'ava';
-import { bridgeFixes } from '../../src/cni/bridge.ts';
+import { bridgeCommands } from '../../src/cni/bridge.ts';
 import { hostVethName, isHostVethName } from '../../src/cni/host-veth.ts';
 import { masqueradeScript } from '../../src/cni/masquerade.ts';
 import { resultForVersion } from '../../src/cni/version.ts';
@@ -11,23 +11,17 @@ import type { Result } from '../../src/cni/types.ts';
 const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };
 
 test('a missing bridge is created with a MAC pinned to its gateway, addressed and set up', (t) => {
-  t.deepEqual(bridgeFixes('weft0', undefined, [gw], 1450), [
+  t.deepEqual(bridgeCommands('weft0', undefined, [gw], 1450), [
     'link add weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge',
     'addr add 10.0.0.1/24 dev weft0',
     'link set weft0 up',
   ]);
 });
 
-test('an existing bridge only gets what it lacks', (t) => {
-  const bridge = { ifindex: 3, ifname: 'weft0', mtu: 1500, flags: ['UP'], linkinfo: { info_kind: 'bridge' }, addr_info: [{ family: 'inet' as const, local: '10.0.0.1', prefixlen: 24 }] };
-  t.deepEqual(bridgeFixes('weft0', bridge, [gw], undefined), []);
-  t.deepEqual(bridgeFixes('weft0', { ...bridge, flags: [], addr_info: [] }, [gw], undefined), ['addr add 10.0.0.1/24 dev weft0', 'link set weft0 up']);
-});
-
-test('a non-bridge link with the bridge name is refused with the fix', (t) => {
-  t.throws(() => bridgeFixes('weft0', { ifindex: 3, ifname: 'weft0', mtu: 1500, linkinfo: { info_kind: 'vxlan' } }, [gw], undefined), {
-    message: 'bridge weft0 exists but is a vxlan link, not a bridge: delete it or set "bridge" to another name',
-  });
+test('an existing bridge keeps its gateway with an idempotent replace and is only set up when down', (t) => {
+  const bridge = { name: 'weft0', isBridge: true, up: true, mtu: 1500, mac: '0a:58:0a:00:00:01' };
+  t.deepEqual(bridgeCommands('weft0', bridge, [gw], undefined), ['addr replace 10.0.0.1/24 dev weft0']);
+  t.deepEqual(bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined), ['addr replace 10.0.0.1/24 dev weft0', 'link set weft0 up']);
 });
 
 test('host veth names are stable, 15 characters, and recognisable', (t) => {

@@ -1,0 +1,129 @@
+// `make bench-cni`: weft's ADD/DEL latency through cnitool (the real libcni),
+// interleaved with Debian's reference bridge + host-local plugins and with the
+// floor (a Node single executable that only prints `{}`), then a burst of
+// concurrent ADDs. Prints a table and JSON, writes bench/results/cni.json.
+// Needs root: it makes network namespaces and bridges, and removes them all.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { measureConcurrent, measureSequential } from './cni-phases.ts';
+import { PLUGIN_NAMES, setUpPlugins, type PluginName } from './cni-plugins.ts';
+import { deriveTargets, rounded, table, type CniBenchResult } from './cni-report.ts';
+import { cleanUp, createSession, type Session } from './cni-session.ts';
+import { machineInfo } from './lib/machine.ts';
+
+const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurrency N] [--skip ${PLUGIN_NAMES.join('|')}]...
+  --iterations   sequential ADD+DEL rounds per plugin, warm-up included (default 60)
+  --warmup       first rounds left out of the numbers (default 5)
+  --concurrency  netns given a simultaneous ADD, then DEL, per plugin (default 50)
+  --skip         leave a plugin out, e.g. --skip weft before dist/weft is built`;
+
+const repo = join(import.meta.dirname, '..');
+
+type Flags = { iterations: number; warmup: number; concurrency: number; skip: PluginName[] };
+
+function usageError(message: string): never {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function count(flag: string, value: string, min: number, why = ''): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) usageError(`--${flag} ${value}: want a whole number >= ${min}${why}`);
+  return n;
+}
+
+function parseFlags(): Flags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        iterations: { type: 'string', default: '60' },
+        warmup: { type: 'string', default: '5' },
+        concurrency: { type: 'string', default: '50' },
+        skip: { type: 'string', multiple: true, default: [] },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (e) {
+    usageError((e as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const warmup = count('warmup', values.warmup, 0);
+  const iterations = count('iterations', values.iterations, warmup + 1, ` (more than --warmup ${warmup})`);
+  const concurrency = count('concurrency', values.concurrency, 1);
+  const skip = values.skip.map((name) => {
+    if (!(PLUGIN_NAMES as readonly string[]).includes(name)) usageError(`--skip ${name}: not a plugin; choose from ${PLUGIN_NAMES.join(', ')}`);
+    return name as PluginName;
+  });
+  if (PLUGIN_NAMES.every((name) => skip.includes(name))) usageError('every plugin is skipped: nothing to measure');
+  return { iterations, warmup, concurrency, skip };
+}
+
+function requirePrerequisites(cnitool: string): void {
+  if (process.getuid?.() !== 0) throw new Error('bench-cni needs root to make network namespaces and bridges: run it as root');
+  if (!existsSync(cnitool)) throw new Error(`${cnitool} missing: run \`tools/go-tools.sh\` (or \`make go-tools\`)`);
+}
+
+async function run(flags: Flags, session: Session, signal: AbortSignal): Promise<CniBenchResult> {
+  const machine = machineInfo();
+  const sequential = await measureSequential(session, flags.iterations, flags.warmup, signal);
+  const concurrent: CniBenchResult['concurrent'] = {};
+  // The floor assigns no addresses, so a burst of it would check nothing.
+  for (const plugin of session.plugins.filter((p) => p.assignsAddresses)) {
+    concurrent[plugin.name] = await measureConcurrent(session, plugin, flags.concurrency, signal);
+  }
+  return {
+    machine,
+    config: { iterations: flags.iterations, warmup: flags.warmup, measured: flags.iterations - flags.warmup, concurrency: flags.concurrency, skipped: flags.skip },
+    sequential,
+    derived: deriveTargets(sequential),
+    concurrent,
+  };
+}
+
+function publish(result: CniBenchResult): void {
+  const json = JSON.stringify(rounded(result), null, 2);
+  const dir = join(repo, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'cni.json'), json + '\n');
+  console.log(table(result));
+  console.log();
+  console.log(json);
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags();
+  const cnitool = join(repo, '.cache', 'bin', 'cnitool');
+  const abort = new AbortController();
+  // Kept for the whole run (not `once`): a second Ctrl-C must not cut the
+  // clean-up short and leave netns and bridges behind.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => abort.abort(new Error(`interrupted by ${sig}`)));
+  const tmp = mkdtempSync(join(tmpdir(), `bcni-${process.pid}-`));
+  let session: Session | undefined;
+  try {
+    requirePrerequisites(cnitool);
+    const wanted = PLUGIN_NAMES.filter((name) => !flags.skip.includes(name));
+    session = createSession(cnitool, tmp, setUpPlugins(wanted, tmp, join(repo, 'dist')));
+    publish(await run(flags, session, abort.signal));
+  } catch (e) {
+    // Ctrl-C also kills the running child, whose failure lands here before our
+    // SIGINT handler has had a turn: give it one, so an interrupt reads as one.
+    await nextTurn();
+    const reason = abort.signal.aborted ? (abort.signal.reason as Error).message : 'failed';
+    console.error(`bench-cni ${reason}, no result: ${(e as Error).message}`);
+    process.exitCode = abort.signal.aborted ? 130 : 1;
+  } finally {
+    const leftovers = session ? cleanUp(session) : [];
+    if (!session) rmSync(tmp, { recursive: true, force: true });
+    for (const leftover of leftovers) console.error(`bench-cni could not remove ${leftover}`);
+    if (leftovers.length > 0) process.exitCode ||= 1;
+  }
+}
+
+await main();

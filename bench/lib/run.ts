@@ -1,0 +1,102 @@
+// Runs child processes for benchmarks and times them. The clock wraps the
+// spawn itself, so every measured number includes the same fork/exec cost
+// whichever plugin is behind the command, and stays comparable.
+import { spawn, spawnSync } from 'node:child_process';
+
+export type RunResult = {
+  command: string;
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  // Set when the process could not be started or was killed by the timeout.
+  error: string | null;
+  ms: number;
+};
+
+export type RunOptions = {
+  env: NodeJS.ProcessEnv;
+  timeoutMs: number;
+};
+
+// The environment children get: ours, less NODE_EXTRA_CA_CERTS, which makes
+// every Node process (weft and the floor are Node executables) read and parse
+// a CA bundle at start-up: a cost of this shell's set-up, not of a pod's ADD.
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+function commandLine(file: string, args: string[]): string {
+  return [file, ...args].join(' ');
+}
+
+function elapsedMs(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+// Both spawn flavours kill a child that overruns with SIGTERM; say so plainly
+// rather than leave a bare signal name that looks like someone else's kill.
+function errorOf(spawnError: Error | undefined, signal: string | null, ms: number, timeoutMs: number): string | null {
+  if (signal && ms >= timeoutMs) return `timed out after ${timeoutMs} ms`;
+  return spawnError ? spawnError.message : null;
+}
+
+// Synchronous on purpose: nothing else runs in this process while the child
+// does, which is the most precise timing Node offers.
+export function runTimed(file: string, args: string[], options: RunOptions): RunResult {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(file, args, { env: options.env, encoding: 'utf8', timeout: options.timeoutMs });
+  const ms = elapsedMs(start);
+  return {
+    command: commandLine(file, args),
+    status: r.status,
+    signal: r.signal,
+    stdout: r.stdout ?? '',
+    stderr: r.stderr ?? '',
+    error: errorOf(r.error, r.signal, ms, options.timeoutMs),
+    ms,
+  };
+}
+
+function runAsync(file: string, args: string[], options: RunOptions): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(file, args, { env: options.env, timeout: options.timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let spawnError: Error | undefined;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.on('error', (e) => { spawnError = e; });
+    child.on('close', (status, signal) => {
+      const ms = elapsedMs(start);
+      const error = errorOf(spawnError, signal, ms, options.timeoutMs);
+      resolve({ command: commandLine(file, args), status, signal, stdout, stderr, error, ms });
+    });
+  });
+}
+
+// Launches every command at once and times from the first launch to the last
+// exit, which is what a node sees when many pods start together.
+export async function runConcurrently(file: string, argsList: string[][], options: RunOptions): Promise<{ wallMs: number; results: RunResult[] }> {
+  const start = process.hrtime.bigint();
+  const results = await Promise.all(argsList.map((args) => runAsync(file, args, options)));
+  return { wallMs: elapsedMs(start), results };
+}
+
+// Why a run failed, or null if it succeeded; one line per cause so a failed
+// benchmark says exactly what broke.
+export function failureOf(r: RunResult): string | null {
+  if (r.error) return `${r.command}: ${r.error}`;
+  if (r.signal) return `${r.command}: killed by ${r.signal}`;
+  if (r.status !== 0) return `${r.command}: exit ${r.status}: ${(r.stderr || r.stdout).trim()}`;
+  return null;
+}
+
+// For set-up and tear-down commands whose time does not matter.
+export function runChecked(file: string, args: string[], options: RunOptions): void {
+  const failure = failureOf(runTimed(file, args, options));
+  if (failure) throw new Error(failure);
+}

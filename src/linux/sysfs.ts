@@ -1,0 +1,30 @@
+// Link facts from /sys/class/net: plain file reads, so the plugin learns
+// whether its bridge exists without spawning `ip` (a process per pod
+// operation saved). sysfs shows the network namespace it was mounted in,
+// which for the plugin is the node's.
+import { existsSync, readFileSync } from 'node:fs';
+
+export type SysfsLink = { name: string; isBridge: boolean; up: boolean; mtu: number; mac: string };
+
+const IFF_UP = 0x1;
+
+export function readSysfsLink(name: string): SysfsLink | undefined {
+  const dir = `/sys/class/net/${name}`;
+  try {
+    const read = (file: string) => readFileSync(`${dir}/${file}`, 'utf8').trim();
+    return {
+      name,
+      isBridge: existsSync(`${dir}/bridge`),
+      up: (Number.parseInt(read('flags'), 16) & IFF_UP) !== 0,
+      mtu: Number(read('mtu')),
+      mac: read('address'),
+    };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
