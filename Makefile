@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src bench tools -name '*.ts' 2>/dev/null) package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni demo go-tools kube-tools clean
+.PHONY: all deps build test typecheck unit integration bench-cni conformance demo go-tools kube-tools clean
 
 all: build
 
@@ -50,6 +50,13 @@ integration: deps build go-tools kube-tools
 
 bench-cni: deps build dist/cni-floor go-tools
 	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts
+
+# The CNI conformance suite, against weft by default or any plugin:
+#   make conformance PLUGIN_CONF=my.conflist CNI_PATH=/opt/cni/bin
+PLUGIN_CONF ?= conformance/examples/weft.conflist
+CNI_PATH ?= $(CURDIR)/dist
+conformance: deps build go-tools
+	$(NODE) conformance/run.ts --conf $(PLUGIN_CONF) --cni-path $(CNI_PATH)
 
 # Two pods on one node bridge, pinging each other and the host.
 demo: deps build go-tools
