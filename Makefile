@@ -21,10 +21,13 @@ node_modules/.installed: package.json package-lock.json
 dist/weft: node_modules/.installed $(SOURCES)
 	$(NODE) tools/build.ts weft
 
+dist/weftd: node_modules/.installed $(SOURCES)
+	$(NODE) tools/build.ts weftd
+
 dist/cni-floor: node_modules/.installed bench/floor.ts
 	$(NODE) tools/build.ts floor
 
-build: dist/weft
+build: dist/weft dist/weftd
 
 go-tools:
 	tools/go-tools.sh

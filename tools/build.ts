@@ -31,6 +31,9 @@ async function buildExecutable(target: Target): Promise<void> {
     format: 'cjs',
     minify: true,
     legalComments: 'none',
+    // SEA runs CommonJS only; ESM dependencies (yargs) read import.meta.url.
+    define: { 'import.meta.url': '__weftImportMetaUrl' },
+    banner: { js: 'var __weftImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
     outfile: bundle,
     logLevel: 'warning',
   });

@@ -1,12 +1,12 @@
 // The host end of a pod's veth pair is named from the attachment alone, so
 // DEL and GC find it without any state: "weft" + 11 hex digits of a hash of
 // container ID and interface name (15 characters, the kernel's limit).
-import { fnv1a64 } from '../linux/mac.ts';
+import { stableHash64 } from '../linux/mac.ts';
 
 export const HOST_VETH_PREFIX = 'weft';
 
 export function hostVethName(containerId: string, ifname: string): string {
-  return HOST_VETH_PREFIX + fnv1a64(`${containerId}/${ifname}`).toString(16).padStart(16, '0').slice(0, 11);
+  return HOST_VETH_PREFIX + stableHash64(`${containerId}/${ifname}`).toString(16).padStart(16, '0').slice(0, 11);
 }
 
 export function isHostVethName(name: string): boolean {

@@ -108,3 +108,8 @@ export function cidrContains(cidr: Cidr, address: Address): boolean {
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return a.family === b.family && a.network <= lastAddress(b) && b.network <= lastAddress(a);
 }
+
+/** Whether `inner` lies wholly inside one of `outers`. */
+export function cidrWithin(inner: Cidr, outers: Cidr[]): boolean {
+  return outers.some((o) => cidrsOverlap(o, inner) && inner.prefix >= o.prefix);
+}

@@ -12,18 +12,28 @@ export function macForAddress(address: Address): string {
   return format([0x0a, 0x58, Number((v >> 24n) & 0xffn), Number((v >> 16n) & 0xffn), Number((v >> 8n) & 0xffn), Number(v & 0xffn)]);
 }
 
-/** 64-bit FNV-1a: tiny, stable across releases, and no crypto module to load. */
-export function fnv1a64(text: string): bigint {
-  let hash = 0xcbf29ce484222325n;
+const MASK64 = 0xffffffffffffffffn;
+
+/**
+ * 64-bit FNV-1a with murmur3's finaliser: tiny, stable across releases, no
+ * crypto module to load, and names that differ in one character (node1,
+ * node2) still differ in every output byte.
+ */
+export function stableHash64(text: string): bigint {
+  let h = 0xcbf29ce484222325n;
   for (const byte of Buffer.from(text, 'utf8')) {
-    hash ^= BigInt(byte);
-    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+    h ^= BigInt(byte);
+    h = (h * 0x100000001b3n) & MASK64;
   }
-  return hash;
+  h ^= h >> 33n;
+  h = (h * 0xff51afd7ed558ccdn) & MASK64;
+  h ^= h >> 33n;
+  h = (h * 0xc4ceb9fe1a85ec53n) & MASK64;
+  return h ^ (h >> 33n);
 }
 
 /** 0e:xx:xx:xx:xx:xx — a prefix no pod MAC (0a:58) can take. */
 export function macForName(name: string): string {
-  const h = fnv1a64(name);
+  const h = stableHash64(name);
   return format([0x0e, ...[32n, 24n, 16n, 8n, 0n].map((s) => Number((h >> s) & 0xffn))]);
 }

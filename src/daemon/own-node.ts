@@ -1,0 +1,38 @@
+// weftd's own Node: it waits for kube-controller-manager to give it a pod
+// CIDR, and refuses one outside the cluster network (its pods would be
+// unreachable from every other node).
+import type { KubeConfig } from '@kubernetes/client-node';
+import { type Cidr, cidrWithin, parseCidr } from '../ipam/address.ts';
+import { readNode } from '../k8s/node-status.ts';
+
+/** The node's IPv4 pod CIDRs, or the reason weftd cannot run with them. */
+export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Cidr[]): string[] {
+  const v4 = podCidrs.filter((c) => parseCidr(c)?.family === 4);
+  if (v4.length === 0) throw new Error(`node ${nodeName} has only IPv6 pod CIDRs (${podCidrs.join(', ')}): weft's VXLAN overlay needs an IPv4 pod CIDR`);
+  const outside = v4.find((text) => !cidrWithin(parseCidr(text)!, cluster));
+  if (outside) {
+    throw new Error(`node ${nodeName} has pod CIDR ${outside} outside the cluster network (--cluster-cidr): make kube-controller-manager's --cluster-cidr and weft's agree`);
+  }
+  return v4;
+}
+
+export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster: Cidr[], log: (m: string) => void, signal: AbortSignal, pollMs = 1000): Promise<string[]> {
+  let told = false;
+  while (!signal.aborted) {
+    let node;
+    try {
+      node = await readNode(kc, nodeName);
+    } catch (err) {
+      log(`cannot read node ${nodeName}: ${(err as Error).message}; retrying`);
+    }
+    if (node && node.podCidrs.length > 0) return usablePodCidrs(nodeName, node.podCidrs, cluster);
+    if (!told) {
+      log(node
+        ? `node ${nodeName} has no spec.podCIDR yet: waiting for kube-controller-manager (--allocate-node-cidrs) to assign one`
+        : `node ${nodeName} does not exist yet: waiting for the kubelet to register it (is --node-name / NODE_NAME right?)`);
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  throw new Error('stopped while waiting for the pod CIDR');
+}

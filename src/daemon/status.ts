@@ -1,0 +1,80 @@
+// `weftd status`: this node's view, read from where the truth is (the kernel,
+// the subnet file, the running daemon's /readyz), not from weftd's memory.
+import { get } from 'node:http';
+import { readSubnetFile, type SubnetFile } from './subnet-file.ts';
+import { deviceName, readDevice } from '../overlay/device.ts';
+import { readOverlayState } from '../overlay/kernel-state.ts';
+import type { OverlayState } from '../overlay/types.ts';
+import { parseListenAddress } from './health.ts';
+
+export type PeerRow = { podCidr: string; via: string; vtepMac?: string; vtepIp?: string };
+
+/** Joins route → neighbour → FDB into one row per remote pod CIDR. */
+export function peerRows(state: OverlayState): PeerRow[] {
+  return state.routes
+    .map((r) => {
+      const mac = state.neighbors.find((n) => n.ip === r.via)?.mac;
+      const ip = mac ? state.fdb.find((f) => f.mac === mac)?.dst : undefined;
+      return { podCidr: r.dst, via: r.via, vtepMac: mac, vtepIp: ip };
+    })
+    .sort((a, b) => (a.podCidr < b.podCidr ? -1 : 1));
+}
+
+export type NodeStatus = {
+  device: { name: string; exists: boolean; mtu?: number; mac?: string; local?: string; port?: number };
+  subnetFile: { path: string; content?: SubnetFile; problem?: string };
+  readiness: string;
+  peers: PeerRow[];
+};
+
+function readiness(healthAddr: string): Promise<string> {
+  const { host, port } = parseListenAddress(healthAddr);
+  const target = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return new Promise((resolve) => {
+    const req = get({ host: target, port, path: '/readyz', timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? 'ready' : `not ready: ${body.trim()}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => resolve(`weftd not reachable on ${target}:${port} (${err.message})`));
+  });
+}
+
+export async function nodeStatus(vni: number, subnetFile: string, healthAddr: string): Promise<NodeStatus> {
+  const name = deviceName(vni);
+  const link = readDevice(name);
+  const data = link?.linkinfo?.info_data;
+  let file: NodeStatus['subnetFile'] = { path: subnetFile };
+  try {
+    file = { path: subnetFile, content: readSubnetFile(subnetFile) };
+  } catch (err) {
+    file = { path: subnetFile, problem: (err as Error).message };
+  }
+  return {
+    device: link ? { name, exists: true, mtu: link.mtu, mac: link.address, local: data?.local, port: data?.port } : { name, exists: false },
+    subnetFile: file,
+    readiness: await readiness(healthAddr),
+    peers: link ? peerRows(readOverlayState(name)) : [],
+  };
+}
+
+export function renderStatus(s: NodeStatus): string {
+  const lines = [
+    `weftd:       ${s.readiness}`,
+    s.device.exists
+      ? `device:      ${s.device.name} mac ${s.device.mac} mtu ${s.device.mtu} local ${s.device.local} port ${s.device.port}`
+      : `device:      ${s.device.name} does not exist (weftd has not started here, or uses another --vni)`,
+    s.subnetFile.content
+      ? `subnet file: ${s.subnetFile.path}: ${s.subnetFile.content.subnets.map((x) => x.subnet).join(', ')} mtu ${s.subnetFile.content.mtu} ipMasq ${s.subnetFile.content.ipMasq}`
+      : `subnet file: ${s.subnetFile.problem}`,
+    `peers:       ${s.peers.length}`,
+  ];
+  if (s.peers.length > 0) {
+    lines.push('  POD CIDR            VIA             VTEP MAC           VTEP IP');
+    for (const p of s.peers) {
+      lines.push(`  ${p.podCidr.padEnd(19)} ${p.via.padEnd(15)} ${(p.vtepMac ?? 'MISSING').padEnd(18)} ${p.vtepIp ?? 'MISSING'}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

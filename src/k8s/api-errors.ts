@@ -1,0 +1,69 @@
+// Failed API calls in words an operator can act on. Errors come in three
+// shapes: ApiException (typed API calls, .code and the server's Status as
+// .body), Watch's Error with .statusCode, and fetch's TypeError whose .cause
+// holds the socket error when the API server could not be reached at all.
+import { ApiException } from '@kubernetes/client-node';
+
+/** The HTTP status of a failed call, or undefined when no response came. */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const statusCode = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof statusCode === 'number' ? statusCode : undefined;
+}
+
+/** One line for a log: the status and the server's message, or the network error. */
+export function describeApiError(err: unknown): string {
+  if (err instanceof ApiException) {
+    const message = serverMessage(err.body);
+    return message ? `HTTP ${err.code}: ${message}` : `HTTP ${err.code}`;
+  }
+  if (!(err instanceof Error)) return String(err);
+  const status = httpStatusOf(err);
+  if (status !== undefined) return `HTTP ${status}: ${err.message}`;
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  if (cause instanceof Error) return cause.code ? `${cause.code}: ${cause.message}` : `${err.message}: ${cause.message}`;
+  return err.message;
+}
+
+// The Status the API server sends with an error, as JSON text or parsed.
+function serverMessage(body: unknown): string | undefined {
+  let status = body;
+  if (typeof body === 'string') {
+    try {
+      status = JSON.parse(body);
+    } catch {
+      return body.trim() || undefined;
+    }
+  }
+  const message = (status as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
+}
+
+/** What weftd asked of the API server about a node, as RBAC and people name it. */
+export type NodeRequest = {
+  verb: 'get' | 'patch';
+  resource: 'nodes' | 'nodes/status';
+  /** "publish its VTEP on", "read": fits "cannot ... node X". */
+  purpose: string;
+};
+
+/** The error to rethrow when a request about a node failed: names the node and the fix. */
+export function nodeRequestError(err: unknown, request: NodeRequest, nodeName: string): Error {
+  const detail = describeApiError(err);
+  const what = request.resource === 'nodes' ? `node ${nodeName}` : `the status of node ${nodeName}`;
+  const message = ((): string => {
+    switch (httpStatusOf(err)) {
+      case undefined:
+        return `cannot ${request.purpose} node ${nodeName}: the API server did not answer (${detail}); check that kube-apiserver is up and reachable from this node`;
+      case 401:
+        return `cannot ${request.purpose} node ${nodeName}: the API server does not accept weftd's credentials (${detail}); check the kubeconfig, or that the pod's service-account token is mounted and current`;
+      case 403:
+        return `weftd's service account may not ${request.verb} ${what} (${detail}): apply manifests/weft.yaml's ClusterRole, which grants ${request.verb} on ${request.resource}`;
+      case 404:
+        return `cannot ${request.purpose} node ${nodeName}: no such Node (${detail}); weftd must be given this machine's Node name (spec.nodeName through the downward API)`;
+      default:
+        return `cannot ${request.purpose} node ${nodeName}: ${detail}`;
+    }
+  })();
+  return new Error(message, { cause: err });
+}

@@ -1,0 +1,175 @@
+// weftd end to end: a real API server, node namespaces on an underlay bridge,
+// one weftd per node, pods wired by the weft plugin. Each test builds its own
+// cluster and removes it.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
+import { Cluster, type ClusterNode, eventually, type Pod } from '../support/cluster.ts';
+
+async function readyCluster(nodes: number, podsPerNode: number, extra: string[] = []) {
+  const c = await Cluster.start(nodes);
+  for (const node of c.nodes) await c.startWeftd(node, extra);
+  for (const node of c.nodes) {
+    await eventually(`${node.name} ready with ${nodes - 1} peers`, async () => {
+      const s = await c.weftdStatus(node);
+      return s.readiness === 'ready' && s.peers.length === nodes - 1 ? true : undefined;
+    });
+  }
+  const pods: Pod[] = [];
+  for (const node of c.nodes) for (let i = 0; i < podsPerNode; i++) pods.push(await c.addPod(node));
+  return { c, pods };
+}
+
+const peerCidrs = async (c: Cluster, node: ClusterNode) => (await c.weftdStatus(node)).peers.map((p) => p.podCidr).sort();
+const fakePeer = (name: string, podCidr: string, annotations: Record<string, string>) => ({
+  metadata: { name, annotations }, spec: { podCIDR: podCidr, podCIDRs: [podCidr] },
+});
+
+test.serial('every pod reaches every other pod across nodes; nodes carry VTEP annotations and NetworkUnavailable=False', async (t) => {
+  const { c, pods } = await readyCluster(3, 2);
+  t.teardown(() => c.destroy());
+  const results = await Promise.all(pods.flatMap((from) => pods.filter((to) => to !== from).map(async (to) => ({ from, to, r: await c.ping(from, to.ip) }))));
+  for (const { from, to, r } of results) t.true(r.ok, `${from.name} (${from.ip}) → ${to.name} (${to.ip})`);
+
+  for (const node of c.nodes) {
+    const obj = await c.core.readNode({ name: node.name });
+    t.is(obj.metadata?.annotations?.[VTEP_IP], node.underlayIp);
+    t.regex(obj.metadata?.annotations?.[VTEP_MAC] ?? '', /^0e(:[0-9a-f]{2}){5}$/);
+    const cond = obj.status?.conditions?.find((x) => x.type === 'NetworkUnavailable');
+    t.is(cond?.status, 'False');
+    t.is(cond?.reason, 'WeftIsUp');
+    const subnet = JSON.parse(readFileSync(node.subnetFile, 'utf8'));
+    t.deepEqual(subnet.subnets, [{ subnet: node.podCidr, gateway: node.podCidr.replace('.0/24', '.1') }]);
+    t.is(subnet.mtu, 1450);
+  }
+  const status = await c.weftdStatus(c.nodes[0]!);
+  const node2 = await c.core.readNode({ name: 'node2' });
+  t.deepEqual(status.peers.find((p) => p.podCidr === '10.244.2.0/24'), {
+    podCidr: '10.244.2.0/24', via: '10.244.2.0', vtepMac: node2.metadata!.annotations![VTEP_MAC], vtepIp: '10.229.0.12',
+  });
+  const metrics = await c.weftdHttp(c.nodes[0]!, '/metrics');
+  t.is(metrics.status, 200);
+  for (const name of ['weft_peers_programmed 2', 'weft_reconcile_duration_seconds_bucket', 'weft_entries_added_total', 'weft_drift_repaired_total', 'weft_api_errors_total']) {
+    t.true(metrics.body.includes(name), name);
+  }
+  t.is((await c.weftdHttp(c.nodes[0]!, '/healthz')).status, 200);
+  t.is((await c.weftdHttp(c.nodes[0]!, '/readyz')).status, 200);
+});
+
+test.serial('a deleted Node\'s routes, neighbours and FDB entries vanish from the others, also when deleted while weftd was down', async (t) => {
+  const { c } = await readyCluster(3, 0);
+  t.teardown(() => c.destroy());
+  const [n1, n2] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  await c.core.deleteNode({ name: 'node3' });
+  for (const node of [n1, n2]) {
+    await eventually(`${node.name} forgets node3`, async () => {
+      const s = await c.weftdStatus(node);
+      return s.peers.length === 1 ? s : undefined;
+    });
+    const neigh = await c.inNode(node, 'ip', ['neigh', 'show', 'dev', 'weft.1']);
+    t.notRegex(neigh.stdout, /10\.244\.3\.0/);
+    const fdb = await c.inNode(node, 'bridge', ['fdb', 'show', 'dev', 'weft.1']);
+    t.notRegex(fdb.stdout, /10\.229\.0\.13/);
+  }
+
+  // A peer deleted while node1's weftd is stopped is removed when it starts.
+  await c.core.createNode({ body: fakePeer('node9', '10.244.9.0/24', { [VTEP_IP]: '10.229.0.99', [VTEP_MAC]: '0e:00:00:00:00:99' }) });
+  await eventually('node1 programs node9', async () => ((await peerCidrs(c, n1)).includes('10.244.9.0/24') ? true : undefined));
+  await c.stopWeftd(n1);
+  t.true((await peerCidrs(c, n1)).includes('10.244.9.0/24'), 'weftd leaves kernel state in place when it stops');
+  await c.core.deleteNode({ name: 'node9' });
+  await c.startWeftd(n1);
+  await eventually('node1 removes node9 after restart', async () => ((await peerCidrs(c, n1)).includes('10.244.9.0/24') ? undefined : true));
+  t.deepEqual(await peerCidrs(c, n1), ['10.244.2.0/24']);
+});
+
+test.serial('restarting a weftd loses no ping, and a node whose VTEP address changes is re-programmed on its peers', async (t) => {
+  const { c, pods } = await readyCluster(3, 1);
+  t.teardown(() => c.destroy());
+  const [p1, p2, p3] = pods as [Pod, Pod, Pod];
+  const [n1, , n3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+
+  const during = Promise.all([c.ping(p2, p3.ip, 40, 0.05), c.ping(p2, p1.ip, 40, 0.05), c.ping(p3, p1.ip, 40, 0.05)]);
+  await c.stopWeftd(n1);
+  await c.startWeftd(n1);
+  const [a, b, d] = await during;
+  t.is(a.received, 40, 'pod2 → pod3 lost nothing');
+  t.is(b.received, 40, 'pod2 → pod1 lost nothing while node1\'s weftd restarted');
+  t.is(d.received, 40, 'pod3 → pod1 lost nothing');
+  await eventually('node1 ready again', async () => ((await c.weftdStatus(n1)).readiness === 'ready' ? true : undefined));
+
+  // node3 moves to a new underlay address; its weftd restarts and republishes.
+  await c.stopWeftd(n3);
+  await c.inNode(n3, 'ip', ['addr', 'del', `${n3.underlayIp}/24`, 'dev', 'eth0']);
+  await c.inNode(n3, 'ip', ['addr', 'add', '10.229.0.50/24', 'dev', 'eth0']);
+  await c.startWeftd(n3);
+  await eventually('node1 learns node3\'s new VTEP address', async () => {
+    const s = await c.weftdStatus(n1);
+    return s.peers.find((p) => p.podCidr === '10.244.3.0/24')?.vtepIp === '10.229.0.50' ? true : undefined;
+  });
+  const fdb = await c.inNode(n1, 'bridge', ['fdb', 'show', 'dev', 'weft.1']);
+  t.notRegex(fdb.stdout, new RegExp(`dst ${n3.underlayIp.replace(/\./g, '\\.')} `), 'the old FDB entry is gone');
+  await eventually('node3 re-programmed after its restart', async () => ((await c.weftdStatus(n3)).peers.length === 2 ? true : undefined));
+  t.true((await c.ping(p1, p3.ip)).ok, 'pod1 reaches pod3 at node3\'s new address');
+});
+
+test.serial('a 30 s API server outage keeps connectivity; a change made after it returns is applied', async (t) => {
+  t.timeout(120_000);
+  const { c, pods } = await readyCluster(2, 1);
+  t.teardown(() => c.destroy());
+  const [p1, p2] = pods as [Pod, Pod];
+  const [n1] = c.nodes as [ClusterNode, ClusterNode];
+  await c.cp.stopApiServer();
+  const pings = await c.ping(p1, p2.ip, 60, 0.5);
+  t.is(pings.received, 60, 'no ping lost during the 30 s outage');
+  t.is((await c.weftdHttp(n1, '/healthz')).status, 200, 'weftd stays alive');
+  await c.cp.startApiServer();
+  await c.core.createNode({ body: fakePeer('node7', '10.244.7.0/24', { [VTEP_IP]: '10.229.0.77', [VTEP_MAC]: '0e:00:00:00:00:77' }) });
+  await eventually('node1 programs node7 after the outage', async () => ((await peerCidrs(c, n1)).includes('10.244.7.0/24') ? true : undefined), 60_000);
+  const metrics = await c.weftdHttp(n1, '/metrics');
+  t.regex(metrics.body, /weft_watch_restarts_total\{reason="[a-z]+"\} [1-9]/);
+  t.true((await c.ping(p1, p2.ip)).ok);
+});
+
+test.serial('garbage weft.dev annotations on one node disturb no other; drift and a deleted device are repaired', async (t) => {
+  const { c, pods } = await readyCluster(2, 1);
+  t.teardown(() => c.destroy());
+  const [p1, p2] = pods as [Pod, Pod];
+  const [n1] = c.nodes as [ClusterNode, ClusterNode];
+  await c.core.createNode({ body: fakePeer('badnode', '10.244.8.0/24', { [VTEP_IP]: 'not-an-ip', [VTEP_MAC]: 'zz' }) });
+  await c.core.createNode({ body: fakePeer('goodnode', '10.244.6.0/24', { [VTEP_IP]: '10.229.0.66', [VTEP_MAC]: '0e:00:00:00:00:66' }) });
+  await eventually('node1 programs goodnode', async () => ((await peerCidrs(c, n1)).includes('10.244.6.0/24') ? true : undefined));
+  t.deepEqual(await peerCidrs(c, n1), ['10.244.2.0/24', '10.244.6.0/24']);
+  t.true((await c.ping(p1, p2.ip)).ok);
+  t.regex(readFileSync(n1.weftdLog, 'utf8'), /skipping node badnode: it has an invalid weft\.dev\/vtep-ip annotation "not-an-ip"/);
+  t.regex((await c.weftdHttp(n1, '/metrics')).body, /weft_nodes_skipped\{reason="malformed"\} 1/);
+
+  // Drift: a route removed behind weftd's back comes back on the periodic resync.
+  await c.inNode(n1, 'ip', ['route', 'del', '10.244.2.0/24']);
+  await eventually('route repaired', async () => ((await peerCidrs(c, n1)).includes('10.244.2.0/24') ? true : undefined));
+  t.regex((await c.weftdHttp(n1, '/metrics')).body, /weft_drift_repaired_total [1-9]/);
+
+  // The device itself deleted: recreated and fully re-programmed.
+  await c.inNode(n1, 'ip', ['link', 'del', 'weft.1']);
+  await eventually('device re-programmed', async () => ((await peerCidrs(c, n1)).length === 2 ? true : undefined));
+  t.true((await c.ping(p1, p2.ip)).ok, 'pods reach each other again');
+});
+
+test.serial('--ip-masq installs weft\'s own chains once, keeps them through resyncs, and leaves other rules alone', async (t) => {
+  const c = await Cluster.start(1);
+  t.teardown(() => c.destroy());
+  const [n1] = c.nodes as [ClusterNode];
+  await c.inNode(n1, 'iptables', ['-w', '-t', 'nat', '-A', 'POSTROUTING', '-s', '192.0.2.0/24', '-j', 'RETURN']);
+  await c.startWeftd(n1, ['--ip-masq']);
+  await eventually('ready', async () => ((await c.weftdStatus(n1)).readiness === 'ready' ? true : undefined));
+  await new Promise((r) => setTimeout(r, 4500)); // two periodic resyncs re-check the rules
+  const nat = (await c.inNode(n1, 'iptables', ['-w', '-t', 'nat', '-S'])).stdout;
+  t.is(nat.match(/-A POSTROUTING .*-j WEFT-POSTROUTING/g)?.length, 1, 'one jump, however often the rules are re-checked');
+  t.regex(nat, /-A POSTROUTING -s 192\.0\.2\.0\/24 -j RETURN/, 'another program\'s rule stays');
+  t.regex(nat, /-A WEFT-POSTROUTING -s 10\.244\.0\.0\/16 -d 10\.244\.0\.0\/16 .*-j RETURN/);
+  t.regex(nat, /-A WEFT-POSTROUTING -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .*-j MASQUERADE --random-fully/);
+  t.is(nat.match(/-A WEFT-POSTROUTING/g)?.length, 2);
+  const filter = (await c.inNode(n1, 'iptables', ['-w', '-t', 'filter', '-S'])).stdout;
+  t.regex(filter, /-A FORWARD .*-j WEFT-FORWARD/);
+  t.is(JSON.parse(readFileSync(n1.subnetFile, 'utf8')).ipMasq, true);
+});
