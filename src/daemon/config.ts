@@ -1,4 +1,6 @@
-// weftd's settings, as the CLI hands them to the run loop.
+// weftd's settings: flags first, then net-conf.json, then defaults; validated
+// here once, so the run loop trusts them.
+import type { NetConfFile } from './net-conf.ts';
 import type { UnderlayOptions } from './underlay.ts';
 
 export type DaemonConfig = {
@@ -12,6 +14,8 @@ export type DaemonConfig = {
   mtu: number | undefined;
   subnetFile: string;
   ipMasq: boolean;
+  /** Route peers on the underlay's own subnet directly, without VXLAN. */
+  directRouting: boolean;
   healthAddr: string;
   resyncMs: number;
   watchdogMs: number;
@@ -19,3 +23,66 @@ export type DaemonConfig = {
 };
 
 export const VXLAN_OVERHEAD = 50;
+
+export const DEFAULTS = {
+  vni: 1,
+  port: 4789,
+  ipMasq: false,
+  directRouting: false,
+  subnetFile: '/run/weft/subnet.json',
+  healthAddr: '0.0.0.0:9402',
+  resyncSeconds: 30,
+  watchdogSeconds: 60,
+  coalesceSeconds: 0.01,
+} as const;
+
+/** What the command line said; undefined means "not given". */
+export type RunFlags = {
+  nodeName?: string;
+  kubeconfig?: string;
+  clusterCidr?: string[];
+  vni?: number;
+  port?: number;
+  iface?: string[];
+  ifaceRegex?: string[];
+  ifaceCanReach?: string;
+  mtu?: number;
+  subnetFile?: string;
+  ipMasq?: boolean;
+  directRouting?: boolean;
+  healthAddr?: string;
+  resync?: number;
+  watchdog?: number;
+  coalesce?: number;
+};
+
+function seconds(flag: string, value: number): number {
+  if (!(value > 0)) throw new Error(`--${flag} must be a positive number of seconds, got ${value}`);
+  return Math.round(value * 1000);
+}
+
+export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonConfig {
+  if (!flags.nodeName) throw new Error('--node-name is required (or NODE_NAME): the name of this node\'s Node object');
+  const vni = flags.vni ?? file.vni ?? DEFAULTS.vni;
+  const port = flags.port ?? file.port ?? DEFAULTS.port;
+  const mtu = flags.mtu ?? file.mtu;
+  if (!Number.isInteger(vni) || vni < 1 || vni > 16777215) throw new Error(`VNI ${vni} (--vni or net-conf "vni") is out of range: use 1 to 16777215`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} (--port or net-conf "port") is not a UDP port: use 1 to 65535`);
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65485)) throw new Error(`MTU ${mtu} (--mtu or net-conf "mtu") is out of range: use 576 to 65485`);
+  return {
+    nodeName: flags.nodeName,
+    kubeconfig: flags.kubeconfig,
+    clusterCidrs: flags.clusterCidr?.length ? flags.clusterCidr : file.network ?? [],
+    vni,
+    port,
+    underlay: { iface: flags.iface ?? [], ifaceRegex: flags.ifaceRegex ?? [], ifaceCanReach: flags.ifaceCanReach },
+    mtu,
+    subnetFile: flags.subnetFile ?? DEFAULTS.subnetFile,
+    ipMasq: flags.ipMasq ?? file.ipMasq ?? DEFAULTS.ipMasq,
+    directRouting: flags.directRouting ?? file.directRouting ?? DEFAULTS.directRouting,
+    healthAddr: flags.healthAddr ?? DEFAULTS.healthAddr,
+    resyncMs: seconds('resync', flags.resync ?? DEFAULTS.resyncSeconds),
+    watchdogMs: seconds('watchdog', flags.watchdog ?? DEFAULTS.watchdogSeconds),
+    coalesceMs: seconds('coalesce', flags.coalesce ?? DEFAULTS.coalesceSeconds),
+  };
+}

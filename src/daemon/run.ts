@@ -10,6 +10,7 @@ import { type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { publishVtep, setNetworkAvailable } from '../k8s/node-status.ts';
 import { macForName } from '../linux/mac.ts';
 import { deviceName, type VxlanSpec } from '../overlay/device.ts';
+import type { LocalView } from '../overlay/desired.ts';
 import { peersFromNodes } from '../overlay/peers.ts';
 import { reconcileOverlay } from '../overlay/reconcile.ts';
 import { type DaemonConfig, VXLAN_OVERHEAD } from './config.ts';
@@ -63,6 +64,12 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       mac: macForName(cfg.nodeName),
     };
     const vtep = { ip: spec.localIp, mac: spec.mac };
+    const local: LocalView = {
+      node: cfg.nodeName,
+      podCidrs,
+      device: spec.name,
+      direct: cfg.directRouting ? { subnet: parseCidr(`${underlay.ip}/${underlay.prefix}`)!, dev: underlay.name } : undefined,
+    };
     readyReason = 'waiting for the first full sync of Nodes';
 
     let subnetFileWritten = false;
@@ -71,7 +78,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       const started = process.hrtime.bigint();
       const nodes = watch.snapshot();
       const { peers, skipped } = peersFromNodes(nodes, cluster);
-      const result = reconcileOverlay(spec, peers, cfg.nodeName, podCidrs, log);
+      const result = reconcileOverlay(spec, peers, local, log);
       if (result.device !== 'unchanged') metrics.deviceRecreated.inc({ action: result.device });
       if (cfg.ipMasq) ensureMasquerade(cfg.clusterCidrs);
       metrics.reconcileSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -4,25 +4,28 @@ import { IpCommandError, ipShow } from '../linux/ip.ts';
 import type { AddressInfo, Link } from '../linux/links.ts';
 
 export type UnderlayOptions = { iface: string[]; ifaceRegex: string[]; ifaceCanReach?: string };
-export type Underlay = { name: string; ip: string; mtu: number; reason: string };
-export type InterfaceView = { name: string; mtu: number; up: boolean; ipv4: string[] };
+export type Underlay = { name: string; ip: string; prefix: number; mtu: number; reason: string };
+export type Ipv4 = { address: string; prefix: number };
+export type InterfaceView = { name: string; mtu: number; up: boolean; ipv4: Ipv4[] };
 
 /** Pure choice over what the kernel reported; throws with the fix when nothing fits. */
 export function chooseUnderlay(ifaces: InterfaceView[], defaultRouteDev: string | undefined, reachDev: { dev: string; src?: string } | undefined, opts: UnderlayOptions): Underlay {
   const usable = ifaces.filter((i) => i.up && i.ipv4.length > 0);
-  const pick = (i: InterfaceView, ip: string, reason: string): Underlay => ({ name: i.name, ip, mtu: i.mtu, reason });
+  const pick = (i: InterfaceView, ip: Ipv4, reason: string): Underlay => ({ name: i.name, ip: ip.address, prefix: ip.prefix, mtu: i.mtu, reason });
   for (const wanted of opts.iface) {
     const byName = usable.find((i) => i.name === wanted);
     if (byName) return pick(byName, byName.ipv4[0]!, `--iface ${wanted}`);
-    const byIp = usable.find((i) => i.ipv4.includes(wanted));
-    if (byIp) return pick(byIp, wanted, `--iface ${wanted} is an address of ${byIp.name}`);
+    for (const i of usable) {
+      const ip = i.ipv4.find((a) => a.address === wanted);
+      if (ip) return pick(i, ip, `--iface ${wanted} is an address of ${i.name}`);
+    }
   }
   for (const pattern of opts.ifaceRegex) {
     const re = new RegExp(pattern);
     for (const i of usable) {
       if (re.test(i.name)) return pick(i, i.ipv4[0]!, `--iface-regex ${pattern} matches ${i.name}`);
-      const ip = i.ipv4.find((a) => re.test(a));
-      if (ip) return pick(i, ip, `--iface-regex ${pattern} matches address ${ip}`);
+      const ip = i.ipv4.find((a) => re.test(a.address));
+      if (ip) return pick(i, ip, `--iface-regex ${pattern} matches address ${ip.address}`);
     }
   }
   if (opts.iface.length > 0 || opts.ifaceRegex.length > 0) {
@@ -31,7 +34,7 @@ export function chooseUnderlay(ifaces: InterfaceView[], defaultRouteDev: string 
   if (opts.ifaceCanReach) {
     const i = reachDev && usable.find((x) => x.name === reachDev.dev);
     if (!i) throw new Error(`no route from an up interface to ${opts.ifaceCanReach} (--iface-can-reach): check \`ip route get ${opts.ifaceCanReach}\``);
-    return pick(i, reachDev!.src && i.ipv4.includes(reachDev!.src) ? reachDev!.src : i.ipv4[0]!, `it reaches ${opts.ifaceCanReach} (--iface-can-reach)`);
+    return pick(i, i.ipv4.find((a) => a.address === reachDev!.src) ?? i.ipv4[0]!, `it reaches ${opts.ifaceCanReach} (--iface-can-reach)`);
   }
   const viaDefault = defaultRouteDev && usable.find((i) => i.name === defaultRouteDev);
   if (!viaDefault) throw new Error('no default route through an up interface with an IPv4 address: pass --iface, --iface-regex or --iface-can-reach');
@@ -44,7 +47,7 @@ export function detectUnderlay(opts: UnderlayOptions): Underlay {
     name: l.ifname,
     mtu: l.mtu,
     up: (l.flags ?? []).includes('UP'),
-    ipv4: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+    ipv4: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ address: a.local, prefix: a.prefixlen })),
   }));
   let reach: { dev: string; src?: string } | undefined;
   if (opts.ifaceCanReach) {

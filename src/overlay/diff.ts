@@ -22,7 +22,7 @@ export function diffOverlay(desired: OverlayState, actual: OverlayState): Overla
   // so traffic to a peer whose VTEP moved is not dropped in between.
   const neighbors = diffBy<NeighborEntry>(desired.neighbors, actual.neighbors, (e) => e.ip, (a, b) => a.mac === b.mac);
   const fdb = diffBy<FdbEntry>(desired.fdb, actual.fdb, (e) => e.mac, (a, b) => a.dst === b.dst);
-  const routes = diffBy<RouteEntry>(desired.routes, actual.routes, (e) => e.dst, (a, b) => a.via === b.via);
+  const routes = diffBy<RouteEntry>(desired.routes, actual.routes, (e) => e.dst, (a, b) => a.via === b.via && a.dev === b.dev);
   return {
     add: { neighbors: neighbors.add, fdb: fdb.add, routes: routes.add },
     remove: { neighbors: neighbors.remove, fdb: fdb.remove, routes: routes.remove },
@@ -39,7 +39,7 @@ export function changeCommands(changes: OverlayChanges, device: string, routePro
   const { add, remove } = changes;
   // Removals: routes first so nothing is routed at a neighbour that is gone.
   const ip = [
-    ...remove.routes.map((r) => `route del ${r.dst} via ${r.via} dev ${device} onlink proto ${routeProtocol}`),
+    ...remove.routes.map((r) => `route del ${r.dst} via ${r.via} dev ${r.dev} proto ${routeProtocol}`),
     ...remove.neighbors.map((n) => `neigh del ${n.ip} dev ${device}`),
   ];
   const bridge = [
@@ -49,7 +49,9 @@ export function changeCommands(changes: OverlayChanges, device: string, routePro
   // Additions after the FDB, and neighbours before the routes that use them.
   const ipAfterFdb = [
     ...add.neighbors.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev ${device} nud permanent`),
-    ...add.routes.map((r) => `route replace ${r.dst} via ${r.via} dev ${device} onlink proto ${routeProtocol}`),
+    // onlink: the VXLAN device has no address in the remote subnet to say the
+    // next hop is reachable; a direct route's next hop is on the underlay.
+    ...add.routes.map((r) => `route replace ${r.dst} via ${r.via} dev ${r.dev}${r.dev === device ? ' onlink' : ''} proto ${routeProtocol}`),
   ];
   return { ip, bridge, ipAfterFdb };
 }

@@ -9,7 +9,7 @@ export const WEFT_ROUTE_PROTOCOL = 119;
 
 type NeighJson = { dst: string; lladdr?: string; state?: string[] };
 type FdbJson = { mac: string; dst?: string; state?: string };
-type RouteJson = { dst: string; gateway?: string };
+type RouteJson = { dst: string; gateway?: string; dev?: string };
 
 export function readOverlayState(device: string): OverlayState {
   const [neighbors, routes] = ipShow([`neigh show dev ${device}`, `route show table main proto ${WEFT_ROUTE_PROTOCOL}`]) as [NeighJson[], RouteJson[]];
@@ -26,7 +26,7 @@ export function parseOverlayState(neighbors: NeighJson[], fdb: FdbJson[], routes
       .filter((f) => f.dst && f.state === 'permanent' && f.mac !== '00:00:00:00:00:00')
       .map((f) => ({ mac: f.mac.toLowerCase(), dst: f.dst! })),
     routes: routes
-      .filter((r) => r.gateway)
-      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway! })),
+      .filter((r) => r.gateway && r.dev)
+      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway!, dev: r.dev! })),
   };
 }

@@ -2,7 +2,7 @@
 // peers call for and the ones the kernel holds. Start-up, informer events and
 // the periodic resync all run exactly this.
 import { bridgeBatch, ipBatch } from '../linux/ip.ts';
-import { type Conflict, desiredState } from './desired.ts';
+import { type Conflict, type LocalView, desiredState } from './desired.ts';
 import { type DeviceAction, type VxlanSpec, ensureDevice } from './device.ts';
 import { changeCommands, diffOverlay } from './diff.ts';
 import { WEFT_ROUTE_PROTOCOL, readOverlayState } from './kernel-state.ts';
@@ -21,9 +21,9 @@ function count(s: OverlayState): number {
   return s.neighbors.length + s.fdb.length + s.routes.length;
 }
 
-export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], localNode: string, localCidrs: string[], log: (msg: string) => void): ReconcileResult {
+export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalView, log: (msg: string) => void): ReconcileResult {
   const device = ensureDevice(spec, log);
-  const { state: desired, conflicts } = desiredState(peers, localNode, localCidrs);
+  const { state: desired, conflicts } = desiredState(peers, local);
   const actual = readOverlayState(spec.name);
   const changes = diffOverlay(desired, actual);
   const { ip, bridge, ipAfterFdb } = changeCommands(changes, spec.name, WEFT_ROUTE_PROTOCOL);

@@ -13,8 +13,12 @@ export type Peer = {
 export type NeighborEntry = { ip: string; mac: string };
 /** Remote VTEP MAC → remote VTEP IP (permanent). */
 export type FdbEntry = { mac: string; dst: string };
-/** Remote pod CIDR via its network address, onlink. */
-export type RouteEntry = { dst: string; via: string };
+/**
+ * Remote pod CIDR via its network address, onlink on the VXLAN device; or,
+ * with direct routing to a peer on the same underlay subnet, via the peer's
+ * underlay address on the underlay interface (no encapsulation).
+ */
+export type RouteEntry = { dst: string; via: string; dev: string };
 
 export type OverlayState = {
   neighbors: NeighborEntry[];

@@ -173,3 +173,14 @@ test.serial('--ip-masq installs weft\'s own chains once, keeps them through resy
   t.regex(filter, /-A FORWARD .*-j WEFT-FORWARD/);
   t.is(JSON.parse(readFileSync(n1.subnetFile, 'utf8')).ipMasq, true);
 });
+
+test.serial('direct routing: peers on the same underlay subnet are routed over it without VXLAN and still reach each other', async (t) => {
+  const { c, pods } = await readyCluster(2, 1, ['--direct-routing']);
+  t.teardown(() => c.destroy());
+  const [p1, p2] = pods as [Pod, Pod];
+  const [n1] = c.nodes as [ClusterNode, ClusterNode];
+  const routes = (await c.inNode(n1, 'ip', ['route', 'show', 'proto', '119'])).stdout;
+  t.regex(routes, /10\.244\.2\.0\/24 via 10\.229\.0\.12 dev eth0/);
+  t.is((await c.inNode(n1, 'bridge', ['fdb', 'show', 'dev', 'weft.1'])).stdout.trim(), '', 'no FDB entry for a direct peer');
+  t.true((await c.ping(p1, p2.ip)).ok);
+});

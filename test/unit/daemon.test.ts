@@ -1,6 +1,8 @@
 import test from 'ava';
 import { parseCidr } from '../../src/ipam/address.ts';
+import { resolveDaemonConfig } from '../../src/daemon/config.ts';
 import { parseListenAddress } from '../../src/daemon/health.ts';
+import { parseNetConf } from '../../src/daemon/net-conf.ts';
 import { masqueradeChains } from '../../src/daemon/masquerade.ts';
 import { usablePodCidrs } from '../../src/daemon/own-node.ts';
 import { parseClusterCidrs } from '../../src/daemon/run.ts';
@@ -8,16 +10,17 @@ import { createScheduler, type PassKind } from '../../src/daemon/scheduler.ts';
 import { chooseUnderlay, type InterfaceView } from '../../src/daemon/underlay.ts';
 import { restoreInput } from '../../src/linux/iptables.ts';
 
+const v4 = (...addresses: string[]) => addresses.map((address) => ({ address, prefix: 24 }));
 const ifaces: InterfaceView[] = [
-  { name: 'lo', mtu: 65536, up: true, ipv4: ['127.0.0.1'] },
-  { name: 'eth0', mtu: 1500, up: true, ipv4: ['192.0.2.10'] },
-  { name: 'eth1', mtu: 9000, up: true, ipv4: ['198.51.100.10', '198.51.100.11'] },
-  { name: 'eth2', mtu: 1500, up: false, ipv4: ['203.0.113.10'] },
+  { name: 'lo', mtu: 65536, up: true, ipv4: [{ address: '127.0.0.1', prefix: 8 }] },
+  { name: 'eth0', mtu: 1500, up: true, ipv4: v4('192.0.2.10') },
+  { name: 'eth1', mtu: 9000, up: true, ipv4: v4('198.51.100.10', '198.51.100.11') },
+  { name: 'eth2', mtu: 1500, up: false, ipv4: v4('203.0.113.10') },
 ];
 const none = { iface: [], ifaceRegex: [] };
 
 test('the underlay is the default route\'s interface unless a flag says otherwise, and says why', (t) => {
-  t.like(chooseUnderlay(ifaces, 'eth0', undefined, none), { name: 'eth0', ip: '192.0.2.10', mtu: 1500, reason: 'it carries the default route' });
+  t.like(chooseUnderlay(ifaces, 'eth0', undefined, none), { name: 'eth0', ip: '192.0.2.10', prefix: 24, mtu: 1500, reason: 'it carries the default route' });
   t.like(chooseUnderlay(ifaces, 'eth0', undefined, { ...none, iface: ['eth9', 'eth1'] }), { name: 'eth1', ip: '198.51.100.10', reason: '--iface eth1' });
   t.like(chooseUnderlay(ifaces, 'eth0', undefined, { ...none, iface: ['198.51.100.11'] }), { name: 'eth1', ip: '198.51.100.11' });
   t.like(chooseUnderlay(ifaces, 'eth0', undefined, { ...none, ifaceRegex: ['^eth[12]$'] }), { name: 'eth1' }, 'a down interface is never chosen');
@@ -64,18 +67,20 @@ test('the scheduler coalesces a burst into one pass, runs once more for events d
   }, { coalesceMs: 20, retryMs: 30, periodicMs: 60_000, onError: (e) => errors.push(e) });
   t.teardown(() => s.stop());
   for (let i = 0; i < 10; i++) s.trigger();
-  await new Promise((r) => setTimeout(r, 120));
+  for (let waited = 0; passes.length < 2 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100));
   t.deepEqual(passes, ['event', 'event'], 'ten events coalesce into one pass; its failure is retried once');
   t.is(errors.length, 1);
 
   blocking = true;
   s.trigger();
-  await new Promise((r) => setTimeout(r, 40));
+  for (let waited = 0; passes.length < 3 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
   s.trigger();
   s.trigger();
   blocking = false;
   release();
-  await new Promise((r) => setTimeout(r, 80));
+  for (let waited = 0; passes.length < 4 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100));
   t.is(passes.length, 4, 'events during a pass cause exactly one more pass');
 });
 
@@ -83,7 +88,28 @@ test('the periodic resync runs without any event', async (t) => {
   const passes: PassKind[] = [];
   const s = createScheduler(async (kind) => { passes.push(kind); }, { coalesceMs: 5, retryMs: 5, periodicMs: 30, onError: () => {} });
   t.teardown(() => s.stop());
-  await new Promise((r) => setTimeout(r, 100));
+  // Bounded wait rather than a fixed sleep: timers run late on a loaded machine.
+  for (let waited = 0; passes.length < 2 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
   t.true(passes.length >= 2);
   t.true(passes.every((k) => k === 'periodic'));
+});
+
+test('flags win over net-conf.json, which wins over the defaults', (t) => {
+  const file = parseNetConf('{"network":"10.244.0.0/16","vni":7,"port":8472,"mtu":1400,"directRouting":true,"ipMasq":true}', 'net-conf.json');
+  const fromFile = resolveDaemonConfig({ nodeName: 'n1' }, file);
+  t.like(fromFile, { clusterCidrs: ['10.244.0.0/16'], vni: 7, port: 8472, mtu: 1400, directRouting: true, ipMasq: true, resyncMs: 30_000 });
+  const flagged = resolveDaemonConfig({ nodeName: 'n1', clusterCidr: ['10.1.0.0/16'], vni: 2, ipMasq: false, resync: 2 }, file);
+  t.like(flagged, { clusterCidrs: ['10.1.0.0/16'], vni: 2, port: 8472, ipMasq: false, resyncMs: 2000 });
+  t.like(resolveDaemonConfig({ nodeName: 'n1' }, {}), { vni: 1, port: 4789, mtu: undefined, ipMasq: false, directRouting: false, subnetFile: '/run/weft/subnet.json' });
+});
+
+test('bad settings name where they came from and the fix', (t) => {
+  t.throws(() => resolveDaemonConfig({}, {}), { message: /--node-name is required/ });
+  t.throws(() => resolveDaemonConfig({ nodeName: 'n' }, { vni: 0 }), { message: /VNI 0 \(--vni or net-conf "vni"\) is out of range/ });
+  t.throws(() => resolveDaemonConfig({ nodeName: 'n', port: 70000 }, {}), { message: /port 70000 .* is not a UDP port/ });
+  t.throws(() => resolveDaemonConfig({ nodeName: 'n', resync: 0 }, {}), { message: /--resync must be a positive number of seconds/ });
+  t.throws(() => parseNetConf('{', 'f.json'), { message: /--net-conf f\.json is not valid JSON/ });
+  t.throws(() => parseNetConf('{"Network":"10.0.0.0/8"}', 'f.json'), { message: /unknown field\(s\) Network: the fields are network, vni/ });
+  t.throws(() => parseNetConf('{"ipMasq":"yes"}', 'f.json'), { message: /"ipMasq" must be true or false, got "yes"/ });
+  t.throws(() => parseNetConf('{"network":[]}', 'f.json'), { message: /"network" must be a CIDR or a list of CIDRs/ });
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { parseCidr } from '../../src/ipam/address.ts';
 import { parseVtep, vtepAnnotations } from '../../src/k8s/annotations.ts';
-import { desiredState } from '../../src/overlay/desired.ts';
+import { type LocalView, desiredState } from '../../src/overlay/desired.ts';
 import { recreateReasons, inPlaceFixes, type VxlanSpec } from '../../src/overlay/device.ts';
 import { changeCommands, diffOverlay, isEmpty } from '../../src/overlay/diff.ts';
 import { parseOverlayState } from '../../src/overlay/kernel-state.ts';
@@ -10,12 +10,13 @@ import type { Peer } from '../../src/overlay/types.ts';
 import { peerRows } from '../../src/daemon/status.ts';
 
 const cluster = [parseCidr('10.244.0.0/16')!];
+const local = (podCidrs: string[] = [], direct?: LocalView['direct']): LocalView => ({ node: 'node1', podCidrs, device: 'weft.1', direct });
 const peer = (n: number, mac = `0e:00:00:00:00:0${n}`): Peer => ({ node: `node${n}`, podCidrs: [`10.244.${n}.0/24`], vtepIp: `192.0.2.${n}`, vtepMac: mac });
 
 test('desired state is flannel\'s L3 scheme: route via the network address, neighbour to the VTEP MAC, FDB to the VTEP IP', (t) => {
-  const { state, conflicts } = desiredState([peer(1), peer(2), peer(3)], 'node1', ['10.244.1.0/24']);
+  const { state, conflicts } = desiredState([peer(1), peer(2), peer(3)], local(['10.244.1.0/24']));
   t.deepEqual(conflicts, []);
-  t.deepEqual(state.routes, [{ dst: '10.244.2.0/24', via: '10.244.2.0' }, { dst: '10.244.3.0/24', via: '10.244.3.0' }]);
+  t.deepEqual(state.routes, [{ dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' }, { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }]);
   t.deepEqual(state.neighbors, [{ ip: '10.244.2.0', mac: '0e:00:00:00:00:02' }, { ip: '10.244.3.0', mac: '0e:00:00:00:00:03' }]);
   t.deepEqual(state.fdb, [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2' }, { mac: '0e:00:00:00:00:03', dst: '192.0.2.3' }]);
 });
@@ -23,25 +24,37 @@ test('desired state is flannel\'s L3 scheme: route via the network address, neig
 test('conflicting pod CIDRs and VTEP MACs: the first node by name wins everywhere, the other is reported', (t) => {
   const dupCidr = { ...peer(4), podCidrs: ['10.244.2.0/24'] };
   const dupMac = peer(5, '0e:00:00:00:00:02');
-  const a = desiredState([dupMac, dupCidr, peer(2)], 'node1', ['10.244.1.0/24']);
-  const b = desiredState([peer(2), dupCidr, dupMac], 'node1', ['10.244.1.0/24']);
+  const a = desiredState([dupMac, dupCidr, peer(2)], local(['10.244.1.0/24']));
+  const b = desiredState([peer(2), dupCidr, dupMac], local(['10.244.1.0/24']));
   t.deepEqual(a, b, 'input order does not matter');
   t.deepEqual(a.conflicts.map((c) => c.node), ['node4', 'node5']);
   t.regex(a.conflicts[0]!.problem, /claims pod CIDR 10\.244\.2\.0\/24 that node node2 already has/);
-  const own = desiredState([{ ...peer(6), podCidrs: ['10.244.1.0/24'] }], 'node1', ['10.244.1.0/24']);
+  const own = desiredState([{ ...peer(6), podCidrs: ['10.244.1.0/24'] }], local(['10.244.1.0/24']));
   t.regex(own.conflicts[0]!.problem, /that node node1 already has/);
 });
 
+test('direct routing sends peers on the same underlay subnet straight over it, the rest through VXLAN', (t) => {
+  const direct = { subnet: parseCidr('192.0.2.0/24')!, dev: 'eth0' };
+  const far = { ...peer(3), vtepIp: '198.51.100.3' };
+  const { state } = desiredState([peer(2), far], local(['10.244.1.0/24'], direct));
+  t.deepEqual(state.routes, [{ dst: '10.244.2.0/24', via: '192.0.2.2', dev: 'eth0' }, { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }]);
+  t.deepEqual(state.fdb, [{ mac: '0e:00:00:00:00:03', dst: '198.51.100.3' }], 'no FDB or neighbour entry for a directly routed peer');
+  t.deepEqual(state.neighbors.map((n) => n.ip), ['10.244.3.0']);
+  const cmds = changeCommands(diffOverlay(state, { neighbors: [], fdb: [], routes: [] }), 'weft.1', 119);
+  t.true(cmds.ipAfterFdb.includes('route replace 10.244.2.0/24 via 192.0.2.2 dev eth0 proto 119'));
+  t.true(cmds.ipAfterFdb.includes('route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119'));
+});
+
 test('the diff adds what is missing or changed, removes what no peer wants, and is empty when converged', (t) => {
-  const desired = desiredState([peer(2), peer(3)], 'node1', []).state;
+  const desired = desiredState([peer(2), peer(3)], local()).state;
   t.true(isEmpty(diffOverlay(desired, desired)));
-  const actual = desiredState([{ ...peer(2), vtepIp: '192.0.2.200' }, peer(9)], 'node1', []).state;
+  const actual = desiredState([{ ...peer(2), vtepIp: '192.0.2.200' }, peer(9)], local()).state;
   const changes = diffOverlay(desired, actual);
   t.deepEqual(changes.add.fdb, [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2' }, { mac: '0e:00:00:00:00:03', dst: '192.0.2.3' }]);
-  t.deepEqual(changes.remove.routes, [{ dst: '10.244.9.0/24', via: '10.244.9.0' }]);
-  t.deepEqual(changes.add.routes, [{ dst: '10.244.3.0/24', via: '10.244.3.0' }]);
+  t.deepEqual(changes.remove.routes, [{ dst: '10.244.9.0/24', via: '10.244.9.0', dev: 'weft.1' }]);
+  t.deepEqual(changes.add.routes, [{ dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }]);
   const cmds = changeCommands(changes, 'weft.1', 119);
-  t.deepEqual(cmds.ip, ['route del 10.244.9.0/24 via 10.244.9.0 dev weft.1 onlink proto 119', 'neigh del 10.244.9.0 dev weft.1']);
+  t.deepEqual(cmds.ip, ['route del 10.244.9.0/24 via 10.244.9.0 dev weft.1 proto 119', 'neigh del 10.244.9.0 dev weft.1']);
   t.is(cmds.bridge[0], 'fdb del 0e:00:00:00:00:09 dev weft.1 dst 192.0.2.9 self');
   t.true(cmds.bridge.includes('fdb replace 0e:00:00:00:00:02 dev weft.1 dst 192.0.2.2 self permanent'));
   t.deepEqual(cmds.ipAfterFdb, [
@@ -54,11 +67,11 @@ test('only permanent entries with a destination are weft\'s when reading the ker
   const state = parseOverlayState(
     [{ dst: '10.244.2.0', lladdr: '0E:00:00:00:00:02', state: ['PERMANENT'] }, { dst: '10.244.5.9', lladdr: '0e:00:00:00:00:05', state: ['REACHABLE'] }, { dst: '10.244.6.0', state: ['FAILED'] }],
     [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2', state: 'permanent' }, { mac: '00:00:00:00:00:00', dst: '192.0.2.9', state: 'permanent' }, { mac: '0e:11:11:11:11:11' }],
-    [{ dst: '10.244.2.0/24', gateway: '10.244.2.0' }, { dst: '10.244.3.7', gateway: '10.244.3.0' }],
+    [{ dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'weft.1' }, { dst: '10.244.3.7', gateway: '10.244.3.0', dev: 'weft.1' }, { dst: '10.244.4.0/24', dev: 'weft.1' }],
   );
   t.deepEqual(state.neighbors, [{ ip: '10.244.2.0', mac: '0e:00:00:00:00:02' }]);
   t.deepEqual(state.fdb, [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2' }]);
-  t.deepEqual(state.routes, [{ dst: '10.244.2.0/24', via: '10.244.2.0' }, { dst: '10.244.3.7/32', via: '10.244.3.0' }]);
+  t.deepEqual(state.routes, [{ dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' }, { dst: '10.244.3.7/32', via: '10.244.3.0', dev: 'weft.1' }]);
 });
 
 test('nodes become peers only with an IPv4 pod CIDR inside the cluster network and valid VTEP annotations', (t) => {
@@ -96,7 +109,7 @@ test('a VXLAN device with other settings is recreated; MTU, MAC and state are fi
 
 test('status joins route, neighbour and FDB per remote pod CIDR and shows what is missing', (t) => {
   const rows = peerRows({
-    routes: [{ dst: '10.244.3.0/24', via: '10.244.3.0' }, { dst: '10.244.2.0/24', via: '10.244.2.0' }],
+    routes: [{ dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }, { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' }],
     neighbors: [{ ip: '10.244.2.0', mac: '0e:00:00:00:00:02' }],
     fdb: [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2' }],
   });
