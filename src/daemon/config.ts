@@ -32,7 +32,8 @@ export const DEFAULTS = {
   subnetFile: '/run/weft/subnet.json',
   healthAddr: '0.0.0.0:9402',
   resyncSeconds: 30,
-  watchdogSeconds: 60,
+  // Above the ~120 s an idle API server takes to send a watch bookmark.
+  watchdogSeconds: 150,
   coalesceSeconds: 0.01,
 } as const;
 

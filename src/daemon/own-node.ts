@@ -23,7 +23,7 @@ export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster:
     try {
       node = await readNode(kc, nodeName);
     } catch (err) {
-      log(`cannot read node ${nodeName}: ${(err as Error).message}; retrying`);
+      log(`${(err as Error).message}; retrying`);
     }
     if (node && node.podCidrs.length > 0) return usablePodCidrs(nodeName, node.podCidrs, cluster);
     if (!told) {

@@ -60,7 +60,7 @@ export function nodeRequestError(err: unknown, request: NodeRequest, nodeName: s
       case 403:
         return `weftd's service account may not ${request.verb} ${what} (${detail}): apply manifests/weft.yaml's ClusterRole, which grants ${request.verb} on ${request.resource}`;
       case 404:
-        return `cannot ${request.purpose} node ${nodeName}: no such Node (${detail}); weftd must be given this machine's Node name (spec.nodeName through the downward API)`;
+        return `cannot ${request.purpose} node ${nodeName}: no such Node (${detail}); check weftd's --node-name (NODE_NAME, from the pod's spec.nodeName)`;
       default:
         return `cannot ${request.purpose} node ${nodeName}: ${detail}`;
     }

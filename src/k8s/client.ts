@@ -7,14 +7,14 @@ import { KubeConfig } from '@kubernetes/client-node';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** A kubeconfig path (opts.kubeconfig, else $KUBECONFIG), else the in-cluster service account. */
+/** A kubeconfig path (opts.kubeconfig, weftd's --kubeconfig, else $KUBECONFIG), else the in-cluster service account. */
 export function loadKubeConfig(opts: { kubeconfig?: string }): KubeConfig {
   const path = opts.kubeconfig || process.env.KUBECONFIG;
-  if (path) return loadKubeConfigFile(path, opts.kubeconfig ? 'the kubeconfig option' : 'KUBECONFIG');
+  if (path) return loadKubeConfigFile(path, opts.kubeconfig ? '--kubeconfig' : 'KUBECONFIG');
   const inCluster = loadInCluster();
   if ('problem' in inCluster) {
     throw new Error(
-      `no way to reach the API server: give weftd a kubeconfig (its kubeconfig option or KUBECONFIG), ` +
+      `no way to reach the API server: give weftd a kubeconfig (--kubeconfig or KUBECONFIG), ` +
         `or run it in a pod with a service account (${inCluster.problem})`,
     );
   }

@@ -80,10 +80,9 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
     }
   };
   const changed = (): void => call('onChange', onChange);
-  const apiError = (what: string, err: unknown): void => {
-    log(`node watch: ${what} failed: ${describeApiError(err)}`);
-    call('onApiError', () => opts.onApiError?.(err));
-  };
+  const apiError = (err: unknown): void => call('onApiError', () => opts.onApiError?.(err));
+  // A retry delay that stop() cuts short.
+  const pause = (ms: number): Promise<void> => sleep(ms, undefined, { signal: stopping.signal }).catch(() => {});
 
   /** Lists every Node page by page, then swaps the whole map: nodes that vanished meanwhile go. */
   async function list(): Promise<string> {
@@ -192,8 +191,10 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
           backoff.reset();
         } catch (err) {
           if (stopping.signal.aborted) return;
-          apiError('listing nodes', err);
-          await pause(backoff.next());
+          const delay = backoff.next();
+          log(`node watch: listing nodes failed: ${describeApiError(err)}; retrying in ${delay} ms`);
+          apiError(err);
+          await pause(delay);
           continue;
         }
       }
@@ -212,16 +213,16 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
         resourceVersion = undefined;
       } else {
         resourceVersion = end.resourceVersion;
-        if (end.reason === 'error') apiError('watching nodes', end.error);
-        else if (end.reason === 'watchdog') log(`node watch: nothing from the API server for ${watchdogMs} ms`);
-        else log('node watch: the API server ended the watch');
-        log(`node watch: watching again from resourceVersion ${resourceVersion} in ${delay} ms`);
+        const why =
+          end.reason === 'error' ? `the watch failed: ${describeApiError(end.error)}`
+          : end.reason === 'watchdog' ? `nothing from the API server for ${watchdogMs} ms`
+          : 'the API server ended the watch';
+        log(`node watch: ${why}; watching again from resourceVersion ${resourceVersion} in ${delay} ms`);
+        if (end.reason === 'error') apiError(end.error);
       }
       await pause(delay);
     }
   }
-
-  const pause = (ms: number): Promise<void> => sleep(ms, undefined, { signal: stopping.signal }).catch(() => {});
 
   const running = run().catch((err: unknown) => {
     // Only a bug in this file gets here; say so rather than go quiet.

@@ -1,0 +1,169 @@
+// What weftd writes on its own Node, against a real kube-apiserver: the VTEP
+// annotations, the NetworkUnavailable condition, reading a Node back, and the
+// errors an operator sees when RBAC or the node name is wrong. One control
+// plane serves the whole file. Needs tools/kube-tools.sh.
+import anyTest, { type TestFn } from 'ava';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
+import { publishVtep, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
+import { type ControlPlane, startControlPlane } from '../support/apiserver.ts';
+
+const test = anyTest as TestFn<{ cp: ControlPlane; kc: KubeConfig; core: CoreV1Api }>;
+
+test.before(async (t) => {
+  const cp = await startControlPlane();
+  const kc = loadKubeConfig({ kubeconfig: cp.kubeconfig });
+  t.context = { cp, kc, core: kc.makeApiClient(CoreV1Api) };
+});
+
+test.after.always(async (t) => {
+  await t.context.cp?.stop();
+});
+
+const vtep = { ip: '192.0.2.10', mac: '0e:00:00:00:00:0a' };
+
+test('publishVtep sets the VTEP annotations and keeps the others', async (t) => {
+  const { kc, core } = t.context;
+  await core.createNode({
+    body: { metadata: { name: 'st-a', annotations: { 'example.com/keep': 'yes' } }, spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] } },
+  });
+
+  await publishVtep(kc, 'st-a', vtep);
+  const node = await core.readNode({ name: 'st-a' });
+  t.like(node.metadata?.annotations, {
+    'example.com/keep': 'yes',
+    'weft.dev/vtep-ip': '192.0.2.10',
+    'weft.dev/vtep-mac': '0e:00:00:00:00:0a',
+    'weft.dev/backend': 'vxlan',
+  });
+  t.true(node.metadata?.managedFields?.some((f) => f.manager === 'weftd'), 'the patch is recorded as weftd\'s');
+
+  // A new VTEP MAC (the device was recreated) replaces the old one.
+  await publishVtep(kc, 'st-a', { ...vtep, mac: '0e:00:00:00:00:0b' });
+  t.deepEqual(await readNode(kc, 'st-a'), {
+    name: 'st-a',
+    podCidrs: ['10.244.1.0/24'],
+    annotations: { 'weft.dev/vtep-ip': '192.0.2.10', 'weft.dev/vtep-mac': '0e:00:00:00:00:0b', 'weft.dev/backend': 'vxlan' },
+    resourceVersion: (await core.readNode({ name: 'st-a' })).metadata!.resourceVersion!,
+  });
+});
+
+test('setNetworkAvailable clears NetworkUnavailable and keeps the other conditions', async (t) => {
+  const { kc, core } = t.context;
+  await core.createNode({ body: { metadata: { name: 'st-b' } } });
+  // As a cloud provider and the kubelet leave a new node.
+  const earlier = '2020-01-01T00:00:00Z';
+  await core.patchNodeStatus(
+    {
+      name: 'st-b',
+      body: {
+        status: {
+          conditions: [
+            { type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: earlier, lastTransitionTime: earlier },
+            { type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', lastHeartbeatTime: earlier, lastTransitionTime: earlier },
+          ],
+        },
+      },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+  );
+
+  const before = Date.now();
+  await setNetworkAvailable(kc, 'st-b', 'weft is up: VXLAN device weft.1');
+  await setNetworkAvailable(kc, 'st-b', 'weft is up: VXLAN device weft.1');
+  const conditions = (await core.readNode({ name: 'st-b' })).status?.conditions ?? [];
+  t.deepEqual(conditions.map((c) => c.type).sort(), ['NetworkUnavailable', 'Ready'], 'merged by type: one of each');
+  const network = conditions.find((c) => c.type === 'NetworkUnavailable');
+  t.like(network, { status: 'False', reason: 'WeftIsUp', message: 'weft is up: VXLAN device weft.1' });
+  for (const time of [network?.lastTransitionTime, network?.lastHeartbeatTime]) {
+    t.true(time !== undefined && time.getTime() >= before - 1000 && time.getTime() <= Date.now(), String(time));
+  }
+  t.like(conditions.find((c) => c.type === 'Ready'), { status: 'True', reason: 'KubeletReady' });
+});
+
+test('readNode gives the compact view, and undefined for a missing node', async (t) => {
+  const { kc, core } = t.context;
+  await core.createNode({
+    body: {
+      metadata: { name: 'st-c', annotations: { 'weft.dev/vtep-ip': '192.0.2.11', 'example.com/other': 'x' }, labels: { zone: 'a' } },
+      spec: { podCIDR: '10.244.3.0/24', podCIDRs: ['10.244.3.0/24', 'fd00:3::/64'] },
+    },
+  });
+  const info = await readNode(kc, 'st-c');
+  t.deepEqual(Object.keys(info ?? {}).sort(), ['annotations', 'name', 'podCidrs', 'resourceVersion']);
+  t.deepEqual(info?.podCidrs, ['10.244.3.0/24', 'fd00:3::/64']);
+  t.deepEqual(info?.annotations, { 'weft.dev/vtep-ip': '192.0.2.11' });
+  t.is(await readNode(kc, 'no-such-node'), undefined);
+});
+
+test('a missing node or an unreachable API server is named with the fix', async (t) => {
+  const { kc, cp } = t.context;
+  const missing = await t.throwsAsync(publishVtep(kc, 'no-such-node', vtep));
+  t.regex(missing?.message ?? '', /cannot publish the VTEP on node no-such-node: no such Node .*check weftd's --node-name \(NODE_NAME/);
+  t.is((missing?.cause as { code?: number } | undefined)?.code, 404, 'the API error is kept as the cause');
+
+  const unreachable = loadKubeConfig({ kubeconfig: cp.kubeconfig });
+  unreachable.clusters[0] = { ...unreachable.clusters[0]!, server: `https://127.0.0.1:${await closedPort()}` };
+  const down = await t.throwsAsync(readNode(unreachable, 'st-a'));
+  t.regex(down?.message ?? '', /cannot read node st-a: the API server did not answer \(ECONNREFUSED.*\); check that kube-apiserver is up/);
+});
+
+// Serial: it points the process's environment at the API server, as the
+// kubelet does for a pod, while the in-cluster configuration is loaded.
+test.serial('in a pod without RBAC for nodes, every call names the node and the ClusterRole', async (t) => {
+  const { cp, core } = t.context;
+  await core.createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'weftd' } } });
+  const { status } = await core.createNamespacedServiceAccountToken({
+    namespace: 'default',
+    name: 'weftd',
+    body: { spec: { audiences: [], expirationSeconds: 600 } },
+  });
+  const root = await mkdtemp(join(tmpdir(), 'weft-pod-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const accountDir = join(root, SERVICE_ACCOUNT_DIR);
+  await mkdir(accountDir, { recursive: true });
+  await writeFile(join(accountDir, 'token'), status!.token!);
+  await copyFile(cp.caFile, join(accountDir, 'ca.crt'));
+  await writeFile(join(accountDir, 'namespace'), 'default');
+
+  const url = new URL(cp.server);
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  process.env.KUBERNETES_SERVICE_HOST = url.hostname;
+  process.env.KUBERNETES_SERVICE_PORT = url.port;
+  const inCluster = (() => {
+    try {
+      return loadInCluster(root);
+    } finally {
+      restoreEnv('KUBERNETES_SERVICE_HOST', saved.host);
+      restoreEnv('KUBERNETES_SERVICE_PORT', saved.port);
+    }
+  })();
+  if ('problem' in inCluster) return t.fail(inCluster.problem);
+  const asWeftd = inCluster.kubeConfig;
+  await core.createNode({ body: { metadata: { name: 'st-d' } } });
+
+  const patch = await t.throwsAsync(publishVtep(asWeftd, 'st-d', vtep));
+  t.regex(patch?.message ?? '', /^weftd's service account may not patch node st-d \(HTTP 403: .*\): apply manifests\/weft\.yaml's ClusterRole/);
+  const condition = await t.throwsAsync(setNetworkAvailable(asWeftd, 'st-d', 'up'));
+  t.regex(condition?.message ?? '', /^weftd's service account may not patch the status of node st-d .*nodes\/status/);
+  const read = await t.throwsAsync(readNode(asWeftd, 'st-d'));
+  t.regex(read?.message ?? '', /^weftd's service account may not get node st-d /);
+});
+
+/** A port nothing listens on: one the kernel just handed out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
