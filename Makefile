@@ -61,9 +61,9 @@ CNI_PATH ?= $(CURDIR)/dist
 conformance: deps build go-tools
 	$(NODE) conformance/run.ts --conf $(PLUGIN_CONF) --cni-path $(CNI_PATH)
 
-# Two pods on one node bridge, pinging each other and the host.
-demo: deps build go-tools
-	tools/demo.sh
+# Three nodes with weftd and two pods each on this machine, pinging across nodes.
+demo: deps build go-tools kube-tools
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/demo.ts
 
 clean:
 	rm -rf dist .cache/bin
