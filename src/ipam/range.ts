@@ -121,14 +121,6 @@ export function capacity(set: RangeSet): bigint {
   return set.reduce((sum, r) => sum + (r.last - r.first + 1n) - (r.gateway >= r.first && r.gateway <= r.last ? 1n : 0n), 0n);
 }
 
-export function gatewayOf(range: AddressRange): Address {
-  return { family: range.subnet.family, value: range.gateway };
-}
-
-export function prefixLength(range: AddressRange): number {
-  return range.subnet.prefix;
-}
-
 export function hostCidr(range: AddressRange, address: Address): string {
   return `${formatAddress(address)}/${range.subnet.prefix}`;
 }

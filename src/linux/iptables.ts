@@ -36,9 +36,3 @@ export function ensureChains(chains: ChainRules[], jumps: Jump[]): void {
     if (inserted.status !== 0) throw new Error(`iptables -t ${j.table} -I ${j.from}: ${inserted.stderr}`);
   }
 }
-
-/** Lists a chain's rules as iptables -S prints them; empty when it does not exist. */
-export function listChain(table: string, chain: string): string[] {
-  const child = spawnSync('iptables', ['-w', '-t', table, '-S', chain], { encoding: 'utf8' });
-  return child.status === 0 ? child.stdout.trim().split('\n') : [];
-}
