@@ -184,3 +184,15 @@ test.serial('direct routing: peers on the same underlay subnet are routed over i
   t.is((await c.inNode(n1, 'bridge', ['fdb', 'show', 'dev', 'weft.1'])).stdout.trim(), '', 'no FDB entry for a direct peer');
   t.true((await c.ping(p1, p2.ip)).ok);
 });
+
+test.serial('weftd refuses a pod CIDR outside the cluster network, with settings taken from WEFTD_* variables', async (t) => {
+  const c = await Cluster.start(1);
+  t.teardown(() => c.destroy());
+  const [n1] = c.nodes as [ClusterNode];
+  await c.startWeftd(n1, [], { WEFTD_CLUSTER_CIDR: '10.99.0.0/16', WEFTD_VNI: '7' });
+  const weftd = n1.weftd!;
+  const code = await eventually('weftd exits', async () => weftd.exitCode ?? undefined);
+  t.is(code, 1);
+  t.regex(readFileSync(n1.weftdLog, 'utf8'), /node node1 has pod CIDR 10\.244\.1\.0\/24 outside the cluster network \(--cluster-cidr\): make kube-controller-manager's --cluster-cidr and weft's agree/);
+  t.is((await c.inNode(n1, 'ip', ['link', 'show', 'weft.7'])).exitCode, 1, 'no device was created');
+});

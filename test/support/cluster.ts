@@ -33,10 +33,10 @@ export type Pod = { name: string; node: ClusterNode; netns: string; ip: string }
 
 type Cleanup = () => Promise<void> | void;
 
-function launch(args: string[], log: string): ChildProcess {
+function launch(args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
   const out = openSync(log, 'a');
   // The kernel kills it when the test's thread ends, whatever way it ends.
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...args], { stdio: ['ignore', out, out], env: { PATH: SYSTEM_PATH } });
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...args], { stdio: ['ignore', out, out], env: { PATH: SYSTEM_PATH, ...env } });
   closeSync(out);
   child.unref();
   return child;
@@ -120,13 +120,15 @@ export class Cluster {
     this.nodes.push(node);
   }
 
-  async startWeftd(node: ClusterNode, extra: string[] = []): Promise<void> {
-    node.weftd = launch([
-      'ip', 'netns', 'exec', node.netns, join(DIST, 'weftd'), 'run',
-      '--node-name', node.name, '--kubeconfig', this.cp.kubeconfig, '--cluster-cidr', CLUSTER_CIDR,
-      '--iface', 'eth0', '--subnet-file', node.subnetFile, '--health-addr', '127.0.0.1:9402',
-      '--resync', '2', '--watchdog', '10', ...extra,
-    ], node.weftdLog);
+  /** Starts weftd in the node; settings in `env` (WEFTD_*) replace the matching flags. */
+  async startWeftd(node: ClusterNode, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+    const flags: Record<string, string> = {
+      'node-name': node.name, kubeconfig: this.cp.kubeconfig, 'cluster-cidr': CLUSTER_CIDR, iface: 'eth0',
+      'subnet-file': node.subnetFile, 'health-addr': '127.0.0.1:9402', resync: '2', watchdog: '10',
+    };
+    const fromEnv = (flag: string) => `WEFTD_${flag.toUpperCase().replace(/-/g, '_')}` in env;
+    const args = Object.entries(flags).filter(([flag]) => !fromEnv(flag)).flatMap(([flag, v]) => [`--${flag}`, v]);
+    node.weftd = launch(['ip', 'netns', 'exec', node.netns, join(DIST, 'weftd'), 'run', ...args, ...extra], node.weftdLog, env);
   }
 
   async stopWeftd(node: ClusterNode, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
