@@ -4,9 +4,9 @@ NODE := $(BIN)/node
 # node_modules/.bin stays off PATH: it holds an unrelated `nft` (from
 # @vercel/nft) that would shadow nftables' for the plugin and the tests.
 
-SOURCES := $(shell find cmd src bench tools -name '*.ts' 2>/dev/null) package-lock.json
+SOURCES := $(shell find cmd src -name '*.ts') tools/build.ts package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni conformance demo go-tools kube-tools clean
+.PHONY: all deps build test typecheck unit integration bench-cni conformance demo go-tools kube-tools pause-image clean
 
 all: build
 
@@ -37,18 +37,22 @@ go-tools:
 kube-tools:
 	tools/kube-tools.sh
 
+# The pod sandbox image for the containerd tests, built offline (.cache/pause).
+pause-image: node_modules/.installed
+	$(NODE) tools/pause/build.ts
+
 typecheck: node_modules/.installed
 	$(NODE) $(BIN)/tsc --noEmit
 
 # Unit tests are pure; integration tests need root, netns, iproute2 and the
 # built plugin. `make test` runs both and the type check.
-test: deps typecheck build go-tools kube-tools
+test: deps typecheck build go-tools kube-tools pause-image
 	$(NODE) $(BIN)/ava $(AVA_FLAGS)
 
 unit: node_modules/.installed
 	$(NODE) $(BIN)/ava 'test/unit/**/*.test.ts'
 
-integration: deps build go-tools kube-tools
+integration: deps build go-tools kube-tools pause-image
 	$(NODE) $(BIN)/ava 'test/integration/**/*.test.ts'
 
 bench-cni: deps build dist/cni-floor go-tools
@@ -66,4 +70,4 @@ demo: deps build go-tools kube-tools
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/demo.ts
 
 clean:
-	rm -rf dist .cache/bin
+	rm -rf dist .cache/bin .cache/pause

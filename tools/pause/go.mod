@@ -1,0 +1,3 @@
+module weft.dev/tools/pause
+
+go 1.22
