@@ -4,9 +4,9 @@
 // (temp file in the same directory, fsync, rename): a reader sees the old file
 // or the new one, never half of one. Renaming also replaces a plugin binary
 // that is running, where writing into it would fail with ETXTBSY.
-import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
 
 export const DEFAULT_CONF_NAME = '10-weft.conflist';
 const PLUGIN_NAME = 'weft';
@@ -74,46 +74,18 @@ function checkBinary(path: string): void {
 }
 
 /**
- * Replaces `path` with what `fill` writes, by rename, unless `unchanged()`
- * says it already holds that: a re-run then leaves the file (and the
- * runtime's view of the conf dir) untouched.
+ * Replaces `path` with what `fill` writes, unless `unchanged()` says it
+ * already holds that: a re-run then leaves the file (and the runtime's view
+ * of the conf dir) untouched.
  */
 function installFile(path: string, mode: number, fill: (fd: number) => void, unchanged: () => boolean): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dirname(path), { recursive: true });
   if (unchanged()) {
     // Same bytes but, say, no longer executable: only the mode needs fixing.
     if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
     return;
   }
-  // A dot name without a CNI extension (.conf, .conflist, .json): the
-  // runtime's directory scan never picks up the file while it is written.
-  const temp = join(dir, `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fd = openSync(temp, 'wx', 0o600);
-    try {
-      fill(fd);
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw new Error(`cannot install ${path}: ${(err as Error).message}; check that ${dir} is writable and has space`);
-  }
-  fsyncDir(dir);
-}
-
-/** Makes the rename itself durable, so a crash cannot bring the old file back. */
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileAtomically(path, mode, fill);
 }
 
 function copyInto(source: string, fd: number): void {
@@ -124,10 +96,6 @@ function copyInto(source: string, fd: number): void {
   } finally {
     closeSync(src);
   }
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
 }
 
 /** Whether `installed` exists and holds the bytes of `source`, compared in chunks (the plugin is ~100 MB). */

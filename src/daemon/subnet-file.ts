@@ -2,11 +2,11 @@
 // plugin (reader). weftd writes it atomically once the node's overlay is
 // ready; the plugin takes the node's pod subnets, MTU and masquerade choice
 // from it.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { isObject } from '../cni/json-fields.ts';
 import { cidrContains, parseAddress, parseCidr } from '../ipam/address.ts';
+import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
 
 export const SUBNET_FILE_VERSION = 1;
 
@@ -61,23 +61,11 @@ export function subnetFileProblem(value: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * Writes the file so a reader sees the old or the new content, never a
- * partial one: temp file in the same directory, fsync, rename.
- */
+/** Writes the file atomically: a plugin reading it sees the old or the new content. */
 export function writeSubnetFile(path: string, file: SubnetFile): void {
   const problem = subnetFileProblem(file);
   if (problem) throw new Error(`refusing to write subnet file ${path}: it ${problem}`);
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.${process.pid}.subnet.json.tmp`);
-  const fd = openSync(temp, 'w', 0o644);
-  try {
-    writeSync(fd, `${JSON.stringify(file, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
+  writeFileAtomically(path, 0o644, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(file, null, 2)}\n`)));
 }
 
 function unavailable(path: string, problem: string): CniError {
