@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src -name '*.ts') tools/build.ts package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni conformance demo go-tools kube-tools pause-image clean
+.PHONY: all deps build test typecheck unit integration bench-cni conformance demo go-tools kube-tools pause-image image clean
 
 all: build
 
@@ -32,8 +32,9 @@ build: dist/weft dist/weftd
 go-tools:
 	tools/go-tools.sh
 
-# etcd and kube-apiserver built from the Go module proxy, for the tests that
-# run weftd against a real API server (cached in .cache/bin).
+# etcd, kube-apiserver and kubectl built from the Go module proxy, for the
+# tests that run weftd and the manifests against a real API server (cached in
+# .cache/bin).
 kube-tools:
 	tools/kube-tools.sh
 
@@ -68,6 +69,10 @@ conformance: deps build go-tools
 # Three nodes with weftd and two pods each on this machine, pinging across nodes.
 demo: deps build go-tools kube-tools
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/demo.ts
+
+# The weft image (needs docker with an engine, podman or buildah; see tools/image.sh).
+image: build
+	tools/image.sh
 
 clean:
 	rm -rf dist .cache/bin .cache/pause

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the control plane the integration tests run weftd against, etcd and
-# kube-apiserver, from the Go module proxy into .cache/bin. Each binary is
+# Builds the control plane the integration tests run weftd against (etcd,
+# kube-apiserver) and the kubectl that applies the manifests, from the Go
+# module proxy into .cache/bin. Each binary is
 # rebuilt only when its wrapper module under tools/kube/ changes, so later runs
 # take no time. The first build downloads ~115 MB of modules and compiles a
 # few thousand packages: about 5 minutes on 2 cores (see tools/kube/README.md).
@@ -55,3 +56,4 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   )
 done
 build kube-apiserver apiserver k8s.io/kubernetes/cmd/kube-apiserver "${version_flags[@]}"
+build kubectl kubectl k8s.io/kubernetes/cmd/kubectl "${version_flags[@]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Pins the kube-apiserver wrapper module (tools/kube/apiserver) to one
-# Kubernetes release: usage `tools/kube/gen-replaces.sh v1.34.10`.
+# Pins the wrapper modules that build from k8s.io/kubernetes (tools/kube/apiserver
+# and tools/kube/kubectl) to one Kubernetes release:
+# usage `tools/kube/gen-replaces.sh v1.34.10`.
 #
 # Why: k8s.io/kubernetes requires its staging modules (k8s.io/api,
 # k8s.io/apiserver, ...) at the placeholder version v0.0.0 and resolves them
@@ -15,7 +16,7 @@ if [[ ! "$kube_version" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]]; then
   exit 2
 fi
 staging_version="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
-cd "$(dirname "$0")/apiserver"
+cd "$(dirname "$0")"
 
 # replaced_modules GOMOD NEW_PATH_REGEX: the modules GOMOD replaces with a
 # path matching the regex, in either the block or the one-line form.
@@ -39,23 +40,32 @@ if [ "${#staging[@]}" -eq 0 ]; then
   exit 1
 fi
 
-# Start from no k8s.io replaces so modules dropped from staging disappear too.
-edits=(-require="k8s.io/kubernetes@$kube_version")
-while read -r old; do
-  edits+=(-dropreplace="$old")
-done < <(replaced_modules go.mod '^k8s\.io/')
-for mod in "${staging[@]}"; do
-  edits+=(-replace="$mod=$mod@$staging_version")
-done
-# A failed pin leaves the module as it was.
-backup="$(mktemp -d)"
-cp go.mod go.sum "$backup"
-restore() {
-  cp "$backup/go.mod" "$backup/go.sum" .
-  echo "gen-replaces: left go.mod as it was; every staging module must be fetchable at $staging_version" >&2
+# pin DIR: rewrites DIR/go.mod for the release; a failure leaves it as it was.
+pin() {
+  local dir="$1"
+  (
+    cd "$dir"
+    # Start from no k8s.io replaces so modules dropped from staging disappear too.
+    edits=(-require="k8s.io/kubernetes@$kube_version")
+    while read -r old; do
+      edits+=(-dropreplace="$old")
+    done < <(replaced_modules go.mod '^k8s\.io/')
+    for mod in "${staging[@]}"; do
+      edits+=(-replace="$mod=$mod@$staging_version")
+    done
+    # A failed pin leaves the module as it was.
+    backup="$(mktemp -d)"
+    cp go.mod go.sum "$backup"
+    restore() {
+      cp "$backup/go.mod" "$backup/go.sum" .
+      echo "gen-replaces: left $dir/go.mod as it was; every staging module must be fetchable at $staging_version" >&2
+    }
+    trap 'rm -rf "$backup"' EXIT
+    trap restore ERR
+    go mod edit "${edits[@]}"
+    go mod tidy
+    echo "gen-replaces: $dir: k8s.io/kubernetes $kube_version with ${#staging[@]} staging modules at $staging_version" >&2
+  )
 }
-trap 'rm -rf "$backup"' EXIT
-trap restore ERR
-go mod edit "${edits[@]}"
-go mod tidy
-echo "gen-replaces: k8s.io/kubernetes $kube_version with ${#staging[@]} staging modules at $staging_version" >&2
+pin apiserver
+pin kubectl
