@@ -2,8 +2,8 @@
 # Builds the weft image from Dockerfile and the executables in dist/ (run
 # `make build` first) with whichever container builder works here: docker
 # with a reachable engine, podman, or buildah. The image name and tag are read
-# from manifests/kustomization.yaml, the one place they are set, so the image
-# built is the one `kubectl apply -k manifests/` deploys.
+# from manifests/weft.yaml, the one place they are set, so the image built is
+# the one `kubectl apply -f manifests/` deploys.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,16 +14,10 @@ for f in dist/weft dist/weftd; do
   fi
 done
 
-# newName and newTag of the `name: weft` entry under images:.
-image="$(awk '
-  /^images:/ { in_images = 1; next }
-  /^[^ #-]/ { in_images = 0 }
-  in_images && $1 == "-" && $2 == "name:" { current = $3 }
-  in_images && current == "weft" && $1 == "newName:" { name = $2 }
-  in_images && current == "weft" && $1 == "newTag:" { gsub(/"/, "", $2); tag = $2 }
-  END { if (name != "" && tag != "") print name ":" tag }' manifests/kustomization.yaml)"
+# The image named at the &image anchor in manifests/weft.yaml.
+image="$(sed -n 's/^ *image: &image \([^ ]*\) *$/\1/p' manifests/weft.yaml | head -n 1)"
 if [ -z "$image" ]; then
-  echo "image: manifests/kustomization.yaml has no images: entry for weft with newName and newTag" >&2
+  echo "image: manifests/weft.yaml has no \`image: &image NAME:TAG\` line: restore it on the install-cni container" >&2
   exit 1
 fi
 
@@ -59,4 +53,4 @@ fi
 
 echo "image: ${builder[*]} --tag $image" >&2
 "${builder[@]}" --tag "$image" --file Dockerfile .
-echo "image: built $image; push it where your nodes pull from, or set another name in manifests/kustomization.yaml" >&2
+echo "image: built $image; push it where your nodes pull from, or set another name at the &image anchor in manifests/weft.yaml" >&2

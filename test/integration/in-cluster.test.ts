@@ -252,7 +252,7 @@ test('the DaemonSet\'s pod installs the plugin and runs the overlay with the wef
   const cluster = await Cluster.start(2);
   t.teardown(() => cluster.destroy());
   const admin = kubectlFor(t, { kubeconfig: cluster.cp.kubeconfig });
-  await admin.ok(['apply', '-k', MANIFESTS]);
+  await admin.ok(['apply', '-f', MANIFESTS]);
   const objects = await renderManifests(admin);
   const pod = findObject<DaemonSet>(objects, 'DaemonSet', 'weft').spec.template.spec;
   const configMaps = objects.filter((o) => o.kind === 'ConfigMap') as unknown as ConfigMap[];

@@ -3,7 +3,7 @@
 // discovery cache, removed in teardown.
 //
 //   const admin = kubectlFor(t, { kubeconfig: cp.kubeconfig });
-//   await admin.ok(['apply', '-k', 'manifests/']);
+//   await admin.ok(['apply', '-f', 'manifests/']);
 //   const asWeft = kubectlFor(t, { server: cp.server, caFile: cp.caFile, token });
 import type { ExecutionContext } from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
