@@ -1,6 +1,7 @@
 // Runs iproute2. Every call is one process: a whole list of changes goes in
-// one `ip -batch -`, and a network namespace given by path is entered with
-// nsenter, because `ip -n` only takes names under /var/run/netns.
+// one `ip -batch -`. A named network namespace (/var/run/netns/NAME, what
+// container runtimes create) is entered with `ip -n NAME`; any other path
+// (/proc/PID/ns/net) with nsenter, one exec more.
 import { spawnSync } from 'node:child_process';
 
 export class IpCommandError extends Error {
@@ -27,8 +28,18 @@ export class IpCommandError extends Error {
 /** Where the commands run: the host, or a netns given by its path. */
 export type Namespace = { netns?: string };
 
+const NAMED_NETNS = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
+
+function command(tool: Tool, args: string[], netns: string | undefined): [string, string[]] {
+  if (!netns) return [tool, args];
+  const named = NAMED_NETNS.exec(netns)?.[1];
+  // A name starting with "-" would read as an option; nsenter takes any path.
+  if (named && !named.startsWith('-')) return [tool, ['-n', named, ...args]];
+  return ['nsenter', [`--net=${netns}`, '--', tool, ...args]];
+}
+
 function run(tool: Tool, args: string[], input: string | undefined, where: Namespace): string {
-  const [cmd, argv] = where.netns ? ['nsenter', [`--net=${where.netns}`, '--', tool, ...args]] : [tool, args];
+  const [cmd, argv] = command(tool, args, where.netns);
   const child = spawnSync(cmd, argv, { input, encoding: 'utf8' });
   if (child.error) {
     throw new IpCommandError(`cannot run ${cmd}: ${child.error.message}: install iproute2 and util-linux`, '', undefined);
