@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src -name '*.ts') tools/build.ts package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni conformance demo go-tools kube-tools pause-image image clean
+.PHONY: all deps build test typecheck unit integration bench-cni bench-overlay bench-dataplane conformance demo go-tools kube-tools pause-image image clean
 
 all: build
 
@@ -58,6 +58,14 @@ integration: deps build go-tools kube-tools pause-image
 
 bench-cni: deps build dist/cni-floor go-tools
 	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts
+
+# weftd convergence, initial sync and RSS at 100/1000/5000 Nodes.
+bench-overlay: deps build kube-tools
+	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/overlay-convergence.ts $(BENCH_ARGS)
+
+# iperf3 pod to pod through weft against the same path built by hand.
+bench-dataplane: deps build go-tools kube-tools
+	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/overlay-dataplane.ts $(BENCH_ARGS)
 
 # The CNI conformance suite, against weft by default or any plugin:
 #   make conformance PLUGIN_CONF=my.conflist CNI_PATH=/opt/cni/bin

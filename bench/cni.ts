@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { measureConcurrent, measureSequential } from './cni-phases.ts';
 import { PLUGIN_NAMES, setUpPlugins, type PluginName } from './cni-plugins.ts';
 import { deriveTargets, rounded, table, type CniBenchResult } from './cni-report.ts';
@@ -25,35 +26,20 @@ const repo = join(import.meta.dirname, '..');
 type Flags = { iterations: number; warmup: number; concurrency: number; skip: PluginName[] };
 
 function usageError(message: string): never {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
+  return failUsage(USAGE, message);
 }
-
-function count(flag: string, value: string, min: number, why = ''): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) usageError(`--${flag} ${value}: want a whole number >= ${min}${why}`);
-  return n;
-}
+const count = (flag: string, value: string, min: number, why = ''): number => wholeNumber(USAGE, flag, value, min, why);
 
 function parseFlags(): Flags {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        iterations: { type: 'string', default: '60' },
-        warmup: { type: 'string', default: '5' },
-        concurrency: { type: 'string', default: '50' },
-        skip: { type: 'string', multiple: true, default: [] },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (e) {
-    usageError((e as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = parseFlagsOrExit(USAGE, () => parseArgs({
+    options: {
+      iterations: { type: 'string', default: '60' },
+      warmup: { type: 'string', default: '5' },
+      concurrency: { type: 'string', default: '50' },
+      skip: { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', default: false },
+    },
+  }));
   const warmup = count('warmup', values.warmup, 0);
   const iterations = count('iterations', values.iterations, warmup + 1, ` (more than --warmup ${warmup})`);
   const concurrency = count('concurrency', values.concurrency, 1);

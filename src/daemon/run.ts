@@ -11,6 +11,7 @@ import { publishVtep, setNetworkAvailable } from '../k8s/node-status.ts';
 import { macForName } from '../linux/mac.ts';
 import { deviceName, type VxlanSpec } from '../overlay/device.ts';
 import type { LocalView } from '../overlay/desired.ts';
+import type { OverlayState } from '../overlay/types.ts';
 import { peersFromNodes } from '../overlay/peers.ts';
 import { reconcileOverlay } from '../overlay/reconcile.ts';
 import { type DaemonConfig, VXLAN_OVERHEAD } from './config.ts';
@@ -73,12 +74,17 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     readyReason = 'waiting for the first full sync of Nodes';
 
     let subnetFileWritten = false;
+    // Cleared before each pass, so a failed pass makes the next one re-read.
+    let lastProgrammed: OverlayState | undefined;
     const pass = async (kind: PassKind) => {
       if (!watch?.synced()) return;
       const started = process.hrtime.bigint();
       const nodes = watch.snapshot();
       const { peers, skipped } = peersFromNodes(nodes, cluster);
-      const result = reconcileOverlay(spec, peers, local, log);
+      const known = kind === 'event' ? lastProgrammed : undefined;
+      lastProgrammed = undefined;
+      const result = reconcileOverlay(spec, peers, local, log, known);
+      lastProgrammed = result.programmed;
       if (result.device !== 'unchanged') metrics.deviceRecreated.inc({ action: result.device });
       if (cfg.ipMasq) ensureMasquerade(cfg.clusterCidrs);
       metrics.reconcileSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

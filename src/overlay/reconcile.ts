@@ -21,10 +21,16 @@ function count(s: OverlayState): number {
   return s.neighbors.length + s.fdb.length + s.routes.length;
 }
 
-export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalView, log: (msg: string) => void): ReconcileResult {
-  const device = ensureDevice(spec, log);
+/**
+ * `known`: what the previous pass programmed, when it succeeded. An event
+ * pass diffs against it instead of re-reading the kernel (three processes and
+ * a dump of every entry); the periodic pass always reads the kernel, and is
+ * what finds drift and a deleted device.
+ */
+export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalView, log: (msg: string) => void, known?: OverlayState): ReconcileResult {
+  const device = known ? 'unchanged' : ensureDevice(spec, log);
   const { state: desired, conflicts } = desiredState(peers, local);
-  const actual = readOverlayState(spec.name);
+  const actual = known ?? readOverlayState(spec.name);
   const changes = diffOverlay(desired, actual);
   const { ip, bridge, ipAfterFdb } = changeCommands(changes, spec.name, WEFT_ROUTE_PROTOCOL);
   // Removals go on past an entry that is already gone; the next pass re-reads.

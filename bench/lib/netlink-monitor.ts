@@ -1,0 +1,145 @@
+// Watches a network namespace's kernel tables as they change: `ip -4 -ts
+// monitor neigh route` and `bridge -timestamp monitor fdb`, run inside the
+// namespace. Each entry comes with the time iproute2 received the kernel's
+// notification (wall clock, microseconds), which is when the entry was there.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export type EntryKind = 'fdb' | 'neigh' | 'route';
+
+export type KernelEvent = {
+  kind: EntryKind;
+  /** fdb: MAC; neigh: IP; route: destination CIDR. */
+  key: string;
+  /** fdb: remote IP (dst); neigh: MAC (lladdr); route: gateway (via). */
+  value: string;
+  deleted: boolean;
+  /** Wall-clock ms (from iproute2's timestamp). */
+  tsMs: number;
+  /** performance.now() when this process read the line. */
+  recvPerfMs: number;
+};
+
+export type Monitor = {
+  /** Resolves once both monitors have shown an event we caused, so none of the next is missed. */
+  ready: Promise<void>;
+  /** Lines iproute2 wrote on stderr (e.g. "No buffer space available": events were lost). */
+  problems(): string[];
+  stop(): Promise<void>;
+};
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** `[2026-11-24T05:29:43.304718] rest` (ip -ts, TZ=UTC) → ms and the rest. */
+export function parseIpTs(line: string): { tsMs: number; rest: string } | undefined {
+  const m = /^\[(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{6})\] ?(.*)$/.exec(line);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, us, rest] = m;
+  return { tsMs: Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!) + Number(us) / 1000, rest: rest! };
+}
+
+/** `Timestamp: Tue Nov 24 05:29:43 2026 317210 usec` (bridge -timestamp, TZ=UTC) → ms. */
+export function parseBridgeTs(line: string): number | undefined {
+  const m = /^Timestamp: \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4}) (\d+) usec/.exec(line);
+  if (!m) return undefined;
+  const [, mon, d, h, mi, s, y, us] = m;
+  return Date.UTC(+y!, MONTHS.indexOf(mon!), +d!, +h!, +mi!, +s!) + Number(us) / 1000;
+}
+
+/** One `ip monitor` message about `device` (neighbour or weft-protocol route), else undefined. */
+export function parseIpEvent(rest: string, device: string, routeProtocol: number): Omit<KernelEvent, 'tsMs' | 'recvPerfMs'> | undefined {
+  const deleted = rest.startsWith('Deleted ');
+  const body = deleted ? rest.slice(8) : rest;
+  if (!body.includes(` dev ${device} `)) return undefined;
+  const neigh = /^(\d+\.\d+\.\d+\.\d+) dev \S+ lladdr ([0-9a-f:]{17}) .*PERMANENT/.exec(body);
+  if (neigh) return { kind: 'neigh', key: neigh[1]!, value: neigh[2]!, deleted };
+  const route = /^(\d+\.\d+\.\d+\.\d+(?:\/\d+)?) via (\S+) dev \S+ .*proto (\S+)/.exec(body);
+  if (route && (route[3] === String(routeProtocol) || route[3] === 'weft')) {
+    const dst = route[1]!.includes('/') ? route[1]! : `${route[1]}/32`;
+    return { kind: 'route', key: dst, value: route[2]!, deleted };
+  }
+  return undefined;
+}
+
+/** One `bridge monitor fdb` line about a remote entry on `device`, else undefined. */
+export function parseFdbEvent(line: string, device: string): Omit<KernelEvent, 'tsMs' | 'recvPerfMs'> | undefined {
+  const deleted = line.startsWith('Deleted ');
+  const body = deleted ? line.slice(8) : line;
+  const m = /^([0-9a-f:]{17}) dev (\S+) dst (\S+)/.exec(body);
+  if (!m || m[2] !== device) return undefined;
+  return { kind: 'fdb', key: m[1]!, value: m[3]!, deleted };
+}
+
+function launch(netns: string, args: string[], problems: string[]): ChildProcess {
+  // TZ=UTC: iproute2 prints local time; UTC needs no zone table to read back.
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: SYSTEM_PATH, TZ: 'UTC' } });
+  createInterface({ input: child.stderr! }).on('line', (l) => problems.push(`${args.slice(0, 4).join(' ')} (${netns}): ${l}`));
+  return child;
+}
+
+/**
+ * Starts both monitors in `netns` (a name under /run/netns). Probe events
+ * (a blackhole route and an FDB entry on `probeDev`, both removed again)
+ * prove each monitor is listening before `ready` resolves.
+ */
+export function monitorNetns(netns: string, device: string, routeProtocol: number, probeDev: string, onEvent: (e: KernelEvent) => void): Monitor {
+  const problems: string[] = [];
+  const ip = launch(netns, ['ip', '-n', netns, '-4', '-ts', '-rc', String(64 << 20), 'monitor', 'neigh', 'route'], problems);
+  const bridge = launch(netns, ['bridge', '-n', netns, '-timestamp', 'monitor', 'fdb'], problems);
+  const probeRoute = '192.0.2.254/32';
+  const probeMac = '02:00:5e:00:53:fe';
+  let sawRoute!: () => void;
+  let sawFdb!: () => void;
+  const routeSeen = new Promise<void>((r) => (sawRoute = r));
+  const fdbSeen = new Promise<void>((r) => (sawFdb = r));
+
+  createInterface({ input: ip.stdout! }).on('line', (line) => {
+    const recvPerfMs = performance.now();
+    const parsed = parseIpTs(line);
+    if (!parsed) return;
+    if (parsed.rest.startsWith(`blackhole ${probeRoute.split('/')[0]}`)) sawRoute();
+    const e = parseIpEvent(parsed.rest, device, routeProtocol);
+    if (e) onEvent({ ...e, tsMs: parsed.tsMs, recvPerfMs });
+  });
+  let pendingTs: number | undefined;
+  createInterface({ input: bridge.stdout! }).on('line', (line) => {
+    const recvPerfMs = performance.now();
+    const ts = parseBridgeTs(line);
+    if (ts !== undefined) {
+      pendingTs = ts;
+      return;
+    }
+    if (line.includes(probeMac)) sawFdb();
+    const e = parseFdbEvent(line, device);
+    if (e && pendingTs !== undefined) onEvent({ ...e, tsMs: pendingTs, recvPerfMs });
+  });
+
+  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+  const ready = (async () => {
+    const deadline = Date.now() + 10_000;
+    const poke = (args: string[]) => spawn('ip', ['-n', netns, ...args], { stdio: 'ignore', env: { PATH: SYSTEM_PATH } });
+    const pokeFdb = (args: string[]) => spawn('bridge', ['-n', netns, ...args], { stdio: 'ignore', env: { PATH: SYSTEM_PATH } });
+    let routeOk = false;
+    let fdbOk = false;
+    void routeSeen.then(() => (routeOk = true));
+    void fdbSeen.then(() => (fdbOk = true));
+    while (!(routeOk && fdbOk)) {
+      if (Date.now() > deadline) throw new Error(`the netlink monitors in ${netns} showed no probe event within 10 s: ${problems.join('; ')}`);
+      if (!routeOk) await exited(poke(['route', 'replace', 'blackhole', probeRoute]));
+      if (!fdbOk) await exited(pokeFdb(['fdb', 'replace', probeMac, 'dev', probeDev, 'self', 'permanent']));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await exited(poke(['route', 'del', 'blackhole', probeRoute]));
+    await exited(pokeFdb(['fdb', 'del', probeMac, 'dev', probeDev, 'self']));
+  })();
+
+  return {
+    ready,
+    problems: () => [...problems],
+    async stop() {
+      for (const c of [ip, bridge]) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+      await Promise.all([exited(ip), exited(bridge)]);
+    },
+  };
+}
