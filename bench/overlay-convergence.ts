@@ -35,13 +35,15 @@ import { Teardown } from './lib/teardown.ts';
 import { type ConvergeResult, type DiagnosticsResult, type Flags, mb, type RestartResult, type Result, roundDeep, type SizeResult, type SyncResult, table, verdicts } from './overlay-convergence-report.ts';
 import { passCommandCosts, rawListCost } from './overlay-diagnostics.ts';
 import { FAKE_CLUSTER_CIDR, fakeNode, fakePeer, type FakePeer, MAX_PEERS } from './overlay-fake-nodes.ts';
-import { healthForwarder, httpOverUnix, parseMetrics, readMemory, startWeftd, stopChild, type Weftd, weftdLogSince } from './overlay-weftd.ts';
+import { stopProcess } from '../test/support/process.ts';
+import { healthForwarder, httpOverUnix, parseMetrics, readMemory, startWeftd, type Weftd, weftdLogSince } from './overlay-weftd.ts';
+import { SYSTEM_PATH } from '../test/support/host.ts';
 
 const repo = join(import.meta.dirname, '..');
 const RESULTS = join(repo, 'bench', 'results');
 const ARTIFACTS = join(RESULTS, 'overlay-convergence');
 const DEVICE = 'weft.1';
-const SYSTEM_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const SYSTEM_ENV = { PATH: SYSTEM_PATH };
 
 const USAGE = `usage: node bench/overlay-convergence.ts [--sizes 100,1000,5000] [--samples 100] [--spacing-ms 75]
        [--concurrency 32] [--node-size realistic|minimal] [--weftd sea|source] [--cpu-prof] [--heap-prof] [--weftd-env K=V]...
@@ -210,7 +212,7 @@ class Bench {
     this.teardown.add('API connections', () => this.api.close());
     this.healthSocket = join(this.c.dir, 'health.sock');
     const fwd = healthForwarder(this.node.netns, this.healthSocket, join(ARTIFACTS, 'socat-health.log'));
-    this.teardown.add('health forwarder', () => stopChild(fwd));
+    this.teardown.add('health forwarder', () => stopProcess(fwd, 'SIGTERM', 10_000));
     const monitor = monitorNetns(this.node.netns, DEVICE, WEFT_ROUTE_PROTOCOL, 'eth0', this.watcher.onEvent);
     this.teardown.add('netlink monitors', () => monitor.stop());
     await monitor.ready;

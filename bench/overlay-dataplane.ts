@@ -30,10 +30,12 @@ import { machineInfo } from './lib/machine.ts';
 import { round2 } from './lib/stats.ts';
 import { Teardown } from './lib/teardown.ts';
 import { buildByHand, HAND_DEFAULTS, type HandTopology } from './overlay-flannel-by-hand.ts';
-import { startWeftd, stopChild } from './overlay-weftd.ts';
+import { stopProcess } from '../test/support/process.ts';
+import { startWeftd } from './overlay-weftd.ts';
+import { SYSTEM_PATH } from '../test/support/host.ts';
 
 const repo = join(import.meta.dirname, '..');
-const SYSTEM_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const SYSTEM_ENV = { PATH: SYSTEM_PATH };
 const PORT = 5201;
 
 const USAGE = `usage: node bench/overlay-dataplane.ts [--runs 5] [--seconds 5] [--streams 1] [--no-knobs]
@@ -258,7 +260,7 @@ async function main(): Promise<void> {
     ];
     for (const p of paths) {
       const server = startIperfServer(p.serverNetns, p.to, PORT);
-      teardown.add(`iperf3 server in ${p.serverNetns}`, () => stopChild(server, 'SIGKILL'));
+      teardown.add(`iperf3 server in ${p.serverNetns}`, () => stopProcess(server, 'SIGKILL', 10_000));
     }
     for (const p of paths) await waitIperfServer(p.from, p.to, PORT);
 

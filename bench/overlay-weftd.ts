@@ -3,13 +3,13 @@
 // sources under the pinned Node (for --cpu-prof / --heap-prof), with its
 // /readyz and /metrics reachable from here through a Unix socket (socat in
 // the namespace), and its memory read from /proc.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { launchLogged, stopProcess } from '../test/support/process.ts';
 
 const repo = join(import.meta.dirname, '..');
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const HEALTH_PORT = 9402;
 
 /**
@@ -48,23 +48,6 @@ export type Weftd = {
   stop(signal?: NodeJS.Signals): Promise<void>;
 };
 
-/** Spawns a long-lived helper that the kernel kills if this process dies. */
-export function launchHelper(args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
-  const out = openSync(log, 'a');
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...args], { stdio: ['ignore', out, out], env: { PATH: SYSTEM_PATH, ...env }, cwd: repo });
-  closeSync(out);
-  return child;
-}
-
-export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 export function startWeftd(o: WeftdOptions): Weftd {
   const flags = [
     'run', '--node-name', o.nodeName, '--kubeconfig', o.kubeconfig,
@@ -87,7 +70,7 @@ export function startWeftd(o: WeftdOptions): Weftd {
   const startWallMs = performance.timeOrigin + performance.now();
   const startPerfMs = performance.now();
   // `ip netns exec` and setpriv exec in place: the pid is weftd's own.
-  const child = launchHelper(['ip', 'netns', 'exec', o.netns, ...program], o.log, o.env);
+  const child = launchLogged(['ip', 'netns', 'exec', o.netns, ...program], o.log, { env: o.env, cwd: repo });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     pid: child.pid!,
@@ -96,7 +79,7 @@ export function startWeftd(o: WeftdOptions): Weftd {
     logOffset,
     exited,
     running: () => child.exitCode === null && child.signalCode === null,
-    stop: (signal = 'SIGTERM') => stopChild(child, signal, 30_000),
+    stop: (signal = 'SIGTERM') => stopProcess(child, signal, 30_000),
   };
 }
 
@@ -113,7 +96,7 @@ export function weftdLogSince(log: string, offset: number): { tsMs: number; msg:
 
 /** A Unix socket here that reaches weftd's health server inside the namespace. */
 export function healthForwarder(netns: string, socket: string, log: string): ChildProcess {
-  return launchHelper(['ip', 'netns', 'exec', netns, 'socat', `UNIX-LISTEN:${socket},fork,unlink-early`, `TCP:127.0.0.1:${HEALTH_PORT}`], log);
+  return launchLogged(['ip', 'netns', 'exec', netns, 'socat', `UNIX-LISTEN:${socket},fork,unlink-early`, `TCP:127.0.0.1:${HEALTH_PORT}`], log, { cwd: repo });
 }
 
 export function httpOverUnix(socket: string, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {

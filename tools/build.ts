@@ -15,13 +15,15 @@ const work = join(dist, '.sea');
 
 // execArgv: V8 settings baked into the executable (and used to build its
 // code cache, which V8 rejects when the flags differ at run time).
-type Target = { name: string; entry: string; execArgv?: string[] };
+// esmDependencies: it bundles ESM packages (yargs) that read import.meta.url,
+// which a CommonJS bundle has to provide; the plugin does not pay for that.
+type Target = { name: string; entry: string; execArgv?: string[]; esmDependencies?: boolean };
 
 const targets: Record<string, Target> = {
   weft: { name: 'weft', entry: 'cmd/weft.ts' },
   // A long-running daemon: a small young generation keeps its RSS near what
   // it uses (at 5000 Nodes V8 otherwise grows it to 128 MB committed).
-  weftd: { name: 'weftd', entry: 'cmd/weftd.ts', execArgv: ['--max-semi-space-size=1', '--optimize-for-size'] },
+  weftd: { name: 'weftd', entry: 'cmd/weftd.ts', execArgv: ['--max-semi-space-size=1', '--optimize-for-size'], esmDependencies: true },
   floor: { name: 'cni-floor', entry: 'bench/floor.ts' },
 };
 
@@ -35,9 +37,11 @@ async function buildExecutable(target: Target): Promise<void> {
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    // SEA runs CommonJS only; ESM dependencies (yargs) read import.meta.url.
-    define: { 'import.meta.url': '__weftImportMetaUrl' },
-    banner: { js: 'var __weftImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
+    // SEA runs CommonJS only.
+    ...(target.esmDependencies ? {
+      define: { 'import.meta.url': '__weftImportMetaUrl' },
+      banner: { js: 'var __weftImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
+    } : {}),
     outfile: bundle,
     logLevel: 'warning',
   });

@@ -2,8 +2,9 @@
 // destination namespace (killed with this process), and timed client runs
 // whose JSON report is boiled down to what the benchmark compares.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { SYSTEM_PATH } from '../../test/support/host.ts';
 
-const SYSTEM_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const SYSTEM_ENV = { PATH: SYSTEM_PATH };
 
 export type IperfRun = { gbps: number; retransmits: number; senderCpu: number; receiverCpu: number };
 

@@ -4,6 +4,7 @@
 // notification (wall clock, microseconds), which is when the entry was there.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { SYSTEM_PATH } from '../../test/support/host.ts';
 
 export type EntryKind = 'fdb' | 'neigh' | 'route';
 
@@ -29,7 +30,6 @@ export type Monitor = {
 };
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** `[2026-11-24T05:29:43.304718] rest` (ip -ts, TZ=UTC) → ms and the rest. */
 export function parseIpTs(line: string): { tsMs: number; rest: string } | undefined {

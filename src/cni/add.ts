@@ -30,8 +30,8 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
   const gateways: Gateway[] = network.rangeSets.flatMap((set) =>
     set.map((r) => ({ address: { family: r.subnet.family, value: r.gateway }, prefix: r.subnet.prefix })));
   let bridge = readSysfsLink(conf.bridge);
-  // Refuse a non-bridge link before anything is reserved or created.
-  bridgeCommands(conf.bridge, bridge, gateways, network.mtu);
+  // Computed (and a non-bridge link refused) before anything is reserved.
+  const bridgeSetup = bridgeCommands(conf.bridge, bridge, gateways, network.mtu);
   const mtu = network.mtu ?? bridge?.mtu ?? 1500;
   if (network.rangeSets.some((s) => s[0]!.subnet.family === 4)) ensureSysctl('net.ipv4.ip_forward', '1');
   if (network.rangeSets.some((s) => s[0]!.subnet.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1');
@@ -49,7 +49,7 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
     const first = assigned[0]!.address;
     const podMac = first.family === 4 ? macForAddress(first) : macForName(`${inv.containerId}/${inv.ifname}`);
     const hostMac = macForName(host);
-    bridge = wireHostSide(inv, conf, network, gateways, bridge, host, hostMac, podMac, mtu);
+    bridge = wireHostSide(inv, conf, network, gateways, bridge, bridgeSetup, host, hostMac, podMac, mtu);
     vethCreated = true;
     const routes = podRoutes(conf, assigned);
     configurePod(inv, assigned, routes);
@@ -95,7 +95,7 @@ function deleteHostVeth(host: string): void {
 
 /** Bridge (if needed) and veth pair in one batch; returns the bridge as it now is. */
 function wireHostSide(
-  inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined,
+  inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: string[],
   host: string, hostMac: string, podMac: string, mtu: number,
 ): SysfsLink | undefined {
   const veth = [
@@ -104,8 +104,9 @@ function wireHostSide(
     ...(conf.hairpinMode ? [`link set dev ${host} type bridge_slave hairpin on`] : []),
     `link set ${host} up`,
   ];
+  let setup = bridgeSetup;
   for (let attempt = 0; ; attempt++) {
-    const commands = [...bridgeCommands(conf.bridge, bridge, gateways, network.mtu), ...veth];
+    const commands = [...setup, ...veth];
     try {
       ipBatch(commands);
       return bridge ?? readSysfsLink(conf.bridge);
@@ -115,14 +116,16 @@ function wireHostSide(
       // batch stopped at its first line, so nothing was made; look again.
       if (attempt === 0 && !bridge && failed === 0 && (err as IpCommandError).exists) {
         bridge = readSysfsLink(conf.bridge);
+        setup = bridgeCommands(conf.bridge, bridge, gateways, network.mtu);
         continue;
       }
+      const vethAdd = setup.length;
       // A failure after `link add` of the veth leaves the pair behind.
-      if (failed > commands.indexOf(veth[0]!)) deleteHostVeth(host);
-      if (failed === commands.indexOf(veth[0]!) && readLink(inv.ifname, { netns: inv.netns })) {
+      if (failed > vethAdd) deleteHostVeth(host);
+      if (failed === vethAdd && readLink(inv.ifname, { netns: inv.netns })) {
         throw envError(`interface ${inv.ifname} already exists in ${inv.netns}: choose another CNI_IFNAME or DEL the old attachment first`);
       }
-      if (failed === commands.indexOf(veth[0]!) && linkExists(host)) {
+      if (failed === vethAdd && linkExists(host)) {
         throw kernelError(`host veth ${host} already exists`, new Error('another attachment has the same name: DEL it first'));
       }
       throw kernelError(`cannot wire ${inv.ifname} to bridge ${conf.bridge}`, err);

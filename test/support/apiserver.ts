@@ -3,7 +3,7 @@
 // throwaway PKI made by openssl. Everything listens on 127.0.0.1 only and lives
 // in one temp dir that stop() removes. A test that dies before stop() leaves
 // nothing behind either: the processes and the temp dir go with the thread
-// that started them (see launch and startJanitor).
+// that started them (see launch, and startJanitor in janitor.ts).
 //
 //   const cp = await startControlPlane();
 //   t.teardown(() => cp.stop());
@@ -18,10 +18,11 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startJanitor } from './janitor.ts';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -66,7 +67,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
 
   const dir = await mkdtemp(join(tmpdir(), 'weft-control-plane-'));
-  const janitor = startJanitor(dir);
+  const janitor = startJanitor(JANITOR, [dir]);
   let etcd: Launched | undefined;
   let apiServer: Launched | undefined;
   const stopAll = async (): Promise<void> => {
@@ -164,28 +165,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   }
 }
 
-/**
- * A shell that removes dir once its stdin reaches end of file: when release()
- * closes it, or when the thread that started it ends, which closes the pipe.
- * An 'exit' handler would not do: ava ends its worker threads with
- * terminate(), which runs none. Pairs with the parent-death signal in launch.
- */
-function startJanitor(dir: string): { release(): Promise<void> } {
-  // rm retries: a just-killed etcd may still be finishing a write.
-  const script = 'cat >/dev/null; for try in 1 2 3 4 5; do rm -rf -- "$0" && exit; sleep 0.2; done';
-  const janitor = spawn('sh', ['-c', script, dir], { stdio: ['pipe', 'ignore', 'ignore'] });
-  const exited = new Promise((resolve) => janitor.once('exit', resolve));
-  // The janitor must not keep a test process alive; release() waits for it.
-  janitor.unref();
-  (janitor.stdin as Socket).unref();
-  return {
-    async release() {
-      janitor.ref();
-      janitor.stdin?.end();
-      await exited;
-    },
-  };
-}
+// rm retries: a just-killed etcd may still be finishing a write.
+const JANITOR = 'cat >/dev/null; for try in 1 2 3 4 5; do rm -rf -- "$0" && exit; sleep 0.2; done';
 
 function requireBinary(binDir: string, name: string): string {
   const path = join(binDir, name);

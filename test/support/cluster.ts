@@ -4,13 +4,14 @@
 // the node's namespace. The API server stays on 127.0.0.1: each node reaches
 // it through socat over a Unix socket (sockets on the file system cross
 // network namespaces; packets never leave loopback).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type ControlPlane, startControlPlane } from './apiserver.ts';
-import { SYSTEM_PATH, must, sh, uniqueSuffix } from './host.ts';
+import { must, sh, uniqueSuffix } from './host.ts';
+import { launchLogged, stopProcess } from './process.ts';
 
 const DIST = resolve('dist');
 const CNITOOL = resolve('.cache/bin/cnitool');
@@ -33,23 +34,8 @@ export type Pod = { name: string; node: ClusterNode; netns: string; ip: string }
 
 type Cleanup = () => Promise<void> | void;
 
-function launch(args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
-  const out = openSync(log, 'a');
-  // The kernel kills it when the test's thread ends, whatever way it ends.
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...args], { stdio: ['ignore', out, out], env: { PATH: SYSTEM_PATH, ...env } });
-  closeSync(out);
-  child.unref();
-  return child;
-}
-
-async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill(signal);
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timeout);
-}
+// Unref'd: a test's process may end while they run; the kernel then kills them.
+const launch = (args: string[], log: string, env: Record<string, string> = {}) => launchLogged(args, log, { env, unref: true });
 
 export class Cluster {
   readonly id = uniqueSuffix();

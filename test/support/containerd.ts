@@ -16,11 +16,11 @@
 // janitor kills the shims and pause processes, unmounts and deletes the dir.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { PAUSE_IMAGE, pauseImageArchive } from '../../tools/pause/build.ts';
 import { SYSTEM_PATH, sh, uniqueSuffix } from './host.ts';
+import { startJanitor } from './janitor.ts';
 
 export const CRICTL = resolve('.cache/bin/crictl');
 // containerd runs the loopback plugin for every pod's lo, from the same bin
@@ -51,7 +51,7 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
   // Pods get their cgroups under a parent named like this instance's dir, so
   // the janitor can find and remove exactly those.
   const cgroupParent = basename(dir);
-  const janitor = startJanitor(dir, cgroupParent);
+  const janitor = startJanitor(JANITOR, [dir, cgroupParent]);
   const socket = join(dir, 'containerd.sock');
   const cniBinDir = join(dir, 'cni', 'bin');
   const cniConfDir = join(dir, 'cni', 'net.d');
@@ -243,18 +243,3 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
   sleep 0.2
 done
 `;
-
-function startJanitor(dir: string, cgroupParent: string): { release(): Promise<void> } {
-  const janitor = spawn('sh', ['-c', JANITOR, dir, cgroupParent], { stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: SYSTEM_PATH } });
-  const exited = new Promise((done) => janitor.once('exit', done));
-  // The janitor must not keep a test process alive; release() waits for it.
-  janitor.unref();
-  (janitor.stdin as Socket).unref();
-  return {
-    async release() {
-      janitor.ref();
-      janitor.stdin?.end();
-      await exited;
-    },
-  };
-}

@@ -1,0 +1,23 @@
+// Clean-up that survives the test process: a shell that runs `script` once
+// its stdin reaches end of file, when release() closes it or when the thread
+// that started it ends, which closes the pipe. An 'exit' handler would not do:
+// ava ends its worker threads with terminate(), which runs none.
+import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { SYSTEM_PATH } from './host.ts';
+
+/** `script` gets `args` as $0, $1, …; it should first drain stdin (`cat >/dev/null`). */
+export function startJanitor(script: string, args: string[]): { release(): Promise<void> } {
+  const janitor = spawn('sh', ['-c', script, ...args], { stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: SYSTEM_PATH } });
+  const exited = new Promise((resolve) => janitor.once('exit', resolve));
+  // The janitor must not keep a test process alive; release() waits for it.
+  janitor.unref();
+  (janitor.stdin as Socket).unref();
+  return {
+    async release() {
+      janitor.ref();
+      janitor.stdin?.end();
+      await exited;
+    },
+  };
+}
