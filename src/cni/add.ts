@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { type Address, formatAddress } from '../ipam/address.ts';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { releaseAddress, reserve, storeDir } from '../ipam/store.ts';
-import { IpCommandError, ipBatch } from '../linux/ip.ts';
+import { type IpCommand, IpCommandError, ipBatch } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../linux/mac.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
@@ -87,7 +87,7 @@ function nodeNetworkForAdd(conf: NetConf): NodeNetwork {
 
 function deleteHostVeth(host: string): void {
   try {
-    ipBatch([`link del ${host}`]);
+    ipBatch([['link', 'del', host]]);
   } catch {
     // Already gone, with its netns; nothing else to undo.
   }
@@ -95,14 +95,14 @@ function deleteHostVeth(host: string): void {
 
 /** Bridge (if needed) and veth pair in one batch; returns the bridge as it now is. */
 function wireHostSide(
-  inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: string[],
+  inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: IpCommand[],
   host: string, hostMac: string, podMac: string, mtu: number,
 ): SysfsLink | undefined {
-  const veth = [
-    `link add ${host} mtu ${mtu} address ${hostMac} type veth peer name ${inv.ifname} mtu ${mtu} address ${podMac} netns ${inv.netns}`,
-    `link set ${host} master ${conf.bridge}`,
-    ...(conf.hairpinMode ? [`link set dev ${host} type bridge_slave hairpin on`] : []),
-    `link set ${host} up`,
+  const veth: IpCommand[] = [
+    ['link', 'add', host, 'mtu', String(mtu), 'address', hostMac, 'type', 'veth', 'peer', 'name', inv.ifname, 'mtu', String(mtu), 'address', podMac, 'netns', inv.netns],
+    ['link', 'set', host, 'master', conf.bridge],
+    ...(conf.hairpinMode ? [['link', 'set', 'dev', host, 'type', 'bridge_slave', 'hairpin', 'on']] : []),
+    ['link', 'set', host, 'up'],
   ];
   let setup = bridgeSetup;
   for (let attempt = 0; ; attempt++) {
@@ -111,7 +111,7 @@ function wireHostSide(
       ipBatch(commands);
       return bridge ?? readSysfsLink(conf.bridge);
     } catch (err) {
-      const failed = err instanceof IpCommandError ? commands.indexOf(err.failed ?? '') : -1;
+      const failed = err instanceof IpCommandError ? err.failedIndex : -1;
       // Another ADD created the bridge between our look and our batch: the
       // batch stopped at its first line, so nothing was made; look again.
       if (attempt === 0 && !bridge && failed === 0 && (err as IpCommandError).exists) {
@@ -147,10 +147,10 @@ function podRoutes(conf: NetConf, assigned: Assigned[]): Route[] {
 
 function configurePod(inv: Invocation, assigned: Assigned[], routes: Route[]): void {
   const dev = inv.ifname;
-  const commands = [
-    ...assigned.map((a) => `addr add ${a.cidr} dev ${dev}${a.address.family === 6 ? ' nodad' : ''}`),
-    `link set ${dev} up`,
-    ...routes.map((r) => `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${dev}`),
+  const commands: IpCommand[] = [
+    ...assigned.map((a) => ['addr', 'add', a.cidr, 'dev', dev, ...(a.address.family === 6 ? ['nodad'] : [])]),
+    ['link', 'set', dev, 'up'],
+    ...routes.map((r) => ['route', 'add', r.dst, ...(r.gw ? ['via', r.gw] : []), 'dev', dev]),
   ];
   try {
     ipBatch(commands, { netns: inv.netns });

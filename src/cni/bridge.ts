@@ -3,6 +3,7 @@
 // its MAC would change as pods come and go). Its commands go at the head of
 // the ADD's host batch, so the common case costs no process of its own.
 import { type Address, formatAddress } from '../ipam/address.ts';
+import type { IpCommand } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../linux/mac.ts';
 import type { SysfsLink } from '../linux/sysfs.ts';
@@ -19,15 +20,15 @@ export function pinnedBridgeMac(name: string, gateways: Gateway[]): string {
  * Commands that make `link` weft's bridge. An existing bridge gets its
  * gateways with `addr replace`, which changes nothing when they are there.
  */
-export function bridgeCommands(name: string, link: SysfsLink | undefined, gateways: Gateway[], mtu: number | undefined): string[] {
+export function bridgeCommands(name: string, link: SysfsLink | undefined, gateways: Gateway[], mtu: number | undefined): IpCommand[] {
   if (link && !link.isBridge) throw notABridge(name);
-  const commands: string[] = [];
-  if (!link) commands.push(`link add ${name}${mtu ? ` mtu ${mtu}` : ''} address ${pinnedBridgeMac(name, gateways)} type bridge`);
+  const commands: IpCommand[] = [];
+  if (!link) commands.push(['link', 'add', name, ...(mtu ? ['mtu', String(mtu)] : []), 'address', pinnedBridgeMac(name, gateways), 'type', 'bridge']);
   for (const gw of gateways) {
     const cidr = `${formatAddress(gw.address)}/${gw.prefix}`;
-    commands.push(`addr ${link ? 'replace' : 'add'} ${cidr} dev ${name}${gw.address.family === 6 ? ' nodad' : ''}`);
+    commands.push(['addr', link ? 'replace' : 'add', cidr, 'dev', name, ...(gw.address.family === 6 ? ['nodad'] : [])]);
   }
-  if (!link?.up) commands.push(`link set ${name} up`);
+  if (!link?.up) commands.push(['link', 'set', name, 'up']);
   return commands;
 }
 

@@ -25,7 +25,7 @@ export function cmdCheck(inv: Invocation, conf: NetConf): void {
 
   let container: unknown[][];
   try {
-    container = ipShow(['link show', 'addr show', 'route show table main root 0.0.0.0/0', 'route show table main root ::/0'], { netns: inv.netns });
+    container = ipShow([['link', 'show'], ['addr', 'show'], ['route', 'show', 'table', 'main', 'root', '0.0.0.0/0'], ['route', 'show', 'table', 'main', 'root', '::/0']], { netns: inv.netns });
   } catch (err) {
     throw kernelError(`cannot read ${inv.netns}`, err);
   }

@@ -16,7 +16,7 @@ export function cmdDel(inv: Invocation, conf: NetConf): void {
   // costs no process at all.
   if (linkExists(host)) {
     try {
-      ipBatch([`link del ${host}`]);
+      ipBatch([['link', 'del', host]]);
     } catch (err) {
       if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete veth ${host}`, err);
     }

@@ -14,14 +14,14 @@ export function cmdGc(conf: NetConf): void {
 
   let veths: Link[];
   try {
-    veths = ipShow(['link show type veth'])[0] as Link[];
+    veths = ipShow([['link', 'show', 'type', 'veth']])[0] as Link[];
   } catch (err) {
     throw kernelError('cannot list veths', err);
   }
   for (const veth of veths) {
     if (veth.master !== conf.bridge || !isHostVethName(veth.ifname) || validVeths.has(veth.ifname)) continue;
     try {
-      ipBatch([`link del ${veth.ifname}`]);
+      ipBatch([['link', 'del', veth.ifname]]);
     } catch (err) {
       if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete stale veth ${veth.ifname}`, err);
     }

@@ -4,7 +4,7 @@
 // address; ADD and DEL only add and remove set elements, so concurrent
 // plugins never race on rules.
 import { type Address, type Cidr, formatAddress, formatCidr } from '../ipam/address.ts';
-import { nftApply } from '../linux/nft.ts';
+import { type NftCommand, nftApply } from '../linux/nft.ts';
 import { kernelError } from './kernel-error.ts';
 
 export const MASQ_TABLE = 'weft-pod-masq';
@@ -14,30 +14,30 @@ function setName(kind: 'sources' | 'keep', family: 4 | 6): string {
 }
 
 /** `keep`: destinations reached with the pod's own address (pod subnets, the cluster network). */
-export function masqueradeScript(sources: Address[], keep: Cidr[]): string {
-  const lines = [`add table inet ${MASQ_TABLE}`];
+export function masqueradeScript(sources: Address[], keep: Cidr[]): NftCommand[] {
+  const commands: NftCommand[] = [['add', 'table', 'inet', MASQ_TABLE]];
   for (const family of [4, 6] as const) {
     const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
-    lines.push(
-      `add set inet ${MASQ_TABLE} ${setName('sources', family)} { type ${type}; }`,
-      `add set inet ${MASQ_TABLE} ${setName('keep', family)} { type ${type}; flags interval; }`,
+    commands.push(
+      ['add', 'set', 'inet', MASQ_TABLE, setName('sources', family), '{', 'type', type, ';', '}'],
+      ['add', 'set', 'inet', MASQ_TABLE, setName('keep', family), '{', 'type', type, ';', 'flags', 'interval', ';', '}'],
     );
   }
   // Flushing and re-adding the chain's two rules in the same transaction keeps
   // exactly one copy whichever ADD runs first.
-  lines.push(
-    `add chain inet ${MASQ_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-    `flush chain inet ${MASQ_TABLE} postrouting`,
-    `add rule inet ${MASQ_TABLE} postrouting ip saddr @sources4 ip daddr != @keep4 masquerade`,
-    `add rule inet ${MASQ_TABLE} postrouting ip6 saddr @sources6 ip6 daddr != @keep6 masquerade`,
+  commands.push(
+    ['add', 'chain', 'inet', MASQ_TABLE, 'postrouting', '{', 'type', 'nat', 'hook', 'postrouting', 'priority', 'srcnat', ';', 'policy', 'accept', ';', '}'],
+    ['flush', 'chain', 'inet', MASQ_TABLE, 'postrouting'],
+    ['add', 'rule', 'inet', MASQ_TABLE, 'postrouting', 'ip', 'saddr', '@sources4', 'ip', 'daddr', '!=', '@keep4', 'masquerade'],
+    ['add', 'rule', 'inet', MASQ_TABLE, 'postrouting', 'ip6', 'saddr', '@sources6', 'ip6', 'daddr', '!=', '@keep6', 'masquerade'],
   );
-  for (const cidr of keep) {
-    lines.push(`add element inet ${MASQ_TABLE} ${setName('keep', cidr.family)} { ${formatCidr(cidr)} }`);
-  }
-  for (const address of sources) {
-    lines.push(`add element inet ${MASQ_TABLE} ${setName('sources', address.family)} { ${formatAddress(address)} }`);
-  }
-  return `${lines.join('\n')}\n`;
+  for (const cidr of keep) commands.push(elementCommand('add', 'keep', cidr.family, formatCidr(cidr)));
+  for (const address of sources) commands.push(elementCommand('add', 'sources', address.family, formatAddress(address)));
+  return commands;
+}
+
+function elementCommand(verb: 'add' | 'delete', kind: 'sources' | 'keep', family: 4 | 6, value: string): NftCommand {
+  return [verb, 'element', 'inet', MASQ_TABLE, setName(kind, family), '{', value, '}'];
 }
 
 export function addMasquerade(sources: Address[], keep: Cidr[]): void {
@@ -52,7 +52,7 @@ export function addMasquerade(sources: Address[], keep: Cidr[]): void {
 export function removeMasquerade(addresses: Address[]): void {
   for (const address of addresses) {
     try {
-      nftApply(`delete element inet ${MASQ_TABLE} ${setName('sources', address.family)} { ${formatAddress(address)} }\n`);
+      nftApply([elementCommand('delete', 'sources', address.family, formatAddress(address))]);
     } catch {
       // Already removed.
     }

@@ -86,7 +86,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       const result = reconcileOverlay(spec, peers, local, log, known);
       lastProgrammed = result.programmed;
       if (result.device !== 'unchanged') metrics.deviceRecreated.inc({ action: result.device });
-      if (cfg.ipMasq) ensureMasquerade(cfg.clusterCidrs);
+      if (cfg.ipMasq) ensureMasquerade(cluster);
       metrics.reconcileSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       metrics.entriesAdded.inc(result.added);
       metrics.entriesRemoved.inc(result.removed);

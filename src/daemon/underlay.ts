@@ -42,7 +42,7 @@ export function chooseUnderlay(ifaces: InterfaceView[], defaultRouteDev: string 
 }
 
 export function detectUnderlay(opts: UnderlayOptions): Underlay {
-  const [addrs, defaults] = ipShow(['addr show', 'route show default']) as [(Link & AddressInfo)[], { dev?: string }[]];
+  const [addrs, defaults] = ipShow([['addr', 'show'], ['route', 'show', 'default']]) as [(Link & AddressInfo)[], { dev?: string }[]];
   const ifaces: InterfaceView[] = addrs.map((l) => ({
     name: l.ifname,
     mtu: l.mtu,
@@ -52,7 +52,7 @@ export function detectUnderlay(opts: UnderlayOptions): Underlay {
   let reach: { dev: string; src?: string } | undefined;
   if (opts.ifaceCanReach) {
     try {
-      reach = (ipShow([`route get ${opts.ifaceCanReach}`])[0] as { dev: string; prefsrc?: string }[]).map((r) => ({ dev: r.dev, src: r.prefsrc }))[0];
+      reach = (ipShow([['route', 'get', opts.ifaceCanReach]])[0] as { dev: string; prefsrc?: string }[]).map((r) => ({ dev: r.dev, src: r.prefsrc }))[0];
     } catch (err) {
       if (!(err instanceof IpCommandError)) throw err;
     }

@@ -2,18 +2,35 @@
 // one `ip -batch -`. A named network namespace (/var/run/netns/NAME, what
 // container runtimes create) is entered with `ip -n NAME`; any other path
 // (/proc/PID/ns/net) with nsenter, one exec more.
+//
+// Commands are word lists, never text: each word is checked by
+// `commandLine` before it is joined into a batch line, so no value, however
+// it got here, can add a word, start a comment or end a line in what
+// iproute2 reads.
 import { spawnSync } from 'node:child_process';
+import { commandLine } from './command-words.ts';
+
+/** One iproute2 or bridge command as its words, e.g. ['link', 'del', 'weft0']. */
+export type IpCommand = readonly string[];
+
+/** One failed line of a batch: which command, and what iproute2 said. */
+export type BatchFailure = { index: number; reason: string };
 
 export class IpCommandError extends Error {
   readonly stderr: string;
-  /** The batch command that failed, when iproute2 says which. */
-  readonly failed: string | undefined;
+  /** The failed commands, by index in the batch, when iproute2 says which. */
+  readonly failures: BatchFailure[];
 
-  constructor(message: string, stderr: string, failed: string | undefined) {
+  constructor(message: string, stderr: string, failures: BatchFailure[] = []) {
     super(message);
     this.name = 'IpCommandError';
     this.stderr = stderr;
-    this.failed = failed;
+    this.failures = failures;
+  }
+
+  /** Index of the first failed command in the batch, or -1 when unknown. */
+  get failedIndex(): number {
+    return this.failures[0]?.index ?? -1;
   }
 
   get notFound(): boolean {
@@ -38,19 +55,41 @@ function command(tool: Tool, args: string[], netns: string | undefined): [string
   return ['nsenter', [`--net=${netns}`, '--', tool, ...args]];
 }
 
-function run(tool: Tool, args: string[], input: string | undefined, where: Namespace): string {
+/**
+ * iproute2 reports each failed batch line as its error text followed by
+ * "Command failed -:N"; with -force there is one such pair per failure.
+ */
+export function parseBatchFailures(stderr: string): BatchFailure[] {
+  const failures: BatchFailure[] = [];
+  let pending: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)$/.exec(line.trim());
+    if (m) {
+      failures.push({ index: Number(m[1]) - 1, reason: pending.join('; ') });
+      pending = [];
+    } else if (line.trim() !== '') {
+      pending.push(line.trim());
+    }
+  }
+  return failures;
+}
+
+function run(tool: Tool, args: string[], commands: IpCommand[] | undefined, where: Namespace): string {
+  const lines = commands?.map((c) => commandLine(c, tool));
   const [cmd, argv] = command(tool, args, where.netns);
+  const input = lines ? `${lines.join('\n')}\n` : undefined;
   const child = spawnSync(cmd, argv, { input, encoding: 'utf8' });
   if (child.error) {
-    throw new IpCommandError(`cannot run ${cmd}: ${child.error.message}: install iproute2 and util-linux`, '', undefined);
+    throw new IpCommandError(`cannot run ${cmd}: ${child.error.message}: install iproute2 and util-linux`, '');
   }
   if (child.status !== 0) {
     const stderr = child.stderr.trim();
-    const line = /Command failed -:(\d+)/.exec(stderr);
-    const failed = line && input ? input.split('\n')[Number(line[1]) - 1] : undefined;
-    const reason = stderr.replace(/\n?Command failed -:\d+/, '').replace(/\n/g, '; ');
-    const what = failed ?? `${tool} ${args.join(' ')}`;
-    throw new IpCommandError(`${what}${where.netns ? ` (in ${where.netns})` : ''}: ${reason || `exit ${child.status}`}`, stderr, failed);
+    const failures = lines ? parseBatchFailures(stderr) : [];
+    const first = failures[0];
+    const what = first ? lines![first.index] ?? `${tool} -batch` : `${tool} ${args.join(' ')}`;
+    const reason = first ? first.reason : stderr.replace(/\n/g, '; ');
+    const more = failures.length > 1 ? ` (and ${failures.length - 1} more failed lines)` : '';
+    throw new IpCommandError(`${what}${where.netns ? ` (in ${where.netns})` : ''}: ${reason || `exit ${child.status}`}${more}`, stderr, failures);
   }
   return child.stdout;
 }
@@ -59,18 +98,19 @@ type Tool = 'ip' | 'bridge';
 
 /**
  * Applies all commands in order in one process. It stops at the first
- * failure, or with `force` goes on and fails at the end (for removals, where
- * one entry already gone must not keep the others).
+ * failure, or with `force` goes on and fails at the end, naming every failed
+ * line (for removals and per-peer changes, where one bad entry must not keep
+ * the others).
  */
-function batch(tool: Tool, commands: string[], where: Namespace, force: boolean): void {
-  if (commands.length > 0) run(tool, force ? ['-force', '-batch', '-'] : ['-batch', '-'], `${commands.join('\n')}\n`, where);
+function batch(tool: Tool, commands: IpCommand[], where: Namespace, force: boolean): void {
+  if (commands.length > 0) run(tool, force ? ['-force', '-batch', '-'] : ['-batch', '-'], commands, where);
 }
 
-export function ipBatch(commands: string[], where: Namespace = {}, force = false): void {
+export function ipBatch(commands: IpCommand[], where: Namespace = {}, force = false): void {
   batch('ip', commands, where, force);
 }
 
-export function bridgeBatch(commands: string[], force = false): void {
+export function bridgeBatch(commands: IpCommand[], force = false): void {
   batch('bridge', commands, {}, force);
 }
 
@@ -79,19 +119,19 @@ export function bridgeBatch(commands: string[], force = false): void {
  * commands that cannot fail on a missing object (a failing command prints
  * nothing, which would shift the answers).
  */
-export function ipShow(commands: string[], where: Namespace = {}): unknown[][] {
+export function ipShow(commands: IpCommand[], where: Namespace = {}): unknown[][] {
   return show('ip', commands, where);
 }
 
-export function bridgeShow(commands: string[]): unknown[][] {
+export function bridgeShow(commands: IpCommand[]): unknown[][] {
   return show('bridge', commands, {});
 }
 
-function show(tool: Tool, commands: string[], where: Namespace): unknown[][] {
-  const out = run(tool, ['-j', '-d', '-batch', '-'], `${commands.join('\n')}\n`, where);
+function show(tool: Tool, commands: IpCommand[], where: Namespace): unknown[][] {
+  const out = run(tool, ['-j', '-d', '-batch', '-'], commands, where);
   const lines = out.split('\n').filter((l) => l.trim() !== '');
   if (lines.length !== commands.length) {
-    throw new IpCommandError(`${tool} -j returned ${lines.length} answers for ${commands.length} commands`, out, undefined);
+    throw new IpCommandError(`${tool} -j returned ${lines.length} answers for ${commands.length} commands`, out);
   }
   return lines.map((l) => JSON.parse(l) as unknown[]);
 }

@@ -26,7 +26,7 @@ export type RouteInfo = { dst: string; gateway?: string; dev?: string };
 /** The link, or undefined when there is no link of that name. */
 export function readLink(name: string, where: Namespace = {}): Link | undefined {
   try {
-    return ipShow([`link show dev ${name}`], where)[0]![0] as Link | undefined;
+    return ipShow([['link', 'show', 'dev', name]], where)[0]![0] as Link | undefined;
   } catch (err) {
     if (err instanceof IpCommandError && err.notFound) return undefined;
     throw err;

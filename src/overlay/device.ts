@@ -2,7 +2,7 @@
 // with settings other than ours (a different VNI, port, local address or
 // underlay would silently black-hole traffic), fixed in place for MTU, MAC
 // and link state.
-import { IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
+import { type IpCommand, IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
 
 export type VxlanSpec = {
@@ -39,24 +39,25 @@ export function recreateReasons(link: VxlanLink, spec: VxlanSpec): string[] {
 }
 
 /** Fixes that keep the device (and the entries on it). */
-export function inPlaceFixes(link: Link, spec: VxlanSpec): string[] {
-  const fixes: string[] = [];
-  if (link.mtu !== spec.mtu) fixes.push(`link set ${spec.name} mtu ${spec.mtu}`);
-  if (link.address?.toLowerCase() !== spec.mac) fixes.push(`link set ${spec.name} address ${spec.mac}`);
-  if (!(link.flags ?? []).includes('UP')) fixes.push(`link set ${spec.name} up`);
+export function inPlaceFixes(link: Link, spec: VxlanSpec): IpCommand[] {
+  const fixes: IpCommand[] = [];
+  if (link.mtu !== spec.mtu) fixes.push(['link', 'set', spec.name, 'mtu', String(spec.mtu)]);
+  if (link.address?.toLowerCase() !== spec.mac) fixes.push(['link', 'set', spec.name, 'address', spec.mac]);
+  if (!(link.flags ?? []).includes('UP')) fixes.push(['link', 'set', spec.name, 'up']);
   return fixes;
 }
 
-function createCommands(spec: VxlanSpec): string[] {
+function createCommands(spec: VxlanSpec): IpCommand[] {
   return [
-    `link add ${spec.name} address ${spec.mac} mtu ${spec.mtu} type vxlan id ${spec.vni} local ${spec.localIp} dev ${spec.underlay} dstport ${spec.port} nolearning`,
-    `link set ${spec.name} up`,
+    ['link', 'add', spec.name, 'address', spec.mac, 'mtu', String(spec.mtu), 'type', 'vxlan', 'id', String(spec.vni),
+      'local', spec.localIp, 'dev', spec.underlay, 'dstport', String(spec.port), 'nolearning'],
+    ['link', 'set', spec.name, 'up'],
   ];
 }
 
 export function readDevice(name: string): VxlanLink | undefined {
   try {
-    return ipShow([`link show dev ${name}`])[0]![0] as VxlanLink | undefined;
+    return ipShow([['link', 'show', 'dev', name]])[0]![0] as VxlanLink | undefined;
   } catch (err) {
     if (err instanceof IpCommandError && err.notFound) return undefined;
     throw err;
@@ -72,13 +73,13 @@ export function ensureDevice(spec: VxlanSpec, log: (msg: string) => void): Devic
   }
   const reasons = recreateReasons(link, spec);
   if (reasons.length > 0) {
-    ipBatch([`link del ${spec.name}`, ...createCommands(spec)]);
+    ipBatch([['link', 'del', spec.name], ...createCommands(spec)]);
     log(`recreated VXLAN device ${spec.name}: ${reasons.join(', ')}`);
     return 'recreated';
   }
   const fixes = inPlaceFixes(link, spec);
   if (fixes.length === 0) return 'unchanged';
   ipBatch(fixes);
-  log(`fixed VXLAN device ${spec.name}: ${fixes.join('; ')}`);
+  log(`fixed VXLAN device ${spec.name}: ${fixes.map((f) => f.join(' ')).join('; ')}`);
   return 'fixed';
 }

@@ -1,5 +1,6 @@
 // The difference between the entries the kernel holds and the ones it should:
 // only that is applied, so a resync of an unchanged cluster touches nothing.
+import type { IpCommand } from '../linux/ip.ts';
 import type { FdbEntry, NeighborEntry, OverlayChanges, OverlayState, RouteEntry } from './types.ts';
 
 function diffBy<T>(desired: T[], actual: T[], key: (e: T) => string, same: (a: T, b: T) => boolean): { add: T[]; remove: T[] } {
@@ -35,23 +36,24 @@ export function isEmpty(changes: OverlayChanges): boolean {
 }
 
 /** The iproute2 and bridge batch lines that carry out the changes, in a safe order. */
-export function changeCommands(changes: OverlayChanges, device: string, routeProtocol: number): { ip: string[]; bridge: string[]; ipAfterFdb: string[] } {
+export function changeCommands(changes: OverlayChanges, device: string, routeProtocol: number): { ip: IpCommand[]; bridge: IpCommand[]; ipAfterFdb: IpCommand[] } {
   const { add, remove } = changes;
+  const proto = String(routeProtocol);
   // Removals: routes first so nothing is routed at a neighbour that is gone.
-  const ip = [
-    ...remove.routes.map((r) => `route del ${r.dst} via ${r.via} dev ${r.dev} proto ${routeProtocol}`),
-    ...remove.neighbors.map((n) => `neigh del ${n.ip} dev ${device}`),
+  const ip: IpCommand[] = [
+    ...remove.routes.map((r) => ['route', 'del', r.dst, 'via', r.via, 'dev', r.dev, 'proto', proto]),
+    ...remove.neighbors.map((n) => ['neigh', 'del', n.ip, 'dev', device]),
   ];
-  const bridge = [
-    ...remove.fdb.map((f) => `fdb del ${f.mac} dev ${device} dst ${f.dst} self`),
-    ...add.fdb.map((f) => `fdb replace ${f.mac} dev ${device} dst ${f.dst} self permanent`),
+  const bridge: IpCommand[] = [
+    ...remove.fdb.map((f) => ['fdb', 'del', f.mac, 'dev', device, 'dst', f.dst, 'self']),
+    ...add.fdb.map((f) => ['fdb', 'replace', f.mac, 'dev', device, 'dst', f.dst, 'self', 'permanent']),
   ];
   // Additions after the FDB, and neighbours before the routes that use them.
-  const ipAfterFdb = [
-    ...add.neighbors.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev ${device} nud permanent`),
+  const ipAfterFdb: IpCommand[] = [
+    ...add.neighbors.map((n) => ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', device, 'nud', 'permanent']),
     // onlink: the VXLAN device has no address in the remote subnet to say the
     // next hop is reachable; a direct route's next hop is on the underlay.
-    ...add.routes.map((r) => `route replace ${r.dst} via ${r.via} dev ${r.dev}${r.dev === device ? ' onlink' : ''} proto ${routeProtocol}`),
+    ...add.routes.map((r) => ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(r.dev === device ? ['onlink'] : []), 'proto', proto]),
   ];
   return { ip, bridge, ipAfterFdb };
 }

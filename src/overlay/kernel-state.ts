@@ -12,8 +12,8 @@ type FdbJson = { mac: string; dst?: string; state?: string };
 type RouteJson = { dst: string; gateway?: string; dev?: string };
 
 export function readOverlayState(device: string): OverlayState {
-  const [neighbors, routes] = ipShow([`neigh show dev ${device}`, `route show table main proto ${WEFT_ROUTE_PROTOCOL}`]) as [NeighJson[], RouteJson[]];
-  const [fdb] = bridgeShow([`fdb show dev ${device}`]) as [FdbJson[]];
+  const [neighbors, routes] = ipShow([['neigh', 'show', 'dev', device], ['route', 'show', 'table', 'main', 'proto', String(WEFT_ROUTE_PROTOCOL)]]) as [NeighJson[], RouteJson[]];
+  const [fdb] = bridgeShow([['fdb', 'show', 'dev', device]]) as [FdbJson[]];
   return parseOverlayState(neighbors, fdb, routes);
 }
 

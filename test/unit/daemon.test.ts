@@ -48,7 +48,7 @@ test('health address parsing names the flag and the form', (t) => {
 });
 
 test('masquerade keeps pod-to-pod addresses and masquerades what leaves the cluster, in weft\'s own chains', (t) => {
-  const { chains, jumps } = masqueradeChains(['10.244.0.0/16']);
+  const { chains, jumps } = masqueradeChains([parseCidr('10.244.0.0/16')!]);
   const input = restoreInput(chains);
   t.regex(input, /^\*nat\n:WEFT-POSTROUTING - \[0:0\]\n-A WEFT-POSTROUTING -s 10\.244\.0\.0\/16 -d 10\.244\.0\.0\/16 .*-j RETURN\n-A WEFT-POSTROUTING -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .*-j MASQUERADE --random-fully\nCOMMIT\n\*filter\n:WEFT-FORWARD/);
   t.deepEqual(jumps.map((j) => `${j.table}/${j.from}->${j.to}`), ['nat/POSTROUTING->WEFT-POSTROUTING', 'filter/FORWARD->WEFT-FORWARD']);

@@ -9,6 +9,9 @@ import { peersFromNodes } from '../../src/overlay/peers.ts';
 import type { Peer } from '../../src/overlay/types.ts';
 import { peerRows } from '../../src/daemon/status.ts';
 
+const join = (cmds: readonly (readonly string[])[]) => cmds.map((c) => c.join(' '));
+const lines = (c: ReturnType<typeof changeCommands>) => ({ ip: join(c.ip), bridge: join(c.bridge), ipAfterFdb: join(c.ipAfterFdb) });
+
 const cluster = [parseCidr('10.244.0.0/16')!];
 const local = (podCidrs: string[] = [], direct?: LocalView['direct']): LocalView => ({ node: 'node1', podCidrs, device: 'weft.1', direct });
 const peer = (n: number, mac = `0e:00:00:00:00:0${n}`): Peer => ({ node: `node${n}`, podCidrs: [`10.244.${n}.0/24`], vtepIp: `192.0.2.${n}`, vtepMac: mac });
@@ -40,7 +43,7 @@ test('direct routing sends peers on the same underlay subnet straight over it, t
   t.deepEqual(state.routes, [{ dst: '10.244.2.0/24', via: '192.0.2.2', dev: 'eth0' }, { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }]);
   t.deepEqual(state.fdb, [{ mac: '0e:00:00:00:00:03', dst: '198.51.100.3' }], 'no FDB or neighbour entry for a directly routed peer');
   t.deepEqual(state.neighbors.map((n) => n.ip), ['10.244.3.0']);
-  const cmds = changeCommands(diffOverlay(state, { neighbors: [], fdb: [], routes: [] }), 'weft.1', 119);
+  const cmds = lines(changeCommands(diffOverlay(state, { neighbors: [], fdb: [], routes: [] }), 'weft.1', 119));
   t.true(cmds.ipAfterFdb.includes('route replace 10.244.2.0/24 via 192.0.2.2 dev eth0 proto 119'));
   t.true(cmds.ipAfterFdb.includes('route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119'));
 });
@@ -53,7 +56,7 @@ test('the diff adds what is missing or changed, removes what no peer wants, and 
   t.deepEqual(changes.add.fdb, [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2' }, { mac: '0e:00:00:00:00:03', dst: '192.0.2.3' }]);
   t.deepEqual(changes.remove.routes, [{ dst: '10.244.9.0/24', via: '10.244.9.0', dev: 'weft.1' }]);
   t.deepEqual(changes.add.routes, [{ dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }]);
-  const cmds = changeCommands(changes, 'weft.1', 119);
+  const cmds = lines(changeCommands(changes, 'weft.1', 119));
   t.deepEqual(cmds.ip, ['route del 10.244.9.0/24 via 10.244.9.0 dev weft.1 proto 119', 'neigh del 10.244.9.0 dev weft.1']);
   t.is(cmds.bridge[0], 'fdb del 0e:00:00:00:00:09 dev weft.1 dst 192.0.2.9 self');
   t.true(cmds.bridge.includes('fdb replace 0e:00:00:00:00:02 dev weft.1 dst 192.0.2.2 self permanent'));
@@ -104,7 +107,7 @@ test('a VXLAN device with other settings is recreated; MTU, MAC and state are fi
   t.deepEqual(inPlaceFixes(link, spec), []);
   t.deepEqual(recreateReasons({ ...link, linkinfo: { info_kind: 'vxlan', info_data: { ...link.linkinfo.info_data, id: 2, port: 8472 } } }, spec), ['VNI 2 is not 1', 'UDP port 8472 is not 4789']);
   t.deepEqual(recreateReasons({ ...link, linkinfo: { info_kind: 'bridge' } }, spec), ['it is a bridge link']);
-  t.deepEqual(inPlaceFixes({ ...link, mtu: 1500, flags: [] }, spec), ['link set weft.1 mtu 1450', 'link set weft.1 up']);
+  t.deepEqual(inPlaceFixes({ ...link, mtu: 1500, flags: [] }, spec), [['link', 'set', 'weft.1', 'mtu', '1450'], ['link', 'set', 'weft.1', 'up']]);
 });
 
 test('status joins route, neighbour and FDB per remote pod CIDR and shows what is missing', (t) => {

@@ -11,7 +11,7 @@ import type { Result } from '../../src/cni/types.ts';
 const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };
 
 test('a missing bridge is created with a MAC pinned to its gateway, addressed and set up', (t) => {
-  t.deepEqual(bridgeCommands('weft0', undefined, [gw], 1450), [
+  t.deepEqual(bridgeCommands('weft0', undefined, [gw], 1450).map((c) => c.join(' ')), [
     'link add weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge',
     'addr add 10.0.0.1/24 dev weft0',
     'link set weft0 up',
@@ -20,8 +20,8 @@ test('a missing bridge is created with a MAC pinned to its gateway, addressed an
 
 test('an existing bridge keeps its gateway with an idempotent replace and is only set up when down', (t) => {
   const bridge = { name: 'weft0', isBridge: true, up: true, mtu: 1500, mac: '0a:58:0a:00:00:01' };
-  t.deepEqual(bridgeCommands('weft0', bridge, [gw], undefined), ['addr replace 10.0.0.1/24 dev weft0']);
-  t.deepEqual(bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined), ['addr replace 10.0.0.1/24 dev weft0', 'link set weft0 up']);
+  t.deepEqual(bridgeCommands('weft0', bridge, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0']);
+  t.deepEqual(bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0', 'link set weft0 up']);
 });
 
 test('host veth names are stable, 15 characters, and recognisable', (t) => {
@@ -67,7 +67,7 @@ test('the subnet file is validated field by field', (t) => {
 
 test('the masquerade script only adds set elements after a flush-and-readd of its two rules', (t) => {
   const script = masqueradeScript([parseAddress('10.0.0.5')!], [parseCidr('10.0.0.0/24')!, parseCidr('10.244.0.0/16')!]);
-  const lines = script.trim().split('\n');
+  const lines = script.map((c) => c.join(' '));
   t.is(lines.filter((l) => l.startsWith('add rule')).length, 2);
   t.true(lines.indexOf('flush chain inet weft-pod-masq postrouting') < lines.findIndex((l) => l.startsWith('add rule')));
   t.true(lines.includes('add element inet weft-pod-masq keep4 { 10.244.0.0/16 }'));
