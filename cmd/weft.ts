@@ -1,78 +1,35 @@
-// The weft CNI plugin: one process per ADD/DEL/CHECK/GC/STATUS/VERSION.
-// This is the only place that writes to stdout and the only place a CniError
-// becomes the spec's error JSON. Keep imports light: start-up time is on
-// every pod's critical path.
-import { readFileSync } from 'node:fs';
-import { cmdAdd } from '../src/cni/add.ts';
-import { cmdCheck } from '../src/cni/check.ts';
-import { configVersion, decodeConfig, parseNetConf } from '../src/cni/config.ts';
-import { cmdDel } from '../src/cni/del.ts';
-import { parseInvocation } from '../src/cni/env.ts';
-import { CniError, ErrorCode } from '../src/cni/errors.ts';
-import { cmdGc } from '../src/cni/gc.ts';
-import { cmdStatus } from '../src/cni/status.ts';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, requireSupportedVersion, resultForVersion } from '../src/cni/version.ts';
+// The weft CNI plugin: one process per ADD/DEL/CHECK/GC/STATUS/VERSION. This
+// file is only the process's I/O; src/cni/dispatch.ts decides everything.
+// Keep imports light: start-up time is on every pod's critical path.
+import { readSync } from 'node:fs';
+import { MAX_STDIN_BYTES, type Stdin, runPlugin } from '../src/cni/dispatch.ts';
 
-function readStdin(): string {
-  try {
-    return readFileSync(0, 'utf8');
-  } catch {
-    return '';
+/** Reads stdin up to the cap and stops there, so a huge stdin costs no memory. */
+function readStdin(): Stdin {
+  const buf = Buffer.allocUnsafe(MAX_STDIN_BYTES + 1);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let length = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, length, buf.length - length, null);
+    } catch (err) {
+      // A non-blocking pipe with nothing in it yet: wait a moment. Anything
+      // else (no stdin at all) ends the input.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 2);
+        continue;
+      }
+      break;
+    }
+    if (n === 0) break;
+    length += n;
+    if (length > MAX_STDIN_BYTES) return { text: '', tooLarge: true };
   }
+  return { text: buf.toString('utf8', 0, length), tooLarge: false };
 }
 
-/** The version to answer in: the request's when it is one weft speaks. */
-function replyVersion(raw: string): string {
-  try {
-    const v = (JSON.parse(raw) as { cniVersion?: unknown }).cniVersion;
-    if (typeof v === 'string' && (SUPPORTED_VERSIONS as readonly string[]).includes(v)) return v;
-  } catch {
-    // Undecodable input is reported by the verb itself.
-  }
-  return LATEST_VERSION;
-}
-
-function run(raw: string): unknown {
-  const inv = parseInvocation(process.env);
-  if (inv.command === 'VERSION') {
-    return { cniVersion: replyVersion(raw), supportedVersions: SUPPORTED_VERSIONS };
-  }
-  const obj = decodeConfig(raw);
-  const version = configVersion(obj);
-  requireSupportedVersion(version);
-  const conf = parseNetConf(obj);
-  switch (inv.command) {
-    case 'ADD':
-      return resultForVersion(cmdAdd(inv, conf), version);
-    case 'DEL':
-      return cmdDel(inv, conf);
-    case 'CHECK':
-      return cmdCheck(inv, conf);
-    case 'GC':
-      return cmdGc(conf);
-    case 'STATUS':
-      return cmdStatus(conf);
-  }
-}
-
-function main(): number {
-  const raw = readStdin();
-  try {
-    const out = run(raw);
-    if (out !== undefined) process.stdout.write(`${JSON.stringify(out)}\n`);
-    return 0;
-  } catch (err) {
-    const cniErr = err instanceof CniError
-      ? err
-      : new CniError(ErrorCode.Internal, `internal error: ${(err as Error)?.message ?? String(err)}`, 'this is a bug in weft: report it with the plugin\'s stderr');
-    const reply: Record<string, unknown> = { cniVersion: replyVersion(raw), code: cniErr.code, msg: cniErr.message };
-    if (cniErr.details) reply.details = cniErr.details;
-    process.stdout.write(`${JSON.stringify(reply)}\n`);
-    const cmd = process.env.CNI_COMMAND ?? '?';
-    const trace = err instanceof CniError ? '' : `\n${(err as Error)?.stack ?? ''}`;
-    process.stderr.write(`weft ${cmd} ${process.env.CNI_CONTAINERID ?? ''} ${process.env.CNI_IFNAME ?? ''}: ${cniErr.message}${trace}\n`);
-    return 1;
-  }
-}
-
-process.exitCode = main();
+const out = runPlugin(process.env, readStdin());
+if (out.stdout) process.stdout.write(out.stdout);
+if (out.stderr) process.stderr.write(out.stderr);
+process.exitCode = out.exitCode;

@@ -1,8 +1,10 @@
 // ADD: address, bridge, veth pair, pod-side configuration, in two processes:
-// one `ip -batch` on the node and one inside the pod's netns. Every step after
-// the first reservation is undone if a later one fails.
-import { existsSync } from 'node:fs';
-import { type Address, formatAddress } from '../ipam/address.ts';
+// one `ip -batch` on the node and one inside the pod's netns. Every value is
+// parsed before the first reservation, and every step after it is undone if
+// a later one fails: a failed ADD leaves no reservation, no veth, and no
+// bridge that it created.
+import { existsSync, readdirSync } from 'node:fs';
+import { formatAddress } from '../ipam/address.ts';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { releaseAddress, reserve, storeDir } from '../ipam/store.ts';
 import { type IpCommand, IpCommandError, ipBatch } from '../linux/ip.ts';
@@ -10,26 +12,30 @@ import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../linux/mac.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
 import { type SysfsLink, linkExists, readSysfsLink } from '../linux/sysfs.ts';
-import { type Gateway, bridgeCommands, pinnedBridgeMac } from './bridge.ts';
+import { type Gateway, bridgeCommands, bridgeGateways, pinnedBridgeMac } from './bridge.ts';
 import type { NetConf } from './config.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode, envError } from './errors.ts';
-import { hostVethName } from './host-veth.ts';
+import { hostVethAlias, hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
 import { addMasquerade } from './masquerade.ts';
 import { type NodeNetwork, resolveNodeNetwork } from './network.ts';
+import { type PodAddress, checkRoutes, podRoutes } from './pod-routes.ts';
 import type { Result, Route } from './types.ts';
 
-type Assigned = { address: Address; cidr: string; gateway: Address };
+type Assigned = PodAddress & { cidr: string };
+
+/** What this ADD has made so far, for the rollback. */
+type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean };
 
 export function cmdAdd(inv: Invocation, conf: NetConf): Result {
   if (!existsSync(inv.netns)) {
     throw envError(`CNI_NETNS ${inv.netns} does not exist: the container's network namespace must exist before ADD`);
   }
   const network = nodeNetworkForAdd(conf);
-  const gateways: Gateway[] = network.rangeSets.flatMap((set) =>
-    set.map((r) => ({ address: { family: r.subnet.family, value: r.gateway }, prefix: r.subnet.prefix })));
-  let bridge = readSysfsLink(conf.bridge);
+  checkRoutes(conf.ipam.routes, network.rangeSets);
+  const gateways = bridgeGateways(network.rangeSets);
+  const bridge = readSysfsLink(conf.bridge);
   // Computed (and a non-bridge link refused) before anything is reserved.
   const bridgeSetup = bridgeCommands(conf.bridge, bridge, gateways, network.mtu);
   const mtu = network.mtu ?? bridge?.mtu ?? 1500;
@@ -38,36 +44,33 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
 
   const dir = storeDir(conf.ipam.dataDir, conf.name);
   const host = hostVethName(inv.containerId, inv.ifname);
-  const assigned: Assigned[] = [];
-  let vethCreated = false;
+  const made: Made = { reserved: [], veth: false, bridge: false };
   try {
     for (const [i, set] of network.rangeSets.entries()) {
       const address = reserve(dir, set, i, inv.containerId, inv.ifname);
       const range = findRange(set, address)!;
-      assigned.push({ address, cidr: hostCidr(range, address), gateway: { family: address.family, value: range.gateway } });
+      made.reserved.push({ address, cidr: hostCidr(range, address), gateway: { family: address.family, value: range.gateway } });
     }
-    const first = assigned[0]!.address;
+    const first = made.reserved[0]!.address;
     const podMac = first.family === 4 ? macForAddress(first) : macForName(`${inv.containerId}/${inv.ifname}`);
     const hostMac = macForName(host);
-    bridge = wireHostSide(inv, conf, network, gateways, bridge, bridgeSetup, host, hostMac, podMac, mtu);
-    vethCreated = true;
-    const routes = podRoutes(conf, assigned);
-    configurePod(inv, assigned, routes);
-    if (conf.ipMasq) addMasquerade(assigned.map((a) => a.address), network.noMasquerade);
+    const wired = wireHostSide(inv, conf, network, gateways, bridge, bridgeSetup, { host, hostMac, podMac, mtu }, made);
+    const routes = podRoutes(conf.ipam.routes, made.reserved);
+    configurePod(inv, made.reserved, routes);
+    if (conf.ipMasq) addMasquerade(made.reserved.map((a) => a.address), network.noMasquerade);
     return {
       cniVersion: conf.cniVersion,
       interfaces: [
-        { name: conf.bridge, mac: bridge?.mac ?? pinnedBridgeMac(conf.bridge, gateways) },
+        { name: conf.bridge, mac: wired?.mac ?? pinnedBridgeMac(conf.bridge, gateways) },
         { name: host, mac: hostMac },
         { name: inv.ifname, mac: podMac, mtu, sandbox: inv.netns },
       ],
-      ips: assigned.map((a) => ({ address: a.cidr, gateway: formatAddress(a.gateway), interface: 2 })),
+      ips: made.reserved.map((a) => ({ address: a.cidr, gateway: formatAddress(a.gateway), interface: 2 })),
       routes,
       dns: conf.dns,
     };
   } catch (err) {
-    if (vethCreated) deleteHostVeth(host);
-    for (const a of assigned) releaseAddress(dir, a.address);
+    rollBack(made, host, conf.bridge, dir);
     throw err;
   }
 }
@@ -85,43 +88,71 @@ function nodeNetworkForAdd(conf: NetConf): NodeNetwork {
   }
 }
 
-function deleteHostVeth(host: string): void {
+function rollBack(made: Made, host: string, bridge: string, dir: string): void {
+  if (made.veth) deleteLink(host);
+  // A bridge this ADD created goes with it, unless another pod's ADD has
+  // plugged into it meanwhile.
+  if (made.bridge && bridgePorts(bridge) === 0) deleteLink(bridge);
+  for (const a of made.reserved) releaseAddress(dir, a.address);
+}
+
+function bridgePorts(bridge: string): number {
   try {
-    ipBatch([['link', 'del', host]]);
+    return readdirSync(`/sys/class/net/${bridge}/brif`).length;
   } catch {
-    // Already gone, with its netns; nothing else to undo.
+    return 0;
   }
 }
 
-/** Bridge (if needed) and veth pair in one batch; returns the bridge as it now is. */
+function deleteLink(name: string): void {
+  try {
+    ipBatch([['link', 'del', name]]);
+  } catch {
+    // Already gone (a veth goes with its netns); nothing else to undo.
+  }
+}
+
+type VethSpec = { host: string; hostMac: string; podMac: string; mtu: number };
+
+/**
+ * Bridge (if needed) and veth pair in one batch; returns the bridge as it
+ * now is, and records in `made` what it created.
+ */
 function wireHostSide(
   inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: IpCommand[],
-  host: string, hostMac: string, podMac: string, mtu: number,
+  veth: VethSpec, made: Made,
 ): SysfsLink | undefined {
-  const veth: IpCommand[] = [
+  const { host, hostMac, podMac, mtu } = veth;
+  const vethCommands: IpCommand[] = [
     ['link', 'add', host, 'mtu', String(mtu), 'address', hostMac, 'type', 'veth', 'peer', 'name', inv.ifname, 'mtu', String(mtu), 'address', podMac, 'netns', inv.netns],
+    // GC tells this network's veths from another's on the same bridge by it.
+    ['link', 'set', host, 'alias', hostVethAlias(conf.name)],
     ['link', 'set', host, 'master', conf.bridge],
     ...(conf.hairpinMode ? [['link', 'set', 'dev', host, 'type', 'bridge_slave', 'hairpin', 'on']] : []),
     ['link', 'set', host, 'up'],
   ];
+  let current = bridge;
   let setup = bridgeSetup;
   for (let attempt = 0; ; attempt++) {
-    const commands = [...setup, ...veth];
+    const commands = [...setup, ...vethCommands];
     try {
       ipBatch(commands);
-      return bridge ?? readSysfsLink(conf.bridge);
+      made.bridge = !current;
+      made.veth = true;
+      return current ?? readSysfsLink(conf.bridge);
     } catch (err) {
       const failed = err instanceof IpCommandError ? err.failedIndex : -1;
       // Another ADD created the bridge between our look and our batch: the
       // batch stopped at its first line, so nothing was made; look again.
-      if (attempt === 0 && !bridge && failed === 0 && (err as IpCommandError).exists) {
-        bridge = readSysfsLink(conf.bridge);
-        setup = bridgeCommands(conf.bridge, bridge, gateways, network.mtu);
+      if (attempt === 0 && !current && failed === 0 && err instanceof IpCommandError && err.exists) {
+        current = readSysfsLink(conf.bridge);
+        setup = bridgeCommands(conf.bridge, current, gateways, network.mtu);
         continue;
       }
       const vethAdd = setup.length;
-      // A failure after `link add` of the veth leaves the pair behind.
-      if (failed > vethAdd) deleteHostVeth(host);
+      // The batch stops at its first failure: what came before it was made.
+      made.bridge = !current && failed > 0;
+      made.veth = failed > vethAdd;
       if (failed === vethAdd && readLink(inv.ifname, { netns: inv.netns })) {
         throw envError(`interface ${inv.ifname} already exists in ${inv.netns}: choose another CNI_IFNAME or DEL the old attachment first`);
       }
@@ -131,18 +162,6 @@ function wireHostSide(
       throw kernelError(`cannot wire ${inv.ifname} to bridge ${conf.bridge}`, err);
     }
   }
-}
-
-function podRoutes(conf: NetConf, assigned: Assigned[]): Route[] {
-  const gatewayFor = (family: 4 | 6) => assigned.find((a) => a.address.family === family)?.gateway;
-  if (conf.ipam.routes) {
-    return conf.ipam.routes.map((r) => {
-      if (r.gw) return r;
-      const gw = gatewayFor(r.dst.includes(':') ? 6 : 4);
-      return gw ? { dst: r.dst, gw: formatAddress(gw) } : r;
-    });
-  }
-  return assigned.map((a) => ({ dst: a.address.family === 4 ? '0.0.0.0/0' : '::/0', gw: formatAddress(a.gateway) }));
 }
 
 function configurePod(inv: Invocation, assigned: Assigned[], routes: Route[]): void {

@@ -3,6 +3,7 @@
 // its MAC would change as pods come and go). Its commands go at the head of
 // the ADD's host batch, so the common case costs no process of its own.
 import { type Address, formatAddress } from '../ipam/address.ts';
+import type { RangeSet } from '../ipam/range.ts';
 import type { IpCommand } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../linux/mac.ts';
@@ -10,6 +11,16 @@ import type { SysfsLink } from '../linux/sysfs.ts';
 import { configError } from './errors.ts';
 
 export type Gateway = { address: Address; prefix: number };
+
+/** The bridge's addresses: each range's gateway with its subnet's prefix, once. */
+export function bridgeGateways(rangeSets: RangeSet[]): Gateway[] {
+  const seen = new Map<string, Gateway>();
+  for (const r of rangeSets.flat()) {
+    const gw: Gateway = { address: { family: r.subnet.family, value: r.gateway }, prefix: r.subnet.prefix };
+    seen.set(`${formatAddress(gw.address)}/${gw.prefix}`, gw);
+  }
+  return [...seen.values()];
+}
 
 export function pinnedBridgeMac(name: string, gateways: Gateway[]): string {
   const first = gateways[0];

@@ -1,14 +1,14 @@
 // The network configuration weft reads on stdin: decoded and validated once,
 // here, into plain data the verbs trust.
-import { isAbsolute } from 'node:path';
-import { parseCidr } from '../ipam/address.ts';
+import { type Address, type Cidr, parseAddress, parseCidr } from '../ipam/address.ts';
 import type { RangeSpec } from '../ipam/range.ts';
+import { quote } from '../text/quote.ts';
 import { CniError, ErrorCode, configError } from './errors.ts';
 import {
   type JsonObject, isObject, optArray, optBoolean, optInteger, optObject, optString, optStringArray,
 } from './json-fields.ts';
-import { interfaceNameProblem, isValidContainerId, isValidNetworkName } from './names.ts';
-import type { Attachment, Dns, Route } from './types.ts';
+import { absolutePathProblem, interfaceNameProblem, isValidContainerId, isValidNetworkName, MAX_NETWORK_NAME } from './names.ts';
+import type { Attachment, Dns } from './types.ts';
 
 export const DEFAULTS = {
   bridge: 'weft0',
@@ -17,6 +17,12 @@ export const DEFAULTS = {
   hairpinMode: true,
   ipMasq: false,
 } as const;
+
+/** An ipam route, parsed: `gw` has the family of `dst`. */
+export type RouteSpec = { dst: Cidr; gw?: Address };
+
+// Far more than any real network needs; what bounds the work a config can ask for.
+export const LIMITS = { rangeSets: 16, rangesPerSet: 64, routes: 64, dnsEntries: 64, attachments: 65536 } as const;
 
 export type NetConf = {
   cniVersion: string;
@@ -29,7 +35,7 @@ export type NetConf = {
   dns: Dns;
   ipam: {
     ranges: RangeSpec[][] | undefined;
-    routes: Route[] | undefined;
+    routes: RouteSpec[] | undefined;
     dataDir: string;
   };
   prevResult: unknown;
@@ -42,7 +48,7 @@ export function decodeConfig(raw: string): JsonObject {
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is not valid JSON: ${(err as Error).message}`, 'pass the network configuration as a JSON object on stdin');
+    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, 'pass the network configuration as a JSON object on stdin');
   }
   if (!isObject(value)) {
     throw new CniError(ErrorCode.DecodeFailure, 'network config on stdin is not a JSON object', 'pass the network configuration as a JSON object on stdin');
@@ -60,15 +66,15 @@ export function parseNetConf(obj: JsonObject): NetConf {
   const name = optString(obj, 'name', '');
   if (!name) throw configError('name is missing: give the network a name, e.g. "name": "weft"');
   if (!isValidNetworkName(name)) {
-    throw configError(`name ${JSON.stringify(name)} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+    throw configError(`name ${quote(name)} is invalid: use up to ${MAX_NETWORK_NAME} letters, digits, "_", "." and "-", starting with a letter or digit`);
   }
   const bridge = optString(obj, 'bridge', '') ?? DEFAULTS.bridge;
   const bridgeProblem = interfaceNameProblem(bridge);
-  if (bridgeProblem) throw configError(`bridge ${JSON.stringify(bridge)} ${bridgeProblem}: choose another bridge name`);
+  if (bridgeProblem) throw configError(`bridge ${quote(bridge)} ${bridgeProblem}: choose another bridge name`);
   const ipam = optObject(obj, 'ipam', '') ?? {};
   const ipamType = optString(ipam, 'type', 'ipam.');
   if (ipamType !== undefined && ipamType !== 'weft' && ipamType !== 'host-local') {
-    throw configError(`ipam.type ${JSON.stringify(ipamType)} is not supported: weft allocates addresses itself; remove ipam.type or set it to "host-local"`);
+    throw configError(`ipam.type ${quote(ipamType)} is not supported: weft allocates addresses itself; remove ipam.type or set it to "host-local"`);
   }
   return {
     cniVersion: optString(obj, 'cniVersion', '') ?? '',
@@ -80,8 +86,8 @@ export function parseNetConf(obj: JsonObject): NetConf {
     ipMasq: optBoolean(obj, 'ipMasq', '') ?? DEFAULTS.ipMasq,
     dns: parseDns(optObject(obj, 'dns', '')),
     ipam: {
-      ranges: parseRangeSpecs(optArray(ipam, 'ranges', 'ipam.')),
-      routes: parseRoutes(optArray(ipam, 'routes', 'ipam.')),
+      ranges: parseRangeSpecs(optArray(ipam, 'ranges', 'ipam.', LIMITS.rangeSets)),
+      routes: parseRoutes(optArray(ipam, 'routes', 'ipam.', LIMITS.routes)),
       dataDir: absolutePath(optString(ipam, 'dataDir', 'ipam.'), 'ipam.dataDir') ?? DEFAULTS.dataDir,
     },
     prevResult: obj.prevResult,
@@ -90,17 +96,18 @@ export function parseNetConf(obj: JsonObject): NetConf {
 }
 
 function absolutePath(path: string | undefined, where: string): string | undefined {
-  if (path !== undefined && !isAbsolute(path)) throw configError(`${where} ${JSON.stringify(path)} must be an absolute path`);
+  const problem = path === undefined ? undefined : absolutePathProblem(path);
+  if (problem) throw configError(`${where} ${quote(path)} ${problem}: give an absolute path like /var/lib/cni/networks`);
   return path;
 }
 
 function parseDns(dns: JsonObject | undefined): Dns {
   if (!dns) return {};
   const out: Dns = {};
-  const nameservers = optStringArray(dns, 'nameservers', 'dns.');
+  const nameservers = optStringArray(dns, 'nameservers', 'dns.', LIMITS.dnsEntries);
   const domain = optString(dns, 'domain', 'dns.');
-  const search = optStringArray(dns, 'search', 'dns.');
-  const options = optStringArray(dns, 'options', 'dns.');
+  const search = optStringArray(dns, 'search', 'dns.', LIMITS.dnsEntries);
+  const options = optStringArray(dns, 'options', 'dns.', LIMITS.dnsEntries);
   if (nameservers) out.nameservers = nameservers;
   if (domain !== undefined) out.domain = domain;
   if (search) out.search = search;
@@ -112,6 +119,7 @@ function parseRangeSpecs(sets: unknown[] | undefined): RangeSpec[][] | undefined
   if (sets === undefined) return undefined;
   return sets.map((set, i) => {
     if (!Array.isArray(set)) throw configError(`ipam.ranges[${i}] must be an array of ranges, e.g. [{"subnet":"10.244.1.0/24"}]`);
+    if (set.length > LIMITS.rangesPerSet) throw configError(`ipam.ranges[${i}] has ${set.length} ranges, at most ${LIMITS.rangesPerSet} are allowed`);
     return set.map((range, j): RangeSpec => {
       const where = `ipam.ranges[${i}][${j}].`;
       if (!isObject(range)) throw configError(`${where.slice(0, -1)} must be an object with a "subnet"`);
@@ -127,28 +135,41 @@ function parseRangeSpecs(sets: unknown[] | undefined): RangeSpec[][] | undefined
   });
 }
 
-function parseRoutes(routes: unknown[] | undefined): Route[] | undefined {
+function parseRoutes(routes: unknown[] | undefined): RouteSpec[] | undefined {
   if (routes === undefined) return undefined;
+  const seen = new Set<string>();
   return routes.map((route, i) => {
     const where = `ipam.routes[${i}].`;
     if (!isObject(route)) throw configError(`ipam.routes[${i}] must be an object with a "dst"`);
-    const dst = optString(route, 'dst', where);
-    if (!dst || !parseCidr(dst)) throw configError(`${where}dst ${JSON.stringify(dst)} is not a CIDR: write it like "0.0.0.0/0"`);
-    const gw = optString(route, 'gw', where);
-    return gw === undefined ? { dst } : { dst, gw };
+    const dstText = optString(route, 'dst', where);
+    const parsed = dstText === undefined ? undefined : parseCidr(dstText);
+    if (!parsed) throw configError(`${where}dst ${quote(dstText)} is not a CIDR: write it like "0.0.0.0/0"`);
+    const dst: Cidr = { family: parsed.family, network: parsed.network, prefix: parsed.prefix };
+    const key = `${dst.family}/${dst.network}/${dst.prefix}`;
+    if (seen.has(key)) throw configError(`${where}dst ${quote(dstText)} is listed twice: give each destination one route`);
+    seen.add(key);
+    const gwText = optString(route, 'gw', where);
+    if (gwText === undefined) return { dst };
+    const gw = parseAddress(gwText);
+    if (!gw || gw.family !== dst.family) {
+      throw configError(`${where}gw ${quote(gwText)} is not an IPv${dst.family} address: the gateway of a route to ${quote(dstText)} must be one`);
+    }
+    return { dst, gw };
   });
 }
 
 // GC's list of attachments to keep; cni.dev/attachments is its pre-1.1 name.
 function parseAttachments(obj: JsonObject): Attachment[] {
   const key = 'cni.dev/valid-attachments' in obj ? 'cni.dev/valid-attachments' : 'cni.dev/attachments';
-  const list = optArray(obj, key, '') ?? [];
+  const list = optArray(obj, key, '', LIMITS.attachments) ?? [];
   return list.map((entry, i) => {
     const where = `${key}[${i}].`;
     if (!isObject(entry)) throw configError(`${key}[${i}] must be an object with containerID and ifname`);
     const containerID = optString(entry, 'containerID', where) ?? '';
     const ifname = optString(entry, 'ifname', where) ?? '';
-    if (!isValidContainerId(containerID)) throw configError(`${where}containerID ${JSON.stringify(containerID)} is not a valid container ID`);
+    if (!isValidContainerId(containerID)) throw configError(`${where}containerID ${quote(containerID)} is not a valid container ID`);
+    const problem = interfaceNameProblem(ifname);
+    if (problem) throw configError(`${where}ifname ${quote(ifname)} ${problem}`);
     return { containerID, ifname };
   });
 }

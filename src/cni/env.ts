@@ -1,5 +1,6 @@
 import { envError } from './errors.ts';
-import { interfaceNameProblem, isValidContainerId } from './names.ts';
+import { quote } from '../text/quote.ts';
+import { MAX_CONTAINER_ID, absolutePathProblem, interfaceNameProblem, isValidContainerId } from './names.ts';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -30,7 +31,7 @@ export function parseInvocation(env: NodeJS.ProcessEnv): Invocation {
     throw envError(
       command === ''
         ? `CNI_COMMAND is not set: weft is a CNI plugin, run it with CNI_COMMAND=${COMMANDS.join('|')}`
-        : `CNI_COMMAND ${JSON.stringify(command)} is unknown: use one of ${COMMANDS.join(', ')}`,
+        : `CNI_COMMAND ${quote(command)} is unknown: use one of ${COMMANDS.join(', ')}`,
     );
   }
   const verb = command as Command;
@@ -42,15 +43,16 @@ export function parseInvocation(env: NodeJS.ProcessEnv): Invocation {
   const ifname = env.CNI_IFNAME ?? '';
   if (containerId !== '' && !isValidContainerId(containerId)) {
     throw envError(
-      `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid: it must start with a letter or digit followed by letters, digits, "_", "." or "-"`,
+      `CNI_CONTAINERID ${quote(containerId)} is invalid: it must be at most ${MAX_CONTAINER_ID} letters, digits, "_", "." or "-", starting with a letter or digit`,
     );
   }
   if (ifname !== '') {
     const problem = interfaceNameProblem(ifname);
-    if (problem) throw envError(`CNI_IFNAME ${JSON.stringify(ifname)} ${problem}: choose a valid interface name`);
+    if (problem) throw envError(`CNI_IFNAME ${quote(ifname)} ${problem}: choose a valid interface name`);
   }
-  if (netns !== '' && !netns.startsWith('/')) {
-    throw envError(`CNI_NETNS ${JSON.stringify(netns)} is not an absolute path: pass the network namespace's path, e.g. /var/run/netns/NAME`);
+  const netnsProblem = netns === '' ? undefined : absolutePathProblem(netns);
+  if (netnsProblem) {
+    throw envError(`CNI_NETNS ${quote(netns)} ${netnsProblem}: pass the network namespace's path, e.g. /var/run/netns/NAME`);
   }
   return {
     command: verb,

@@ -1,10 +1,12 @@
 // GC: everything of this network that belongs to no valid attachment goes:
-// its address reservations and its host veths on the network's bridge.
+// its address reservations and its host veths. A veth is this network's when
+// its alias says so: two networks may share one bridge, and neither's GC may
+// take the other's pods off it.
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
 import type { NetConf } from './config.ts';
-import { hostVethName, isHostVethName } from './host-veth.ts';
+import { hostVethAlias, hostVethName, isHostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
 import { removeMasquerade } from './masquerade.ts';
 
@@ -12,6 +14,7 @@ export function cmdGc(conf: NetConf): void {
   const valid = new Set(conf.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
   const validVeths = new Set(conf.validAttachments.map((a) => hostVethName(a.containerID, a.ifname)));
 
+  const alias = hostVethAlias(conf.name);
   let veths: Link[];
   try {
     veths = ipShow([['link', 'show', 'type', 'veth']])[0] as Link[];
@@ -19,7 +22,7 @@ export function cmdGc(conf: NetConf): void {
     throw kernelError('cannot list veths', err);
   }
   for (const veth of veths) {
-    if (veth.master !== conf.bridge || !isHostVethName(veth.ifname) || validVeths.has(veth.ifname)) continue;
+    if (veth.ifalias !== alias || !isHostVethName(veth.ifname) || validVeths.has(veth.ifname)) continue;
     try {
       ipBatch([['link', 'del', veth.ifname]]);
     } catch (err) {

@@ -1,6 +1,8 @@
 // The host end of a pod's veth pair is named from the attachment alone, so
 // DEL and GC find it without any state: "weft" + 11 hex digits of a hash of
-// container ID and interface name (15 characters, the kernel's limit).
+// container ID and interface name (15 characters, the kernel's limit). Its
+// alias names the network, so GC of one network never touches another's
+// veths on a shared bridge.
 import { stableHash64 } from '../linux/mac.ts';
 
 export const HOST_VETH_PREFIX = 'weft';
@@ -11,4 +13,8 @@ export function hostVethName(containerId: string, ifname: string): string {
 
 export function isHostVethName(name: string): boolean {
   return name.length === 15 && name.startsWith(HOST_VETH_PREFIX) && /^[0-9a-f]{11}$/.test(name.slice(4));
+}
+
+export function hostVethAlias(network: string): string {
+  return `weft:${network}`;
 }

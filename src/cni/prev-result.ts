@@ -1,8 +1,11 @@
 // Reads the prevResult a runtime hands back on CHECK, whatever version wrote
 // it (0.3.x/0.4.0 results carry ips[].version, which weft ignores).
 import { configError } from './errors.ts';
-import { isObject } from './json-fields.ts';
+import { MAX_STRING, isObject } from './json-fields.ts';
 import type { Interface, IpConfig, Route } from './types.ts';
+
+// An ADD result has a handful of each; what a chain of plugins could add stays far below.
+const MAX_ENTRIES = 256;
 
 export type PrevResult = { interfaces: Interface[]; ips: IpConfig[]; routes: Route[] };
 
@@ -12,11 +15,12 @@ export function parsePrevResult(value: unknown): PrevResult {
   const list = (key: string): Record<string, unknown>[] => {
     const v = value[key] ?? [];
     if (!Array.isArray(v) || !v.every(isObject)) throw configError(`prevResult.${key} must be an array of objects`);
+    if (v.length > MAX_ENTRIES) throw configError(`prevResult.${key} has ${v.length} entries, at most ${MAX_ENTRIES} are allowed`);
     return v;
   };
   const str = (o: Record<string, unknown>, key: string, where: string): string | undefined => {
     const v = o[key];
-    if (v !== undefined && typeof v !== 'string') throw configError(`${where}.${key} must be a string`);
+    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING)) throw configError(`${where}.${key} must be a string of at most ${MAX_STRING} characters`);
     return v;
   };
   return {

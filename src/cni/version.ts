@@ -1,3 +1,4 @@
+import { quote } from '../text/quote.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import type { Result } from './types.ts';
 
@@ -8,7 +9,7 @@ export function requireSupportedVersion(version: string): void {
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(version)) {
     throw new CniError(
       ErrorCode.IncompatibleVersion,
-      `cniVersion ${JSON.stringify(version)} is not supported by weft`,
+      `cniVersion ${quote(version)} is not supported by weft`,
       `set cniVersion to one of ${SUPPORTED_VERSIONS.join(', ')}`,
     );
   }

@@ -2,8 +2,9 @@
 // addresses a range may hand out and in which order (round-robin from the last
 // reservation). The on-disk side is store.ts.
 import { configError } from '../cni/errors.ts';
+import { quote } from '../text/quote.ts';
 import {
-  type Address, type Cidr, type Family, cidrContains, formatAddress, formatCidr, lastAddress, parseAddress, parseCidr,
+  type Address, type Cidr, type Family, cidrContains, cidrsOverlap, formatAddress, formatCidr, lastAddress, parseAddress, parseCidr,
 } from './address.ts';
 
 /** One entry of host-local's `ranges` format. */
@@ -24,14 +25,23 @@ export type AddressRange = {
 /** A range set hands out one address per attachment; its ranges share a family. */
 export type RangeSet = AddressRange[];
 
+/** The shortest prefix a node's pod range may have, per family. */
+export const MIN_PREFIX: Record<Family, number> = { 4: 8, 6: 32 };
+
 export function parseRange(spec: RangeSpec, where: string): AddressRange {
   const subnet = parseCidr(spec.subnet);
-  if (!subnet) throw configError(`${where}.subnet ${JSON.stringify(spec.subnet)} is not a CIDR: write it like "10.244.1.0/24"`);
+  if (!subnet) throw configError(`${where}.subnet ${quote(spec.subnet)} is not a CIDR: write it like "10.244.1.0/24"`);
   const family = subnet.family;
   // A v4 subnet needs network, gateway, one pod and broadcast addresses.
   const maxPrefix = family === 4 ? 30 : 126;
   if (subnet.prefix > maxPrefix) {
     throw configError(`${where}.subnet ${spec.subnet} is too small to hold a gateway and a pod: use /${maxPrefix} or larger`);
+  }
+  // The bridge gets the subnet as a connected route: a /1 would pull half of
+  // the address space, the node's own networks included, onto the pod bridge.
+  const minPrefix = MIN_PREFIX[family];
+  if (subnet.prefix < minPrefix) {
+    throw configError(`${where}.subnet ${spec.subnet} is far too large for one node's pods: use /${minPrefix} or smaller`);
   }
   const top = lastAddress(subnet);
   const usableFirst = subnet.network + 1n;
@@ -41,7 +51,7 @@ export function parseRange(spec: RangeSpec, where: string): AddressRange {
     if (text === undefined) return undefined;
     const address = parseAddress(text);
     if (!address || !cidrContains(subnet, address) || address.value < usableFirst || address.value > usableLast) {
-      throw configError(`${where}.${key} ${JSON.stringify(text)} is not a usable address of ${formatCidr(subnet)}: pick one between its network and broadcast addresses`);
+      throw configError(`${where}.${key} ${quote(text)} is not a usable address of ${formatCidr(subnet)}: pick one between its network and broadcast addresses`);
     }
     return address.value;
   };
@@ -67,14 +77,36 @@ export function parseRangeSets(specs: RangeSpec[][], where: string): RangeSet[] 
   }
   for (let a = 0; a < all.length; a++) {
     for (let b = a + 1; b < all.length; b++) {
-      const ra = all[a]!;
-      const rb = all[b]!;
-      if (ra.subnet.family === rb.subnet.family && ra.first <= rb.last && rb.first <= ra.last) {
-        throw configError(`${where}: ranges in ${formatCidr(ra.subnet)} and ${formatCidr(rb.subnet)} overlap: give each range its own addresses`);
-      }
+      const problem = rangeConflict(all[a]!, all[b]!);
+      if (problem) throw configError(`${where}: ${problem}`);
     }
   }
   return sets;
+}
+
+/**
+ * Why two ranges cannot share a bridge: overlapping addresses would be handed
+ * out twice, a gateway inside another range would be handed to a pod, and two
+ * subnets that overlap without being equal give the bridge two connected
+ * routes for the same addresses.
+ */
+function rangeConflict(a: AddressRange, b: AddressRange): string | undefined {
+  if (a.subnet.family !== b.subnet.family) return undefined;
+  const inRange = (v: bigint, r: AddressRange) => v >= r.first && v <= r.last;
+  const gw = (r: AddressRange) => formatAddress({ family: r.subnet.family, value: r.gateway });
+  if (a.first <= b.last && b.first <= a.last) {
+    return `ranges in ${formatCidr(a.subnet)} and ${formatCidr(b.subnet)} overlap: give each range its own addresses`;
+  }
+  for (const [r, other] of [[a, b], [b, a]] as const) {
+    if (inRange(r.gateway, other)) {
+      return `gateway ${gw(r)} of ${formatCidr(r.subnet)} lies inside the range of ${formatCidr(other.subnet)}: it would be handed to a pod; narrow that range or pick another gateway`;
+    }
+  }
+  const sameSubnet = a.subnet.network === b.subnet.network && a.subnet.prefix === b.subnet.prefix;
+  if (!sameSubnet && cidrsOverlap(a.subnet, b.subnet)) {
+    return `subnets ${formatCidr(a.subnet)} and ${formatCidr(b.subnet)} overlap: use the same subnet with separate ranges, or subnets that do not overlap`;
+  }
+  return undefined;
 }
 
 export function rangeSetFamily(set: RangeSet): Family {

@@ -7,6 +7,7 @@ export type Link = {
   mtu: number;
   address?: string;
   master?: string;
+  ifalias?: string;
   link_index?: number;
   flags?: string[];
   linkinfo?: {

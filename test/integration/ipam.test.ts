@@ -1,7 +1,7 @@
 // Address management under the real plugin: concurrency, exhaustion, GC.
 import test from 'ava';
 import { cnitool, cnitoolContainerId, execWeft, footprint, makeNetwork, reservations } from '../support/cni.ts';
-import { ipJson, linkExists, makeNetns, type Netns } from '../support/host.ts';
+import { ipJson, linkExists, makeNetns, type Netns, ping } from '../support/host.ts';
 
 test('50 concurrent ADDs get 50 distinct addresses and 50 DELs leave no reservation', async (t) => {
   const net = await makeNetwork(t);
@@ -65,6 +65,50 @@ test('GC releases every attachment not in cni.dev/valid-attachments and keeps th
   // The pre-1.1 key is honoured too; null means no attachment is valid.
   const legacy = await execWeft({ CNI_COMMAND: 'GC' }, JSON.stringify({ ...net.pluginConf, 'cni.dev/attachments': null }));
   t.is(legacy.exitCode, 0, legacy.stdout);
+  t.deepEqual(reservations(net), []);
+  t.deepEqual(await ipJson(['link', 'show', 'master', net.bridge]), []);
+});
+
+test('GC of one network leaves another network\'s pods on the same bridge alone', async (t) => {
+  const mine = await makeNetwork(t);
+  // A second network (its own name, subnet and data dir) on mine's bridge.
+  const theirs = await makeNetwork(t, { extra: { bridge: mine.bridge } });
+  const podA = await makeNetns(t);
+  const podB = await makeNetns(t);
+  t.is((await cnitool(mine, 'add', podA.path)).exitCode, 0);
+  const added = await cnitool(theirs, 'add', podB.path);
+  t.is(added.exitCode, 0, added.stderr);
+  const theirVeth = (added.json as { interfaces: { name: string }[] }).interfaces[1]!.name;
+
+  const gc = await execWeft({ CNI_COMMAND: 'GC' }, JSON.stringify({ ...mine.pluginConf, 'cni.dev/valid-attachments': [] }));
+  t.is(gc.exitCode, 0, gc.stdout);
+  t.deepEqual(reservations(mine), []);
+  t.deepEqual(reservations(theirs), [`${theirs.prefix}2`], 'the other network keeps its reservation');
+  t.true(await linkExists(theirVeth), 'and its veth');
+  t.deepEqual((await ipJson<{ ifname: string }>(['link', 'show', 'master', mine.bridge])).map((l) => l.ifname), [theirVeth]);
+  t.is((await cnitool(theirs, 'check', podB.path)).exitCode, 0, 'the other network\'s pod still checks out');
+});
+
+test('several range sets of one family give the pod an address from each and one default route', async (t) => {
+  // Two /25 halves of the claimed /24, as two range sets.
+  const net = await makeNetwork(t);
+  const ranges = [[{ subnet: `${net.prefix}0/25` }], [{ subnet: `${net.prefix}128/25` }]];
+  const conf = { ...net.pluginConf, ipam: { ranges, dataDir: net.dataDir } };
+  const pod = await makeNetns(t);
+  const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'two-sets', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+  const add = await execWeft(env, JSON.stringify(conf));
+  t.is(add.exitCode, 0, add.stdout);
+  const result = add.json as { ips: { address: string; gateway: string }[]; routes: { dst: string; gw: string }[] };
+  t.deepEqual(result.ips.map((ip) => ip.address), [`${net.prefix}2/25`, `${net.prefix}130/25`]);
+  t.deepEqual(result.routes, [{ dst: '0.0.0.0/0', gw: `${net.prefix}1` }]);
+  const [eth0] = await ipJson<{ addr_info: { local: string; prefixlen: number; family: string }[] }>(['addr', 'show', 'dev', 'eth0'], pod.name);
+  t.deepEqual(eth0!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), result.ips.map((ip) => ip.address));
+  t.true(await ping(pod.name, `${net.prefix}1`) && await ping(pod.name, `${net.prefix}129`), 'both gateways answer');
+
+  const check = await execWeft({ ...env, CNI_COMMAND: 'CHECK' }, JSON.stringify({ ...conf, prevResult: result }));
+  t.is(check.exitCode, 0, check.stdout);
+  const del = await execWeft({ ...env, CNI_COMMAND: 'DEL' }, JSON.stringify(conf));
+  t.is(del.exitCode, 0, del.stdout);
   t.deepEqual(reservations(net), []);
   t.deepEqual(await ipJson(['link', 'show', 'master', net.bridge]), []);
 });

@@ -35,7 +35,7 @@ test('unknown keys are ignored; known keys are typed', (t) => {
   t.true(conf.ipMasq);
   t.deepEqual(conf.dns, { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] });
   t.deepEqual(conf.ipam.ranges, [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.1' }]]);
-  t.deepEqual(conf.ipam.routes, [{ dst: '0.0.0.0/0' }]);
+  t.deepEqual(conf.ipam.routes, [{ dst: { family: 4, network: 0n, prefix: 0 } }], 'routes are parsed values');
 });
 
 test('GC attachments come from cni.dev/valid-attachments, or the older cni.dev/attachments; null means none', (t) => {

@@ -1,0 +1,74 @@
+// A failed ADD leaves nothing behind, wherever it fails: no reservation, no
+// veth, and no bridge it created; and failing again and again accumulates
+// nothing. Failures are injected by putting a failing `ip` or `nft` first on
+// the plugin's PATH, the way a broken node would fail it.
+import test, { type ExecutionContext } from 'ava';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestNetwork, execWeft, footprint, makeNetwork } from '../support/cni.ts';
+import { SYSTEM_PATH, ipJson, makeNetns, must, tempDir, uniqueSuffix } from '../support/host.ts';
+
+/** A PATH whose `tool` runs `script` (sh) and whose other tools are the system's. */
+async function pathWith(t: ExecutionContext, tool: string, script: string): Promise<string> {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, tool), `#!/bin/sh\n${script}\n`);
+  chmodSync(join(dir, tool), 0o755);
+  return `${dir}:${SYSTEM_PATH}`;
+}
+
+const realIp = async () => (await must('sh', ['-c', `PATH=${SYSTEM_PATH} command -v ip`])).trim();
+
+/** The network's links on the host: its bridge, the bridge's ports, and veths carrying its alias. */
+async function networkLinks(net: TestNetwork): Promise<string[]> {
+  const links = await ipJson<{ ifname: string; master?: string; ifalias?: string }>(['link', 'show']);
+  return links.filter((l) => l.ifname === net.bridge || l.master === net.bridge || l.ifalias === `weft:${net.name}`).map((l) => l.ifname).sort();
+}
+
+test('ADD that fails inside the pod netns removes the veth, the bridge it created and the reservation', async (t) => {
+  const net = await makeNetwork(t);
+  const pod = await makeNetns(t);
+  const ip = await realIp();
+  // The pod-side batch is the one run with -n; it fails as a kernel refusal would.
+  const PATH = await pathWith(t, 'ip', `if [ "$1" = "-n" ]; then cat >/dev/null; echo 'RTNETLINK answers: injected failure' >&2; echo 'Command failed -:1' >&2; exit 1; fi\nexec ${ip} "$@"`);
+  const containerId = `rb-${uniqueSuffix()}`;
+  const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', PATH }, JSON.stringify(net.pluginConf));
+  t.is(r.json?.code, 100);
+  t.regex(String(r.json?.msg), /cannot configure eth0 in .*injected failure/);
+  t.deepEqual(await footprint(net, containerId), { bridgeExists: false, bridgePorts: [], hostVeth: undefined, reservations: [] });
+  t.deepEqual(await ipJson(['link', 'show', 'type', 'veth'], pod.name), [], 'no veth end left in the pod either');
+});
+
+test('ADD that fails at the last step (masquerade) undoes everything, and keeps a bridge it did not create', async (t) => {
+  const net = await makeNetwork(t, { extra: { ipMasq: true } });
+  const pod = await makeNetns(t);
+  const neighbour = await makeNetns(t);
+  // A pod already on the bridge: the bridge is not this ADD's to remove.
+  const first = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'rb-neighbour', CNI_NETNS: neighbour.path, CNI_IFNAME: 'eth0', PATH: await pathWith(t, 'nft', 'cat >/dev/null; exit 0') }, JSON.stringify(net.pluginConf));
+  t.is(first.exitCode, 0, first.stdout);
+  const before = await footprint(net, 'rb-neighbour');
+
+  const PATH = await pathWith(t, 'nft', 'cat >/dev/null; echo "Error: injected failure" >&2; exit 1');
+  const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'rb-masq', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', PATH }, JSON.stringify(net.pluginConf));
+  t.is(r.json?.code, 100);
+  t.regex(String(r.json?.msg), /cannot add masquerade for the pod: nft: Error: injected failure/);
+  const after = await footprint(net, 'rb-masq');
+  t.is(after.hostVeth, undefined);
+  t.true(after.bridgeExists);
+  t.deepEqual(after.bridgePorts, before.bridgePorts, 'the neighbour stays plugged in');
+  t.deepEqual(after.reservations, before.reservations, 'only the neighbour\'s address stays reserved');
+  t.deepEqual(await ipJson(['link', 'show', 'type', 'veth'], pod.name), []);
+});
+
+test('repeated failing ADDs never accumulate links', async (t) => {
+  const net = await makeNetwork(t);
+  const pod = await makeNetns(t);
+  // The pod already has eth0: every ADD fails once its veth reaches the pod.
+  await must('ip', ['-n', pod.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer']);
+  const before = await networkLinks(net);
+  for (let i = 0; i < 5; i++) {
+    const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: `rb-repeat-${i}`, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' }, JSON.stringify(net.pluginConf));
+    t.is(r.json?.code, 4);
+  }
+  t.deepEqual(await networkLinks(net), before);
+  t.deepEqual((await footprint(net, 'rb-repeat-0')).reservations, []);
+});
