@@ -96,12 +96,32 @@ function rollBack(made: Made, host: string, bridge: string, dir: string): void {
   for (const a of made.reserved) releaseAddress(dir, a.address);
 }
 
+/** Ports on the bridge; Infinity when sysfs cannot tell, so it is kept. */
 function bridgePorts(bridge: string): number {
   try {
     return readdirSync(`/sys/class/net/${bridge}/brif`).length;
   } catch {
-    return 0;
+    return Number.POSITIVE_INFINITY;
   }
+}
+
+/**
+ * The bridge as the kernel reports it. sysfs shows the network namespace it
+ * was mounted in, which in a node namespace that kept the host's /sys is not
+ * this one: when the kernel says the bridge exists and sysfs does not, ask ip.
+ */
+function readBridge(name: string): SysfsLink | undefined {
+  const fromSysfs = readSysfsLink(name);
+  if (fromSysfs) return fromSysfs;
+  const link = readLink(name);
+  if (!link) return undefined;
+  return {
+    name,
+    isBridge: link.linkinfo?.info_kind === 'bridge',
+    up: (link.flags ?? []).includes('UP'),
+    mtu: link.mtu,
+    mac: link.address ?? '',
+  };
 }
 
 function deleteLink(name: string): void {
@@ -145,7 +165,7 @@ function wireHostSide(
       // Another ADD created the bridge between our look and our batch: the
       // batch stopped at its first line, so nothing was made; look again.
       if (attempt === 0 && !current && failed === 0 && err instanceof IpCommandError && err.exists) {
-        current = readSysfsLink(conf.bridge);
+        current = readBridge(conf.bridge);
         setup = bridgeCommands(conf.bridge, current, gateways, network.mtu);
         continue;
       }

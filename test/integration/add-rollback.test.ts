@@ -3,6 +3,7 @@
 // nothing. Failures are injected by putting a failing `ip` or `nft` first on
 // the plugin's PATH, the way a broken node would fail it.
 import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestNetwork, execWeft, footprint, makeNetwork } from '../support/cni.ts';
@@ -71,4 +72,31 @@ test('repeated failing ADDs never accumulate links', async (t) => {
   }
   t.deepEqual(await networkLinks(net), before);
   t.deepEqual((await footprint(net, 'rb-repeat-0')).reservations, []);
+});
+
+test('in a node namespace whose /sys still shows the host, the second ADD finds the bridge through the kernel', async (t) => {
+  // unshare --net --mount keeps the host's sysfs: /sys/class/net lists the
+  // host's links, not this namespace's. Each pod netns is a sleeping process.
+  const dir = tempDir(t);
+  const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'stale-sysfs', type: 'weft', bridge: 'wsys0', ipam: { ranges: [[{ subnet: '10.231.0.0/24' }]], dataDir: dir } });
+  writeFileSync(join(dir, 'conf.json'), conf);
+  const weft = join(process.cwd(), 'dist', 'weft');
+  const script = `set -e
+ip link set lo up
+pids=
+trap 'kill $pids 2>/dev/null' EXIT
+for i in 1 2; do
+  unshare --net sleep 60 & pid=$!; pids="$pids $pid"
+  sleep 0.2
+  CNI_COMMAND=ADD CNI_CONTAINERID=stale-$i CNI_NETNS=/proc/$pid/ns/net CNI_IFNAME=eth0 ${weft} < ${dir}/conf.json
+  echo
+done
+ip -j link show master wsys0`;
+  const r = await execa('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', script], { env: { PATH: SYSTEM_PATH }, extendEnv: false, reject: false });
+  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(lines.length, 3, r.stdout);
+  const [first, second] = lines.slice(0, 2).map((l) => JSON.parse(l) as { ips?: { address: string }[]; code?: number });
+  t.deepEqual([first!.ips?.[0]?.address, second!.ips?.[0]?.address], ['10.231.0.2/24', '10.231.0.3/24']);
+  t.is((JSON.parse(lines[2]!) as unknown[]).length, 2, 'both pods are on the one bridge');
 });
