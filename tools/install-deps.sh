@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-packages=(iproute2 iptables nftables iputils-ping util-linux containernetworking-plugins make openssl socat containerd runc iperf3 ethtool)
+packages=(iproute2 time iptables nftables iputils-ping util-linux containernetworking-plugins make openssl socat containerd runc iperf3 ethtool libseccomp-dev pkgconf gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -100,3 +100,22 @@ ip -j link show master wsys0`;
   t.deepEqual([first!.ips?.[0]?.address, second!.ips?.[0]?.address], ['10.231.0.2/24', '10.231.0.3/24']);
   t.is((JSON.parse(lines[2]!) as unknown[]).length, 2, 'both pods are on the one bridge');
 });
+
+/** The plugin's peak RSS in KiB for one run, as GNU time reports it. */
+async function peakRssKib(env: Record<string, string>, stdinFile: string): Promise<{ kib: number; stdout: string }> {
+  const r = await execa('/usr/bin/time', ['-f', '%M', join(process.cwd(), 'dist', 'weft')], { env: { PATH: SYSTEM_PATH, ...env }, extendEnv: false, inputFile: stdinFile, reject: false });
+  return { kib: Number(r.stderr.trim().split('\n').at(-1)), stdout: r.stdout };
+}
+
+test('a 64 MiB stdin is refused with code 6 and costs no more memory than a small one', async (t) => {
+  const dir = tempDir(t);
+  const small = join(dir, 'small.json');
+  const big = join(dir, 'big.json');
+  writeFileSync(small, '{"cniVersion":"1.1.0","name":"x"}');
+  writeFileSync(big, `{"cniVersion":"1.1.0","name":"x","padding":"${'x'.repeat(64 << 20)}"}`);
+  const env = { CNI_COMMAND: 'STATUS' };
+  const base = await peakRssKib(env, small);
+  const huge = await peakRssKib(env, big);
+  t.like(JSON.parse(huge.stdout), { code: 6, msg: 'network config on stdin is larger than 4 MiB' });
+  t.true(huge.kib < base.kib + 16 * 1024, `peak RSS ${huge.kib} KiB against ${base.kib} KiB for a small stdin`);
+});
