@@ -1,6 +1,6 @@
 // CLI entry of the CNI conformance suite: checks any CNI plugin configuration
-// against CNI spec 1.1.0 by driving it through cnitool (libcni) and by
-// executing its plugins directly.
+// against CNI spec 1.1.0, and its plugins against hostile input, by driving
+// it through cnitool (libcni) and by executing its plugins directly.
 //
 //   node conformance/run.ts --conf <.conflist|.conf> --cni-path <dir[:dir]> [--json report.json] [--parallel N]
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { checkDelEdgeCases } from './checks/del-edge-cases.ts';
 import { checkErrors } from './checks/errors.ts';
 import { checkGc } from './checks/gc.ts';
+import { checkHostileInput } from './checks/hostile-input.ts';
 import { checkLifecycle } from './checks/lifecycle.ts';
 import { checkParallel } from './checks/parallel.ts';
 import { checkRawResults } from './checks/raw-results.ts';
@@ -29,6 +30,7 @@ const CHECKS: [string, (suite: Suite) => Promise<void>][] = [
   ['raw-results', checkRawResults],
   ['del-edge-cases', checkDelEdgeCases],
   ['errors', checkErrors],
+  ['hostile-input', checkHostileInput],
   ['gc', checkGc],
   ['status', checkStatus],
   ['parallel', checkParallel],

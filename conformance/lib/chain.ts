@@ -48,10 +48,15 @@ export function checkChain(suite: Suite, attachment: Attachment, cniVersion: str
 
 /** DEL through every plugin in reverse order; prevResult is passed from 0.4.0 on, as libcni does. */
 export function delChain(suite: Suite, attachment: Attachment, cniVersion: string, prevResult?: unknown): Promise<ChainRun> {
-  const passed = compareVersions(cniVersion, '0.4.0') >= 0 ? prevResult : undefined;
+  const passed = prevResultForDel(cniVersion, prevResult);
   return runEach(suite, 'DEL', [...suite.net.plugins].reverse(), attachmentVariables(suite, 'DEL', attachment), (plugin) =>
     pluginRequest(suite.net, plugin, { cniVersion, prevResult: passed }),
   );
+}
+
+/** What DEL carries as prevResult at `cniVersion`: the ADD result from 0.4.0 on, as libcni does. */
+export function prevResultForDel(cniVersion: string, prevResult: unknown): unknown {
+  return compareVersions(cniVersion, '0.4.0') >= 0 ? prevResult : undefined;
 }
 
 /** STATUS to every plugin, stopping at the first that is not ready. */
@@ -79,7 +84,7 @@ export function gcChain(suite: Suite, cniVersion: string, valid: readonly Attach
 export function invoke(suite: Suite, type: string, variables: CniVariables, request: unknown): Promise<Completed> {
   const binary = suite.binaries.get(type);
   if (!binary) throw new Error(`plugin ${type} was not located on the CNI path before the run`);
-  return execPlugin(binary, variables, typeof request === 'string' ? request : JSON.stringify(request));
+  return execPlugin(binary, variables, typeof request === 'string' ? request : JSON.stringify(request), suite.exec);
 }
 
 export function attachmentVariables(suite: Suite, command: string, attachment: Attachment): CniVariables {

@@ -2,7 +2,7 @@
 // the suite's leftovers too. Links present before the run are never touched,
 // so a run against a node's real configuration leaves its bridge alone.
 import { defer } from './cleanup.ts';
-import { isObject } from './json.ts';
+import { isObject, parseIproute2Json } from './json.ts';
 import { describeFailure, run } from './process.ts';
 
 const reported = new Set<string>();
@@ -33,6 +33,6 @@ export function noteHostInterfaces(result: unknown): void {
 async function hostLinkNames(): Promise<string[]> {
   const completed = await run('ip', ['-j', 'link', 'show']);
   if (completed.exitCode !== 0) throw new Error(`cannot list host links: ${describeFailure('ip -j link show', completed)}`);
-  const links: unknown = JSON.parse(completed.stdout);
+  const links = parseIproute2Json(completed.stdout);
   return Array.isArray(links) ? links.filter(isObject).map((link) => String(link.ifname)) : [];
 }

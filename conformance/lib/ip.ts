@@ -37,6 +37,11 @@ export function routeDestination(cidr: Cidr): string {
   return cidr.prefix === bits(cidr.family) ? network : `${network}/${cidr.prefix}`;
 }
 
+/** The address `offset` past the network address of `cidr`, e.g. its conventional gateway at 1. */
+export function addressAt(cidr: Cidr, offset: bigint): string {
+  return formatValue(cidr.family, (toValue(cidr) & mask(cidr.family, cidr.prefix)) + offset);
+}
+
 function bits(family: Family): number {
   return family === 4 ? 32 : 128;
 }

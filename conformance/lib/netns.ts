@@ -1,7 +1,7 @@
 // Network namespaces standing in for pods. Names carry the suite's pid so
 // concurrent runs never collide and leftovers can be traced to their run.
 import { defer } from './cleanup.ts';
-import { isObject } from './json.ts';
+import { isObject, parseIproute2Json } from './json.ts';
 import { type Completed, describeFailure, run } from './process.ts';
 
 export type Netns = { name: string; path: string; forget: () => void };
@@ -9,10 +9,11 @@ export type Netns = { name: string; path: string; forget: () => void };
 const NETNS_PREFIX = `cft-${process.pid}-`;
 let created = 0;
 
-export async function createNetns(): Promise<Netns> {
-  const name = `${NETNS_PREFIX}${++created}`;
-  const forget = defer(`delete netns ${name}`, () => removeNetns(name));
-  await ip(['netns', 'add', name], `create netns ${name}`);
+/** `label` ends the name, for checks that need a path holding particular characters. */
+export async function createNetns(label = ''): Promise<Netns> {
+  const name = `${NETNS_PREFIX}${++created}${label}`;
+  const forget = defer(`delete netns ${JSON.stringify(name)}`, () => removeNetns(name));
+  await ip(['netns', 'add', name], `create netns ${JSON.stringify(name)}`);
   return { name, path: `/run/netns/${name}`, forget };
 }
 
@@ -25,14 +26,14 @@ export async function deleteNetns(netns: Netns): Promise<void> {
 async function removeNetns(name: string): Promise<void> {
   const completed = await run('ip', ['netns', 'delete', name]);
   if (completed.exitCode !== 0 && !/No such file|Invalid argument/.test(completed.stderr)) {
-    throw new Error(`${describeFailure(`ip netns delete ${name}`, completed)}; delete it by hand`);
+    throw new Error(`${describeFailure(`ip netns delete ${JSON.stringify(name)}`, completed)}; delete it by hand`);
   }
 }
 
 /** `ip -j <args>` inside the namespace, parsed. */
 export async function ipJsonIn(netns: Netns, args: readonly string[]): Promise<unknown> {
-  const completed = await ip(['-n', netns.name, '-j', ...args], `read ${args.join(' ')} in netns ${netns.name}`);
-  return JSON.parse(completed.stdout || '[]');
+  const completed = await ip(['-n', netns.name, '-j', ...args], `read ${args.join(' ')} in netns ${JSON.stringify(netns.name)}`);
+  return parseIproute2Json(completed.stdout);
 }
 
 export async function linkNamesIn(netns: Netns): Promise<string[]> {

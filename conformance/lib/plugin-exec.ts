@@ -23,8 +23,18 @@ export function findPlugin(type: string, cniPath: readonly string[]): string {
   throw new Error(`plugin "${type}" is not an executable in --cni-path ${cniPath.join(':')}; add the directory that holds it`);
 }
 
-export function execPlugin(binary: string, variables: CniVariables, stdin: string): Promise<Completed> {
-  return run(binary, [], { env: pluginEnvironment(variables), input: stdin });
+/** Where and how long a plugin runs; by default in the suite's own namespace and directory, with the suite's time limit. */
+export type ExecContext = {
+  /** A named network namespace that stands in for the host. */
+  netns?: string;
+  cwd?: string;
+  timeoutMs?: number;
+};
+
+export function execPlugin(binary: string, variables: CniVariables, stdin: string, context: ExecContext = {}): Promise<Completed> {
+  const options = { env: pluginEnvironment(variables), input: stdin, cwd: context.cwd, timeoutMs: context.timeoutMs };
+  // `ip netns exec` also mounts the namespace's own /sys, which plugins read links from.
+  return context.netns ? run('ip', ['netns', 'exec', context.netns, binary], options) : run(binary, [], options);
 }
 
 /** The suite's own environment minus anything CNI-related it may have inherited, plus `variables`. */

@@ -7,12 +7,14 @@ import { assertMayStart } from './cleanup.ts';
 export type Completed = {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  timedOut: boolean;
+  /** Set to the limit when the process was killed for exceeding it. */
+  timedOutAfterMs?: number;
+  elapsedMs: number;
   stdout: string;
   stderr: string;
 };
 
-export type RunOptions = { env?: NodeJS.ProcessEnv; input?: string };
+export type RunOptions = { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number };
 
 // Far above any sane plugin call; only there so a hung plugin cannot hang the suite.
 const TIMEOUT_MS = 30_000;
@@ -25,18 +27,20 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     assertMayStart(`${file} ${args.join(' ')}`);
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(file, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     } catch (err) {
       // ETXTBSY and friends are thrown rather than emitted.
       return cannotRun(err as Error);
     }
     let stdout = '';
     let stderr = '';
-    let timedOut = false;
+    const limit = options.timeoutMs ?? TIMEOUT_MS;
+    let timedOutAfterMs: number | undefined;
+    const started = performance.now();
     const timer = setTimeout(() => {
-      timedOut = true;
+      timedOutAfterMs = limit;
       child.kill('SIGKILL');
-    }, TIMEOUT_MS);
+    }, limit);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', (err) => {
@@ -45,7 +49,7 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     });
     child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
-      resolve({ exitCode, signal, timedOut, stdout, stderr });
+      resolve({ exitCode, signal, timedOutAfterMs, elapsedMs: performance.now() - started, stdout, stderr });
     });
     // A program may exit without reading its stdin; the write then fails with EPIPE.
     child.stdin.on('error', () => {});
@@ -63,7 +67,7 @@ export async function settleInFlight(): Promise<void> {
 }
 
 export function describeExit(completed: Completed): string {
-  if (completed.timedOut) return `was killed after ${TIMEOUT_MS / 1000} s`;
+  if (completed.timedOutAfterMs !== undefined) return `was killed after ${completed.timedOutAfterMs / 1000} s`;
   if (completed.signal) return `was killed by ${completed.signal}`;
   return `exited with status ${completed.exitCode}`;
 }
@@ -83,7 +87,8 @@ function describeOutput(completed: Completed): string {
   return parts.length > 0 ? parts.join('; ') : 'no output';
 }
 
-function shorten(text: string): string {
+/** One line of at most 300 characters. */
+export function shorten(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ');
   return oneLine.length > 300 ? `${oneLine.slice(0, 300)}…` : oneLine;
 }

@@ -1,6 +1,7 @@
 // Collects check outcomes, prints one line per check as it is decided, and
 // renders the summary and the optional JSON report.
 import { writeFileSync } from 'node:fs';
+import { escapeControls } from './json.ts';
 import type { Gate } from './suite.ts';
 
 export type Status = 'PASS' | 'FAIL' | 'N/A';
@@ -64,7 +65,8 @@ export class Report {
 
   #record(outcome: CheckOutcome): void {
     this.outcomes.push(outcome);
-    const detail = outcome.detail ? ` — ${outcome.detail}` : '';
+    // Details quote plugin output and hostile input; escaped, each check stays one line and cannot drive the terminal.
+    const detail = outcome.detail ? ` — ${escapeControls(outcome.detail)}` : '';
     this.#print(`${outcome.status.padEnd(4)}  ${outcome.id}: ${outcome.title}${detail}`);
   }
 }

@@ -3,6 +3,7 @@
 // gates deciding whether a check applies.
 import type { Cnitool } from './cnitool.ts';
 import type { NetworkConfig } from './network-config.ts';
+import type { ExecContext } from './plugin-exec.ts';
 import type { VersionAnswer } from './plugin-versions.ts';
 import type { Report } from './report.ts';
 import { INTRODUCED_IN, compareVersions } from './versions.ts';
@@ -19,6 +20,8 @@ export type Suite = {
   ifname: string;
   parallel: number;
   report: Report;
+  /** Where plugins executed directly run; unset, in the suite's own namespace. */
+  exec?: ExecContext;
 };
 
 /**
