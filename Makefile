@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src -name '*.ts') tools/build.ts package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni bench-overlay bench-dataplane conformance demo go-tools kube-tools pause-image image clean
+.PHONY: all deps build test typecheck unit integration bench-cni bench-overlay bench-dataplane conformance demo go-tools kube-tools pause-image image clean cluster cluster-down cluster-tools cluster-test
 
 all: build
 
@@ -77,6 +77,26 @@ conformance: deps build go-tools
 # Three nodes with weftd and two pods each on this machine, pinging across nodes.
 demo: deps build go-tools kube-tools
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/demo.ts
+
+# A real Kubernetes cluster on this machine: control plane on the host, three
+# nodes (namespaces) each with containerd v2, runc, kubelet and kube-proxy.
+# Stays up until `make cluster-down`; a second `make cluster` reuses it.
+#   make cluster CLUSTER_CNI=reference   # Debian's bridge plugin as pod network
+# See tools/cluster/README.md.
+CLUSTER_CNI ?= none
+CLUSTER_NODES ?= 3
+cluster-tools: deps
+	tools/cluster-tools.sh
+
+cluster: deps kube-tools cluster-tools pause-image
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts up --cni=$(CLUSTER_CNI) --nodes=$(CLUSTER_NODES)
+
+cluster-down: node_modules/.installed
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts down
+
+# Brings a cluster up, runs a pod on every node, tears it all down (minutes).
+cluster-test: deps kube-tools cluster-tools pause-image
+	env -u NODE_EXTRA_CA_CERTS $(NODE) $(BIN)/ava --config tools/cluster/ava.config.mjs
 
 # The weft image (needs docker with an engine, podman or buildah; see tools/image.sh).
 image: build

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type ControlPlane, startControlPlane } from './apiserver.ts';
 import { must, sh, uniqueSuffix } from './host.ts';
+import { startJanitor } from './janitor.ts';
 import { launchLogged, stopProcess } from './process.ts';
 
 const DIST = resolve('dist');
@@ -51,6 +52,13 @@ export class Cluster {
 
   static async start(nodeCount: number): Promise<Cluster> {
     const c = new Cluster();
+    // If the test's thread is ended before its teardown runs (an ava
+    // timeout), this still removes the nodes, their processes and the bridge.
+    const janitor = startJanitor(
+      'cat >/dev/null; for ns in $(ip netns list | awk \'{print $1}\' | grep "^wn-$0-"); do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done; ip link del "$1" 2>/dev/null; rm -rf "$2"',
+      [c.id, c.bridge, c.dir],
+    );
+    c.cleanups.push(() => janitor.release());
     try {
       await c.startControlPlane();
       await c.makeUnderlay();
