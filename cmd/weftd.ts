@@ -46,7 +46,7 @@ void yargs(hideBin(process.argv))
   )
   .command(
     'status',
-    'print this node\'s overlay: device, subnet file, peers programmed, readiness',
+    'print this node\'s overlay: device, subnet file, peers programmed, readiness, nodes skipped and why',
     (y) => y
       .option('vni', { type: 'number', default: DEFAULTS.vni })
       .option('subnet-file', { type: 'string', default: DEFAULTS.subnetFile })

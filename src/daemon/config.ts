@@ -1,12 +1,15 @@
 // weftd's settings: flags first, then net-conf.json, then defaults; validated
-// here once, so the run loop trusts them.
+// here once, so the run loop trusts them. A setting that reaches a kernel
+// command leaves here parsed (a Cidr) or in canonical form, never as typed.
+import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { quote } from '../text/quote.ts';
 import type { NetConfFile } from './net-conf.ts';
 import type { UnderlayOptions } from './underlay.ts';
 
 export type DaemonConfig = {
   nodeName: string;
   kubeconfig: string | undefined;
-  clusterCidrs: string[];
+  clusterCidrs: Cidr[];
   vni: number;
   port: number;
   underlay: UnderlayOptions;
@@ -62,6 +65,36 @@ function seconds(flag: string, value: number): number {
   return Math.round(value * 1000);
 }
 
+/** The cluster's pod networks; `source` names where they came from, for the error. */
+export function parseClusterCidrs(texts: string[], source = '--cluster-cidr'): Cidr[] {
+  if (texts.length === 0) throw new Error('--cluster-cidr is required (or net-conf "network"): pass the cluster\'s pod network, e.g. --cluster-cidr 10.244.0.0/16');
+  return texts.map((t) => {
+    const c = parseCidr(t);
+    if (!c || c.family !== 4) throw new Error(`${source} ${quote(t)} is not an IPv4 CIDR: write it like 10.244.0.0/16`);
+    if (c.host !== c.network) throw new Error(`${source} ${quote(t)} has bits set after its prefix: did you mean ${formatCidr(c)}?`);
+    return c;
+  });
+}
+
+/** The address in canonical form; only an address may reach `ip route get`. */
+function parseReachable(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const address = parseAddress(text);
+  if (!address) throw new Error(`--iface-can-reach ${quote(text)} is not an IP address: give the address of a host the underlay reaches, e.g. --iface-can-reach 10.0.0.1`);
+  return formatAddress(address);
+}
+
+function checkRegexes(patterns: string[]): string[] {
+  for (const pattern of patterns) {
+    try {
+      new RegExp(pattern);
+    } catch (err) {
+      throw new Error(`--iface-regex ${quote(pattern)} is not a regular expression (${(err as Error).message}): write it like ^eth[0-9]+$`, { cause: err });
+    }
+  }
+  return patterns;
+}
+
 export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonConfig {
   if (!flags.nodeName) throw new Error('--node-name is required (or NODE_NAME): the name of this node\'s Node object');
   const vni = flags.vni ?? file.vni ?? DEFAULTS.vni;
@@ -73,10 +106,10 @@ export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonC
   return {
     nodeName: flags.nodeName,
     kubeconfig: flags.kubeconfig,
-    clusterCidrs: flags.clusterCidr?.length ? flags.clusterCidr : file.network ?? [],
+    clusterCidrs: flags.clusterCidr?.length ? parseClusterCidrs(flags.clusterCidr) : parseClusterCidrs(file.network ?? [], 'net-conf "network"'),
     vni,
     port,
-    underlay: { iface: flags.iface ?? [], ifaceRegex: flags.ifaceRegex ?? [], ifaceCanReach: flags.ifaceCanReach },
+    underlay: { iface: flags.iface ?? [], ifaceRegex: checkRegexes(flags.ifaceRegex ?? []), ifaceCanReach: parseReachable(flags.ifaceCanReach) },
     mtu,
     subnetFile: flags.subnetFile ?? DEFAULTS.subnetFile,
     ipMasq: flags.ipMasq ?? file.ipMasq ?? DEFAULTS.ipMasq,

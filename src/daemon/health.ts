@@ -1,9 +1,14 @@
-// /healthz (the loop is alive), /readyz (first full sync done and the subnet
-// file written) and /metrics, for the DaemonSet's probes and Prometheus.
+// /healthz (the loop is alive), /readyz (see readiness.ts) and /metrics, for
+// the DaemonSet's probes and Prometheus; /skipped, the nodes the overlay
+// leaves out and why, for `weftd status` (only the running daemon knows
+// which peer the kernel refused or lost a conflict).
 import { type Server, createServer } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { Skipped } from '../overlay/types.ts';
 
-export type HealthState = { alive(): boolean; ready(): boolean; readyReason(): string };
+export type HealthState = { alive(): boolean; ready(): { ready: boolean; reason: string }; skipped(): Skipped[] };
+
+export const SKIPPED_PATH = '/skipped';
 
 export function parseListenAddress(addr: string): { host: string; port: number } {
   const colon = addr.lastIndexOf(':');
@@ -24,13 +29,17 @@ export async function serveHealth(addr: string, state: HealthState, registry: Re
     switch (req.url) {
       case '/healthz':
         return state.alive() ? send(200, 'ok\n') : send(500, 'reconcile loop stalled\n');
-      case '/readyz':
-        return state.ready() ? send(200, 'ok\n') : send(503, `${state.readyReason()}\n`);
+      case '/readyz': {
+        const { ready, reason } = state.ready();
+        return ready ? send(200, 'ok\n') : send(503, `${reason}\n`);
+      }
+      case SKIPPED_PATH:
+        return send(200, `${JSON.stringify(state.skipped())}\n`, 'application/json');
       case '/metrics':
         registry.metrics().then((body) => send(200, body, registry.contentType), (err: Error) => send(500, `${err.message}\n`));
         return;
       default:
-        return send(404, 'weftd serves /healthz, /readyz and /metrics\n');
+        return send(404, `weftd serves /healthz, /readyz, /metrics and ${SKIPPED_PATH}\n`);
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -8,7 +8,7 @@ export function createMetrics() {
   return {
     registry,
     peers: new Gauge({ name: 'weft_peers_programmed', help: 'Other nodes whose routes, neighbours and FDB entries are programmed', registers: [registry] }),
-    skippedNodes: new Gauge({ name: 'weft_nodes_skipped', help: 'Nodes left out of the overlay, by reason', labelNames: ['reason'], registers: [registry] }),
+    skippedNodes: new Gauge({ name: 'weft_nodes_skipped', help: 'Nodes left out of the overlay, by reason: not-ready, malformed, conflict, kernel-refused', labelNames: ['reason'], registers: [registry] }),
     reconcileSeconds: new Histogram({
       name: 'weft_reconcile_duration_seconds',
       help: 'Time of one reconcile pass (read kernel state, diff, apply)',

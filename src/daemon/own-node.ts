@@ -2,21 +2,27 @@
 // CIDR, and refuses one outside the cluster network (its pods would be
 // unreachable from every other node).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type Cidr, cidrWithin, parseCidr } from '../ipam/address.ts';
+import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../ipam/address.ts';
 import { readNode } from '../k8s/node-status.ts';
+import { quote } from '../text/quote.ts';
 
-/** The node's IPv4 pod CIDRs, or the reason weftd cannot run with them. */
-export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Cidr[]): string[] {
-  const v4 = podCidrs.filter((c) => parseCidr(c)?.family === 4);
+/** The node's IPv4 pod CIDRs, parsed, or the reason weftd cannot run with them. */
+export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Cidr[]): Cidr[] {
+  const parsed = podCidrs.map((text) => {
+    const c = parseCidr(text);
+    if (!c) throw new Error(`node ${nodeName} has pod CIDR ${quote(text)}, which is not a CIDR: fix the Node's spec.podCIDRs`);
+    return c;
+  });
+  const v4 = parsed.filter((c) => c.family === 4);
   if (v4.length === 0) throw new Error(`node ${nodeName} has only IPv6 pod CIDRs (${podCidrs.join(', ')}): weft's VXLAN overlay needs an IPv4 pod CIDR`);
-  const outside = v4.find((text) => !cidrWithin(parseCidr(text)!, cluster));
+  const outside = v4.find((c) => !cidrWithin(c, cluster));
   if (outside) {
-    throw new Error(`node ${nodeName} has pod CIDR ${outside} outside the cluster network (--cluster-cidr): make kube-controller-manager's --cluster-cidr and weft's agree`);
+    throw new Error(`node ${nodeName} has pod CIDR ${formatCidr(outside)} outside the cluster network (--cluster-cidr): make kube-controller-manager's --cluster-cidr and weft's agree`);
   }
   return v4;
 }
 
-export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster: Cidr[], log: (m: string) => void, signal: AbortSignal, pollMs = 1000): Promise<string[]> {
+export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster: Cidr[], log: (m: string) => void, signal: AbortSignal, pollMs = 1000): Promise<Cidr[]> {
   let told = false;
   while (!signal.aborted) {
     let node;

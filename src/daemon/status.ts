@@ -1,11 +1,12 @@
-// `weftd status`: this node's view, read from where the truth is (the kernel,
-// the subnet file, the running daemon's /readyz), not from weftd's memory.
+// `weftd status`: this node's view, read from where the truth is: the
+// kernel, the subnet file, and the running daemon for what only it knows
+// (readiness, and the nodes it leaves out and why).
 import { get } from 'node:http';
 import { readSubnetFile, type SubnetFile } from './subnet-file.ts';
 import { deviceName, readDevice } from '../overlay/device.ts';
 import { readOverlayState } from '../overlay/kernel-state.ts';
-import type { OverlayState } from '../overlay/types.ts';
-import { parseListenAddress } from './health.ts';
+import type { OverlayState, Skipped } from '../overlay/types.ts';
+import { parseListenAddress, SKIPPED_PATH } from './health.ts';
 
 export type PeerRow = { podCidr: string; via: string; vtepMac?: string; vtepIp?: string };
 
@@ -25,20 +26,40 @@ export type NodeStatus = {
   subnetFile: { path: string; content?: SubnetFile; problem?: string };
   readiness: string;
   peers: PeerRow[];
+  /** The nodes the running weftd leaves out; absent when it could not be asked. */
+  skipped?: Skipped[];
 };
 
-function readiness(healthAddr: string): Promise<string> {
+type Answer = { status: number; body: string } | { error: string };
+
+function askDaemon(healthAddr: string, path: string): Promise<Answer> {
   const { host, port } = parseListenAddress(healthAddr);
   const target = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return new Promise((resolve) => {
-    const req = get({ host: target, port, path: '/readyz', timeout: 2000 }, (res) => {
+    const req = get({ host: target, port, path, timeout: 2000 }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(res.statusCode === 200 ? 'ready' : `not ready: ${body.trim()}`));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (err) => resolve(`weftd not reachable on ${target}:${port} (${err.message})`));
+    req.on('error', (err) => resolve({ error: `weftd not reachable on ${target}:${port} (${err.message})` }));
   });
+}
+
+async function readiness(healthAddr: string): Promise<string> {
+  const a = await askDaemon(healthAddr, '/readyz');
+  if ('error' in a) return a.error;
+  return a.status === 200 ? 'ready' : `not ready: ${a.body.trim()}`;
+}
+
+async function skippedNodes(healthAddr: string): Promise<Skipped[] | undefined> {
+  const a = await askDaemon(healthAddr, SKIPPED_PATH);
+  if ('error' in a || a.status !== 200) return undefined;
+  try {
+    return JSON.parse(a.body) as Skipped[];
+  } catch {
+    return undefined;
+  }
 }
 
 export async function nodeStatus(vni: number, subnetFile: string, healthAddr: string): Promise<NodeStatus> {
@@ -51,11 +72,13 @@ export async function nodeStatus(vni: number, subnetFile: string, healthAddr: st
   } catch (err) {
     file = { path: subnetFile, problem: (err as Error).message };
   }
+  const [ready, skipped] = await Promise.all([readiness(healthAddr), skippedNodes(healthAddr)]);
   return {
     device: link ? { name, exists: true, mtu: link.mtu, mac: link.address, local: data?.local, port: data?.port } : { name, exists: false },
     subnetFile: file,
-    readiness: await readiness(healthAddr),
+    readiness: ready,
     peers: link ? peerRows(readOverlayState(name)) : [],
+    ...(skipped ? { skipped } : {}),
   };
 }
 
@@ -75,6 +98,12 @@ export function renderStatus(s: NodeStatus): string {
     for (const p of s.peers) {
       lines.push(`  ${p.podCidr.padEnd(19)} ${p.via.padEnd(15)} ${(p.vtepMac ?? 'MISSING').padEnd(18)} ${p.vtepIp ?? 'MISSING'}`);
     }
+  }
+  lines.push(`skipped:     ${s.skipped ? s.skipped.length : 'unknown (weftd not reachable)'}`);
+  if (s.skipped && s.skipped.length > 0) {
+    const width = Math.max(4, ...s.skipped.map((x) => x.node.length));
+    lines.push(`  ${'NODE'.padEnd(width)} ${'REASON'.padEnd(14)} PROBLEM`);
+    for (const x of s.skipped) lines.push(`  ${x.node.padEnd(width)} ${x.reason.padEnd(14)} it ${x.problem}`);
   }
   return `${lines.join('\n')}\n`;
 }

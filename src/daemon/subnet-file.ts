@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { isObject } from '../cni/json-fields.ts';
-import { cidrContains, parseAddress, parseCidr } from '../ipam/address.ts';
+import { type Cidr, cidrContains, formatAddress, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
 import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
 
 export const SUBNET_FILE_VERSION = 1;
@@ -61,11 +61,42 @@ export function subnetFileProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/** This node's file: each pod subnet with its first address as the bridge's gateway. */
+export function subnetFileFor(podCidrs: Cidr[], clusterCidrs: Cidr[], mtu: number, ipMasq: boolean): SubnetFile {
+  return {
+    version: SUBNET_FILE_VERSION,
+    clusterNetworks: clusterCidrs.map(formatCidr),
+    subnets: podCidrs.map((c) => ({ subnet: formatCidr(c), gateway: formatAddress({ family: c.family, value: c.network + 1n }) })),
+    mtu,
+    ipMasq,
+  };
+}
+
+function fileText(file: SubnetFile): string {
+  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
 /** Writes the file atomically: a plugin reading it sees the old or the new content. */
 export function writeSubnetFile(path: string, file: SubnetFile): void {
   const problem = subnetFileProblem(file);
   if (problem) throw new Error(`refusing to write subnet file ${path}: it ${problem}`);
-  writeFileAtomically(path, 0o644, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(file, null, 2)}\n`)));
+  writeFileAtomically(path, 0o644, (fd) => writeAll(fd, Buffer.from(fileText(file))));
+}
+
+/**
+ * Writes the file when it is missing or holds anything else (removed by
+ * hand, a tmpfs emptied, an older weftd's content); says what it found.
+ */
+export function ensureSubnetFile(path: string, file: SubnetFile): 'unchanged' | 'missing' | 'different' {
+  let found: string | undefined;
+  try {
+    found = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read subnet file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (found === fileText(file)) return 'unchanged';
+  writeSubnetFile(path, file);
+  return found === undefined ? 'missing' : 'different';
 }
 
 function unavailable(path: string, problem: string): CniError {

@@ -1,6 +1,9 @@
 // The Node annotations weftd publishes on its own Node and reads on every
-// other: the one place their names and formats are defined.
-import { parseAddress } from '../ipam/address.ts';
+// other: the one place their names and formats are defined. What another
+// Node says is parsed and given back in canonical form only, so no text from
+// the API server reaches a kernel command as it was written.
+import { formatAddress, parseAddress } from '../ipam/address.ts';
+import { quote } from '../text/quote.ts';
 
 export const ANNOTATION_PREFIX = 'weft.dev/';
 export const VTEP_IP = 'weft.dev/vtep-ip';
@@ -10,18 +13,27 @@ export const BACKEND_VXLAN = 'vxlan';
 
 export type Vtep = { ip: string; mac: string };
 
-const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
 
-/** The node's VTEP, or why its annotations do not describe one. */
+/** The MAC in canonical form (lower case, colons), or undefined when `text` is not a MAC. */
+export function canonicalMac(text: string): string | undefined {
+  return MAC.test(text) ? text.toLowerCase() : undefined;
+}
+
+/**
+ * The node's VTEP in canonical form, or why its annotations do not describe
+ * one. Only the form is checked here; whether the values can serve as a
+ * peer's VTEP is the overlay's question (src/overlay/vtep-checks.ts).
+ */
 export function parseVtep(annotations: Record<string, string> | undefined): { vtep: Vtep } | { problem: string } {
-  const ip = annotations?.[VTEP_IP];
-  const mac = annotations?.[VTEP_MAC]?.toLowerCase();
-  if (ip === undefined && mac === undefined) return { problem: 'has no weft.dev/vtep-ip and weft.dev/vtep-mac annotations yet' };
-  if (ip === undefined || parseAddress(ip)?.family !== 4) return { problem: `has an invalid ${VTEP_IP} annotation ${JSON.stringify(ip)}: expected an IPv4 address` };
-  if (!mac || !MAC_PATTERN.test(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1) {
-    return { problem: `has an invalid ${VTEP_MAC} annotation ${JSON.stringify(annotations?.[VTEP_MAC])}: expected a unicast MAC like 0e:12:34:56:78:9a` };
-  }
-  return { vtep: { ip, mac } };
+  const ipText = annotations?.[VTEP_IP];
+  const macText = annotations?.[VTEP_MAC];
+  if (ipText === undefined && macText === undefined) return { problem: 'has no weft.dev/vtep-ip and weft.dev/vtep-mac annotations yet' };
+  const ip = ipText === undefined ? undefined : parseAddress(ipText);
+  if (ip?.family !== 4) return { problem: `has an invalid ${VTEP_IP} annotation ${quote(ipText)}: expected an IPv4 address` };
+  const mac = macText === undefined ? undefined : canonicalMac(macText);
+  if (!mac) return { problem: `has an invalid ${VTEP_MAC} annotation ${quote(macText)}: expected a MAC like 0e:12:34:56:78:9a` };
+  return { vtep: { ip: formatAddress(ip), mac } };
 }
 
 /** The merge patch weftd applies to its own Node's metadata. */

@@ -1,6 +1,7 @@
-// The compact view of a Node that weftd keeps: its name, pod CIDRs and weft's
-// own annotations. At 5000 nodes a whole Node object (status, images,
-// managedFields) costs tens of kilobytes each; this costs a few hundred bytes.
+// The compact view of a Node that weftd keeps: its name, creation time, pod
+// CIDRs and weft's own annotations. At 5000 nodes a whole Node object
+// (status, images, managedFields) costs tens of kilobytes each; this costs a
+// few hundred bytes.
 import { ANNOTATION_PREFIX } from './annotations.ts';
 
 export type NodeInfo = {
@@ -9,11 +10,18 @@ export type NodeInfo = {
   /** Only the keys starting with weft.dev/. */
   annotations: Record<string, string>;
   resourceVersion: string;
+  /**
+   * metadata.creationTimestamp in ms since the epoch: between two Nodes that
+   * claim the same pod CIDR or VTEP MAC, the older keeps it. Absent only on
+   * an object no API server wrote.
+   */
+  created?: number;
 };
 
 /** The fields read from a Node: a V1Node from a list, or the raw JSON of a watch event. */
 export type NodeObject = {
-  metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string };
+  // A Date from client-node's typed calls, RFC 3339 text in a watch event's raw JSON.
+  metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string; creationTimestamp?: Date | string };
   spec?: { podCIDR?: string; podCIDRs?: string[] };
 };
 
@@ -21,12 +29,21 @@ export type NodeObject = {
 export function toNodeInfo(node: NodeObject): NodeInfo | undefined {
   const name = node.metadata?.name;
   if (!name) return undefined;
-  return {
+  const info: NodeInfo = {
     name,
     podCidrs: podCidrsOf(node),
     annotations: weftAnnotations(node.metadata?.annotations),
     resourceVersion: node.metadata?.resourceVersion ?? '',
   };
+  const created = creationTime(node.metadata?.creationTimestamp);
+  if (created !== undefined) info.created = created;
+  return info;
+}
+
+function creationTime(stamp: Date | string | undefined): number | undefined {
+  if (stamp === undefined) return undefined;
+  const ms = stamp instanceof Date ? stamp.getTime() : Date.parse(stamp);
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 // spec.podCIDRs is the dual-stack list; spec.podCIDR, its first entry, is all
@@ -48,7 +65,7 @@ function weftAnnotations(all: Record<string, string> | undefined): Record<string
 
 /** Whether two views agree on everything weftd acts on (resourceVersion aside). */
 export function sameNodeInfo(a: NodeInfo, b: NodeInfo): boolean {
-  if (a.name !== b.name || a.podCidrs.length !== b.podCidrs.length) return false;
+  if (a.name !== b.name || a.created !== b.created || a.podCidrs.length !== b.podCidrs.length) return false;
   if (a.podCidrs.some((cidr, i) => cidr !== b.podCidrs[i])) return false;
   const keys = Object.keys(a.annotations);
   if (keys.length !== Object.keys(b.annotations).length) return false;

@@ -17,6 +17,12 @@ export function readOverlayState(device: string): OverlayState {
   return parseOverlayState(neighbors, fdb, routes);
 }
 
+/** Permanent neighbours on the device: address → MAC. */
+export function readNeighbors(device: string): Map<string, string> {
+  const [neighbors] = ipShow([['neigh', 'show', 'dev', device]]) as [NeighJson[]];
+  return new Map(parseOverlayState(neighbors, [], []).neighbors.map((n) => [n.ip, n.mac]));
+}
+
 export function parseOverlayState(neighbors: NeighJson[], fdb: FdbJson[], routes: RouteJson[]): OverlayState {
   return {
     neighbors: neighbors

@@ -1,36 +1,74 @@
 // From the API server's view of the nodes to the peers the overlay programs.
-// A node that is not ready yet (no pod CIDR, no VTEP) is waited for; one whose
-// data is wrong is skipped and reported, and never disturbs the others.
+// A node that is not ready yet (no pod CIDR, no VTEP) is waited for; one with
+// a value that cannot be used is skipped and reported, and never disturbs the
+// others. Every value a peer carries is parsed here and given back in
+// canonical form: nothing reaches a kernel command as the Node wrote it.
 import { parseVtep } from '../k8s/annotations.ts';
-import { type Cidr, cidrWithin, parseCidr } from '../ipam/address.ts';
-import type { Peer } from './types.ts';
+import { type Cidr, cidrWithin, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { quote } from '../text/quote.ts';
+import type { Peer, Skipped } from './types.ts';
+import { type VtepContext, unicastProblem, vtepIpProblem, vtepMacProblem } from './vtep-checks.ts';
 
 /** The parts of a Node the overlay reads (the node watch's NodeInfo has them). */
-export type NodeView = { name: string; podCidrs: string[]; annotations: Record<string, string> };
+export type NodeView = { name: string; podCidrs: string[]; annotations: Record<string, string>; created?: number };
 
-export type Skipped = { node: string; problem: string; malformed: boolean };
+/** This node, as the judge of every other. */
+export type SelfView = VtepContext & { node: string; clusterCidrs: Cidr[] };
 
-export function peersFromNodes(nodes: NodeView[], clusterCidrs: Cidr[]): { peers: Peer[]; skipped: Skipped[] } {
+/** One node's verdict; kept per Node object across passes (see peersFromNodes). */
+export type Verdict = { peer: Peer } | Omit<Skipped, 'node'>;
+
+/**
+ * `verdicts`: earlier verdicts by Node object. The node watch hands out
+ * unchanging NodeInfo objects and a new one when a Node changes, so an event
+ * pass over 5000 nodes checks only the one that changed.
+ */
+export function peersFromNodes(nodes: NodeView[], self: SelfView, verdicts?: WeakMap<NodeView, Verdict>): { peers: Peer[]; skipped: Skipped[] } {
   const peers: Peer[] = [];
   const skipped: Skipped[] = [];
   for (const node of nodes) {
-    const v4 = node.podCidrs.map((c) => ({ text: c, cidr: parseCidr(c) })).filter((c) => c.cidr?.family !== 6);
-    if (v4.length === 0) {
-      skipped.push({ node: node.name, problem: 'has no IPv4 pod CIDR yet', malformed: false });
-      continue;
+    if (node.name === self.node) continue;
+    let checked = verdicts?.get(node);
+    if (!checked) {
+      checked = checkNode(node, self);
+      verdicts?.set(node, checked);
     }
-    const bad = v4.find((c) => !c.cidr || !cidrWithin(c.cidr, clusterCidrs));
-    if (bad) {
-      skipped.push({ node: node.name, problem: `has pod CIDR ${bad.text} outside the cluster network`, malformed: true });
-      continue;
-    }
-    const vtep = parseVtep(node.annotations);
-    if ('problem' in vtep) {
-      const missing = !(Object.keys(node.annotations).some((k) => k.startsWith('weft.dev/vtep')));
-      skipped.push({ node: node.name, problem: vtep.problem, malformed: !missing });
-      continue;
-    }
-    peers.push({ node: node.name, podCidrs: v4.map((c) => c.text), vtepIp: vtep.vtep.ip, vtepMac: vtep.vtep.mac });
+    if ('peer' in checked) peers.push(checked.peer);
+    else skipped.push({ node: node.name, ...checked });
   }
   return { peers, skipped };
+}
+
+function checkNode(node: NodeView, self: SelfView): Verdict {
+  const cidrs = podCidrs(node.podCidrs, self.clusterCidrs);
+  if ('problem' in cidrs) return cidrs;
+  const parsed = parseVtep(node.annotations);
+  if ('problem' in parsed) {
+    const annotated = Object.keys(node.annotations).some((k) => k.startsWith('weft.dev/vtep'));
+    return { reason: annotated ? 'malformed' : 'not-ready', problem: parsed.problem };
+  }
+  const { ip, mac } = parsed.vtep;
+  const ipProblem = vtepIpProblem(parseAddress(ip)!, self);
+  if (ipProblem) return { reason: 'malformed', problem: `has VTEP address ${ip} (weft.dev/vtep-ip), which ${ipProblem}` };
+  const macProblem = vtepMacProblem(mac);
+  if (macProblem) return { reason: 'malformed', problem: `has VTEP MAC ${mac} (weft.dev/vtep-mac), which ${macProblem}` };
+  // No creation time sorts last: such a node never takes a CIDR from one that has one.
+  return { peer: { node: node.name, created: node.created ?? Number.MAX_SAFE_INTEGER, podCidrs: cidrs.cidrs, vtepIp: ip, vtepMac: mac } };
+}
+
+/** The node's IPv4 pod CIDRs in canonical form, or why they cannot be routed. */
+function podCidrs(texts: string[], cluster: Cidr[]): { cidrs: string[] } | Omit<Skipped, 'node'> {
+  const v4: string[] = [];
+  for (const text of texts) {
+    const cidr = parseCidr(text);
+    if (!cidr) return { reason: 'malformed', problem: `has pod CIDR ${quote(text)}, which is not a CIDR` };
+    if (cidr.family !== 4) continue;
+    if (!cidrWithin(cidr, cluster)) return { reason: 'malformed', problem: `has pod CIDR ${formatCidr(cidr)} outside the cluster network` };
+    // Its network address is the next hop every route to it goes via.
+    const via = unicastProblem({ family: 4, value: cidr.network });
+    if (via) return { reason: 'malformed', problem: `has pod CIDR ${formatCidr(cidr)}, whose network address is ${via}` };
+    v4.push(formatCidr(cidr));
+  }
+  if (v4.length === 0) return { reason: 'not-ready', problem: 'has no IPv4 pod CIDR yet' };
+  return { cidrs: v4 };
 }

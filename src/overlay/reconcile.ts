@@ -1,41 +1,95 @@
 // One reconcile pass: device, then the difference between the entries the
 // peers call for and the ones the kernel holds. Start-up, informer events and
-// the periodic resync all run exactly this.
-import { bridgeBatch, ipBatch } from '../linux/ip.ts';
-import { type Conflict, type LocalView, desiredState } from './desired.ts';
+// the periodic resync all run exactly this. A line the kernel refuses costs
+// only the peer it belongs to: that peer is taken out whole and reported,
+// every other peer is programmed in the same pass.
+import { bridgeBatch, ipBatch, type IpCommand } from '../linux/ip.ts';
+import { type LineFailure, runForced } from './batch.ts';
+import { type LocalView, desiredState } from './desired.ts';
 import { type DeviceAction, type VxlanSpec, ensureDevice } from './device.ts';
-import { changeCommands, diffOverlay } from './diff.ts';
-import { WEFT_ROUTE_PROTOCOL, readOverlayState } from './kernel-state.ts';
+import { changeCommands, diffOverlay, removalCommands } from './diff.ts';
+import { filterState } from './entry-keys.ts';
+import { WEFT_ROUTE_PROTOCOL, readNeighbors, readOverlayState } from './kernel-state.ts';
 import type { OverlayState, Peer } from './types.ts';
+
+/** A peer left out because the kernel refused one of its entries: the line and iproute2's words. */
+export type Refusal = { node: string; reason: string };
 
 export type ReconcileResult = {
   device: DeviceAction;
   added: number;
   removed: number;
-  conflicts: Conflict[];
-  /** What the kernel now holds (desired, when every command succeeded). */
+  refused: Refusal[];
+  /** What the kernel now holds: the entries of every peer it took. */
   programmed: OverlayState;
+  /** False when a removal failed: the kernel may hold more than `programmed`, so the next pass reads it. */
+  exact: boolean;
 };
 
-function count(s: OverlayState): number {
-  return s.neighbors.length + s.fdb.length + s.routes.length;
+/**
+ * Which peer each failed line costs. A failed removal costs no peer (the
+ * next pass reads the kernel again). A device that is gone, or a weftd that
+ * may not change the kernel's tables at all, is no peer's fault: the pass
+ * fails, and is retried.
+ */
+export function chargeFailures(failures: LineFailure[], owners: Map<string, string>): { refused: Map<string, string>; removalFailed: boolean } {
+  const refused = new Map<string, string>();
+  let removalFailed = false;
+  for (const { command, reason } of failures) {
+    const line = command.words.join(' ');
+    if (/Cannot find device/.test(reason)) throw new Error(`${line}: ${reason}: a device weftd programs is gone; the next pass recreates it`);
+    if (/Operation not permitted/.test(reason)) throw new Error(`${line}: ${reason}: weftd may not change the kernel's tables; run it as root or with CAP_NET_ADMIN`);
+    if (command.op === 'remove') {
+      removalFailed = true;
+      continue;
+    }
+    const owner = owners.get(command.key);
+    if (owner === undefined) throw new Error(`${line}: ${reason} (no peer owns ${command.key}: this is a bug in weft, report it)`);
+    if (!refused.has(owner)) refused.set(owner, `${line}: ${reason}`);
+  }
+  return { refused, removalFailed };
 }
 
+const ip = (words: IpCommand[]): void => ipBatch(words, {}, true);
+const bridge = (words: IpCommand[]): void => bridgeBatch(words, true);
+
 /**
- * `known`: what the previous pass programmed, when it succeeded. An event
+ * `known`: what the previous pass programmed, when it was exact. An event
  * pass diffs against it instead of re-reading the kernel (three processes and
  * a dump of every entry); the periodic pass always reads the kernel, and is
  * what finds drift and a deleted device.
  */
 export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalView, log: (msg: string) => void, known?: OverlayState): ReconcileResult {
   const device = known ? 'unchanged' : ensureDevice(spec, log);
-  const { state: desired, conflicts } = desiredState(peers, local);
+  const { state: desired, owners } = desiredState(peers, local);
   const actual = known ?? readOverlayState(spec.name);
-  const changes = diffOverlay(desired, actual);
-  const { ip, bridge, ipAfterFdb } = changeCommands(changes, spec.name, WEFT_ROUTE_PROTOCOL);
-  // Removals go on past an entry that is already gone; the next pass re-reads.
-  ipBatch(ip, {}, true);
-  bridgeBatch(bridge, true);
-  ipBatch(ipAfterFdb, {}, true);
-  return { device, added: count(changes.add), removed: count(changes.remove), conflicts, programmed: desired };
+  const plan = changeCommands(diffOverlay(desired, actual), spec.name, WEFT_ROUTE_PROTOCOL);
+  const neighbors = () => readNeighbors(spec.name);
+
+  const first = [...runForced(ip, plan.ip, neighbors), ...runForced(bridge, plan.bridge, neighbors)];
+  const early = chargeFailures(first, owners);
+  // A peer whose FDB entry was refused gets no neighbour or route either.
+  const rest = plan.ipAfterFdb.filter((c) => !early.refused.has(owners.get(c.key)!));
+  const failures = [...first, ...runForced(ip, rest, neighbors)];
+  const { refused, removalFailed } = chargeFailures(failures, owners);
+
+  const taken = (key: string): boolean => !refused.has(owners.get(key)!);
+  if (refused.size > 0) {
+    // Whatever of a refused peer did go in comes out again; a line that
+    // finds nothing to remove is what is expected here.
+    const undo = removalCommands(filterState(desired, (key) => !taken(key)), spec.name, WEFT_ROUTE_PROTOCOL);
+    runForced(ip, undo.ip, neighbors);
+    runForced(bridge, undo.bridge, neighbors);
+  }
+  const failed = new Set(failures.map((f) => f.command));
+  const adds = [...plan.bridge, ...rest].filter((c) => c.op === 'add');
+  const removals = [...plan.ip, ...plan.bridge].filter((c) => c.op === 'remove');
+  return {
+    device,
+    added: adds.filter((c) => !failed.has(c) && taken(c.key)).length,
+    removed: removals.filter((c) => !failed.has(c)).length,
+    refused: [...refused].map(([node, reason]) => ({ node, reason })),
+    programmed: filterState(desired, taken),
+    exact: !removalFailed,
+  };
 }

@@ -1,13 +1,28 @@
 // The overlay's data: what the API server says about other nodes (peers) and
 // the kernel entries weftd programs for them. Plain data, compared by value.
 
+/** A node whose values are all valid, each in canonical text form. */
 export type Peer = {
   node: string;
+  /** metadata.creationTimestamp (ms); the older of two claimants keeps a CIDR or MAC. */
+  created: number;
   /** The node's IPv4 pod CIDRs (spec.podCIDRs). */
   podCidrs: string[];
   vtepIp: string;
   vtepMac: string;
 };
+
+/**
+ * Why a node is not programmed: not-ready (no pod CIDR or VTEP yet: waited
+ * for), malformed (a value that cannot be used), conflict (another node holds
+ * its CIDR or MAC), kernel-refused (the kernel would not take an entry).
+ */
+export type SkipReason = 'not-ready' | 'malformed' | 'conflict' | 'kernel-refused';
+
+export const SKIP_REASONS: readonly SkipReason[] = ['not-ready', 'malformed', 'conflict', 'kernel-refused'];
+
+/** `problem` reads after "node X": "has an invalid ...". */
+export type Skipped = { node: string; reason: SkipReason; problem: string };
 
 /** Remote subnet's network address → remote VTEP MAC (permanent). */
 export type NeighborEntry = { ip: string; mac: string };

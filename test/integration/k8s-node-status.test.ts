@@ -49,6 +49,7 @@ test('publishVtep sets the VTEP annotations and keeps the others', async (t) => 
     podCidrs: ['10.244.1.0/24'],
     annotations: { 'weft.dev/vtep-ip': '192.0.2.10', 'weft.dev/vtep-mac': '0e:00:00:00:00:0b', 'weft.dev/backend': 'vxlan' },
     resourceVersion: (await core.readNode({ name: 'st-a' })).metadata!.resourceVersion!,
+    created: Date.parse(String((await core.readNode({ name: 'st-a' })).metadata!.creationTimestamp)),
   });
 });
 
@@ -94,7 +95,7 @@ test('readNode gives the compact view, and undefined for a missing node', async 
     },
   });
   const info = await readNode(kc, 'st-c');
-  t.deepEqual(Object.keys(info ?? {}).sort(), ['annotations', 'name', 'podCidrs', 'resourceVersion']);
+  t.deepEqual(Object.keys(info ?? {}).sort(), ['annotations', 'created', 'name', 'podCidrs', 'resourceVersion']);
   t.deepEqual(info?.podCidrs, ['10.244.3.0/24', 'fd00:3::/64']);
   t.deepEqual(info?.annotations, { 'weft.dev/vtep-ip': '192.0.2.11' });
   t.is(await readNode(kc, 'no-such-node'), undefined);

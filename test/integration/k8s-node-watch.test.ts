@@ -75,6 +75,7 @@ test.serial('the first list pages through every node, then events keep the view 
     podCidrs: ['10.128.1.1/32'],
     annotations: {},
     resourceVersion: watch.get('bulk-257')!.resourceVersion,
+    created: Date.parse(String((await core.readNode({ name: 'bulk-257' })).metadata!.creationTimestamp)),
   });
 
   await inBatches(count, 50, (i) => core.deleteNode({ name: `bulk-${i}` }));

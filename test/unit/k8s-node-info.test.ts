@@ -52,3 +52,12 @@ test('sameNodeInfo ignores resourceVersion and sees every other difference', (t)
   t.false(sameNodeInfo({ ...base, annotations: {} }, base));
   t.false(sameNodeInfo(base, { ...base, annotations: { 'weft.dev/vtep-mac': '192.0.2.1' } }));
 });
+
+test('creationTimestamp becomes the claim age; a Node without one (or with garbage) has none', (t) => {
+  t.is(toNodeInfo({ metadata: { name: 'a', creationTimestamp: '2026-01-02T03:04:05Z' } })?.created, Date.UTC(2026, 0, 2, 3, 4, 5));
+  t.is(toNodeInfo({ metadata: { name: 'a', creationTimestamp: new Date(1000) } })?.created, 1000);
+  t.false('created' in toNodeInfo({ metadata: { name: 'a' } })!);
+  t.false('created' in toNodeInfo({ metadata: { name: 'a', creationTimestamp: 'yesterday' } })!);
+  const at = (created: string) => toNodeInfo({ metadata: { name: 'a', creationTimestamp: created } })!;
+  t.false(sameNodeInfo(at('2026-01-02T03:04:05Z'), at('2026-01-02T03:04:06Z')), 'a recreated Node is a change');
+});
