@@ -4,21 +4,21 @@
 // a later one fails: a failed ADD leaves no reservation, no veth, and no
 // bridge that it created.
 import { existsSync, readdirSync } from 'node:fs';
-import { formatAddress } from '../ipam/address.ts';
+import { formatAddress } from '../net/address.ts';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { releaseAddress, reserve, storeDir } from '../ipam/store.ts';
 import { type IpCommand, IpCommandError, ipBatch } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
-import { macForAddress, macForName } from '../linux/mac.ts';
+import { macForAddress, macForName } from '../net/mac.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
 import { type SysfsLink, linkExists, readSysfsLink } from '../linux/sysfs.ts';
 import { type Gateway, bridgeCommands, bridgeGateways, pinnedBridgeMac } from './bridge.ts';
-import type { NetConf } from './config.ts';
+import type { NetworkConfig } from './network-config.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode, envError } from './errors.ts';
 import { hostVethAlias, hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
-import { addMasquerade } from './masquerade.ts';
+import { addMasquerade } from './pod-masquerade.ts';
 import { type NodeNetwork, resolveNodeNetwork } from './network.ts';
 import { type PodAddress, checkRoutes, podRoutes } from './pod-routes.ts';
 import type { Result, Route } from './types.ts';
@@ -28,7 +28,7 @@ type Assigned = PodAddress & { cidr: string };
 /** What this ADD has made so far, for the rollback. */
 type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean };
 
-export function cmdAdd(inv: Invocation, conf: NetConf): Result {
+export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
   if (!existsSync(inv.netns)) {
     throw envError(`CNI_NETNS ${inv.netns} does not exist: the container's network namespace must exist before ADD`);
   }
@@ -77,7 +77,7 @@ export function cmdAdd(inv: Invocation, conf: NetConf): Result {
 
 // A missing subnet file during ADD is transient (weftd has not written it
 // yet), so the runtime is told to try again rather than "not available".
-function nodeNetworkForAdd(conf: NetConf): NodeNetwork {
+function nodeNetworkForAdd(conf: NetworkConfig): NodeNetwork {
   try {
     return resolveNodeNetwork(conf);
   } catch (err) {
@@ -139,7 +139,7 @@ type VethSpec = { host: string; hostMac: string; podMac: string; mtu: number };
  * now is, and records in `made` what it created.
  */
 function wireHostSide(
-  inv: Invocation, conf: NetConf, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: IpCommand[],
+  inv: Invocation, conf: NetworkConfig, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: IpCommand[],
   veth: VethSpec, made: Made,
 ): SysfsLink | undefined {
   const { host, hostMac, podMac, mtu } = veth;

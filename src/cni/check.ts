@@ -1,11 +1,11 @@
 // CHECK: the attachment the runtime believes in (prevResult) against what the
 // kernel and the IPAM store hold; the first drift found is the error.
 import { existsSync } from 'node:fs';
-import { formatAddress, parseAddress, parseCidr } from '../ipam/address.ts';
+import { formatAddress, parseAddress, parseCidr } from '../net/address.ts';
 import { listReservations, storeDir } from '../ipam/store.ts';
 import { ipShow } from '../linux/ip.ts';
 import { type AddressInfo, type Link, type RouteInfo, readLink } from '../linux/links.ts';
-import type { NetConf } from './config.ts';
+import type { NetworkConfig } from './network-config.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { hostVethName } from './host-veth.ts';
@@ -13,7 +13,7 @@ import { kernelError } from './kernel-error.ts';
 import { parsePrevResult } from './prev-result.ts';
 import { compareVersions } from './version.ts';
 
-export function cmdCheck(inv: Invocation, conf: NetConf): void {
+export function cmdCheck(inv: Invocation, conf: NetworkConfig): void {
   if (compareVersions(conf.cniVersion, '0.4.0') < 0) {
     throw new CniError(ErrorCode.IncompatibleVersion, `CHECK is not defined for cniVersion ${conf.cniVersion}`, 'use cniVersion 0.4.0 or newer to CHECK');
   }

@@ -4,13 +4,13 @@
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch } from '../linux/ip.ts';
 import { linkExists } from '../linux/sysfs.ts';
-import type { NetConf } from './config.ts';
+import type { NetworkConfig } from './network-config.ts';
 import type { Invocation } from './env.ts';
 import { hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
-import { removeMasquerade } from './masquerade.ts';
+import { removeMasquerade } from './pod-masquerade.ts';
 
-export function cmdDel(inv: Invocation, conf: NetConf): void {
+export function cmdDel(inv: Invocation, conf: NetworkConfig): void {
   const host = hostVethName(inv.containerId, inv.ifname);
   // Usually the veth is there; after its netns went, it is gone with it and
   // costs no process at all.

@@ -4,10 +4,11 @@
 // above all, is decided here and unit-tested without spawning the plugin.
 import { cmdAdd } from './add.ts';
 import { cmdCheck } from './check.ts';
-import { configVersion, decodeConfig, parseNetConf } from './config.ts';
+import { configVersion, decodeConfig, parseNetworkConfig } from './network-config.ts';
 import { cmdDel } from './del.ts';
 import { parseInvocation } from './env.ts';
-import { CniError, ErrorCode } from './errors.ts';
+import { messageOf } from '../text/error-message.ts';
+import { CniError, ErrorCode, asCniError } from './errors.ts';
 import { cmdGc } from './gc.ts';
 import { cmdStatus } from './status.ts';
 import { LATEST_VERSION, SUPPORTED_VERSIONS, requireSupportedVersion, resultForVersion } from './version.ts';
@@ -44,7 +45,7 @@ function dispatch(env: Env, stdin: Stdin): unknown {
   const obj = decodeConfig(stdin.text);
   const version = configVersion(obj);
   requireSupportedVersion(version);
-  const conf = parseNetConf(obj);
+  const conf = parseNetworkConfig(obj);
   switch (inv.command) {
     case 'ADD':
       return resultForVersion(cmdAdd(inv, conf), version);
@@ -64,12 +65,11 @@ export function runPlugin(env: Env, stdin: Stdin): PluginOutput {
     const out = dispatch(env, stdin);
     return { stdout: out === undefined ? '' : `${JSON.stringify(out)}\n`, stderr: '', exitCode: 0 };
   } catch (err) {
-    const cniErr = err instanceof CniError
-      ? err
-      : new CniError(ErrorCode.Internal, `internal error: ${err instanceof Error ? err.message : String(err)}`, 'this is a bug in weft: report it with the plugin\'s stderr');
+    const known = asCniError(err);
+    const cniErr = known ?? new CniError(ErrorCode.Internal, `internal error: ${messageOf(err)}`, 'this is a bug in weft: report it with the plugin\'s stderr', err);
     const reply: Record<string, unknown> = { cniVersion: stdin.tooLarge ? LATEST_VERSION : replyVersion(stdin.text), code: cniErr.code, msg: cniErr.message };
     if (cniErr.details) reply.details = cniErr.details;
-    const trace = err instanceof CniError ? '' : `\n${err instanceof Error ? err.stack : ''}`;
+    const trace = known ? '' : `\n${err instanceof Error ? err.stack : ''}`;
     const stderr = `weft ${env.CNI_COMMAND ?? '?'} ${env.CNI_CONTAINERID ?? ''} ${env.CNI_IFNAME ?? ''}: ${cniErr.message}${trace}\n`;
     return { stdout: `${JSON.stringify(reply)}\n`, stderr, exitCode: 1 };
   }

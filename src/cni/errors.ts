@@ -1,6 +1,9 @@
+import { IpamError, type IpamErrorKind } from '../ipam/errors.ts';
+
 // The CNI spec's error codes (SPEC.md "Error"), plus weft's own from 100 up.
-// Every failure is a CniError thrown where it is detected; cmd/weft.ts is the
-// one place that turns it into the error JSON on stdout.
+// Every failure is a CniError thrown where it is detected (or an IPAM error
+// that asCniError maps); dispatch.ts is the one place that turns it into the
+// error JSON on stdout.
 export const ErrorCode = {
   IncompatibleVersion: 1,
   UnsupportedField: 2,
@@ -24,8 +27,8 @@ export class CniError extends Error {
   readonly code: ErrorCodeValue;
   readonly details: string | undefined;
 
-  constructor(code: ErrorCodeValue, msg: string, details?: string) {
-    super(msg);
+  constructor(code: ErrorCodeValue, msg: string, details?: string, cause?: unknown) {
+    super(msg, { cause });
     this.name = 'CniError';
     this.code = code;
     this.details = details;
@@ -38,4 +41,17 @@ export function configError(msg: string): CniError {
 
 export function envError(msg: string): CniError {
   return new CniError(ErrorCode.InvalidEnvironment, msg);
+}
+
+const IPAM_CODES: Record<IpamErrorKind, ErrorCodeValue> = {
+  config: ErrorCode.InvalidConfig,
+  exhausted: ErrorCode.AddressPoolExhausted,
+  io: ErrorCode.IoFailure,
+};
+
+/** The CNI error for a failure weft knows; undefined for anything else (a bug). */
+export function asCniError(err: unknown): CniError | undefined {
+  if (err instanceof CniError) return err;
+  if (err instanceof IpamError) return new CniError(IPAM_CODES[err.kind], err.message, err.details, err);
+  return undefined;
 }

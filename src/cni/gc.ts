@@ -5,12 +5,12 @@
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
-import type { NetConf } from './config.ts';
+import type { NetworkConfig } from './network-config.ts';
 import { hostVethAlias, hostVethName, isHostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
-import { removeMasquerade } from './masquerade.ts';
+import { removeMasquerade } from './pod-masquerade.ts';
 
-export function cmdGc(conf: NetConf): void {
+export function cmdGc(conf: NetworkConfig): void {
   const valid = new Set(conf.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
   const validVeths = new Set(conf.validAttachments.map((a) => hostVethName(a.containerID, a.ifname)));
 

@@ -3,7 +3,7 @@
 // container ID and interface name (15 characters, the kernel's limit). Its
 // alias names the network, so GC of one network never touches another's
 // veths on a shared bridge.
-import { stableHash64 } from '../linux/mac.ts';
+import { stableHash64 } from '../net/mac.ts';
 
 export const HOST_VETH_PREFIX = 'weft';
 

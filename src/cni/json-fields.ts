@@ -2,17 +2,12 @@
 // config error that names the field and what it should be. Strings and
 // arrays are bounded: the config is a runtime's input, and a megabyte-long
 // name or a million-element list is an attack, not a network.
+import { type JsonObject, isObject } from '../text/json.ts';
 import { quote } from '../text/quote.ts';
 import { configError } from './errors.ts';
 
-export type JsonObject = Record<string, unknown>;
-
 /** Longer strings are refused in any field: no name, path or address comes near it. */
 export const MAX_STRING = 1024;
-
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function wrongType(where: string, expected: string, value: unknown): Error {
   return configError(`${where} must be ${expected}, got ${quote(value)}`);

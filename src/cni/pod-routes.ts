@@ -2,9 +2,9 @@
 // ipam.routes, one default route per family, via the gateway of the first
 // range set of that family (several sets of one family give the pod several
 // addresses, but a second default route would be refused by the kernel).
-import { type Address, type Cidr, cidrContains, formatAddress, formatCidr } from '../ipam/address.ts';
+import { type Address, type Cidr, cidrContains, formatAddress, formatCidr } from '../net/address.ts';
 import type { RangeSet } from '../ipam/range.ts';
-import type { RouteSpec } from './config.ts';
+import type { RouteSpec } from './network-config.ts';
 import { configError } from './errors.ts';
 import type { Route } from './types.ts';
 

@@ -1,7 +1,8 @@
 // Reads the prevResult a runtime hands back on CHECK, whatever version wrote
 // it (0.3.x/0.4.0 results carry ips[].version, which weft ignores).
 import { configError } from './errors.ts';
-import { MAX_STRING, isObject } from './json-fields.ts';
+import { isObject } from '../text/json.ts';
+import { MAX_STRING } from './json-fields.ts';
 import type { Interface, IpConfig, Route } from './types.ts';
 
 // An ADD result has a handful of each; what a chain of plugins could add stays far below.

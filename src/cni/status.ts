@@ -1,13 +1,13 @@
 // STATUS: can an ADD succeed right now? Not without the node's subnets, and
 // not with every address of a range set taken.
-import { formatCidr } from '../ipam/address.ts';
+import { formatCidr } from '../net/address.ts';
 import { capacity, findRange } from '../ipam/range.ts';
 import { listReservations, storeDir } from '../ipam/store.ts';
-import type { NetConf } from './config.ts';
+import type { NetworkConfig } from './network-config.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { resolveNodeNetwork } from './network.ts';
 
-export function cmdStatus(conf: NetConf): void {
+export function cmdStatus(conf: NetworkConfig): void {
   const { rangeSets } = resolveNodeNetwork(conf);
   const reservations = listReservations(storeDir(conf.ipam.dataDir, conf.name));
   for (const set of rangeSets) {

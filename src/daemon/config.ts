@@ -1,10 +1,12 @@
 // weftd's settings: flags first, then net-conf.json, then defaults; validated
 // here once, so the run loop trusts them. A setting that reaches a kernel
 // command leaves here parsed (a Cidr) or in canonical form, never as typed.
-import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
+import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 import type { NetConfFile } from './net-conf.ts';
 import type { UnderlayOptions } from './underlay.ts';
+import { messageOf } from '../text/error-message.ts';
 
 export type DaemonConfig = {
   nodeName: string;
@@ -27,12 +29,12 @@ export type DaemonConfig = {
 
 export const VXLAN_OVERHEAD = 50;
 
-export const DEFAULTS = {
+export const WEFTD_DEFAULTS = {
   vni: 1,
   port: 4789,
   ipMasq: false,
   directRouting: false,
-  subnetFile: '/run/weft/subnet.json',
+  subnetFile: SUBNET_FILE_PATH,
   healthAddr: '0.0.0.0:9402',
   resyncSeconds: 30,
   // Above the ~120 s an idle API server takes to send a watch bookmark.
@@ -89,7 +91,7 @@ function checkRegexes(patterns: string[]): string[] {
     try {
       new RegExp(pattern);
     } catch (err) {
-      throw new Error(`--iface-regex ${quote(pattern)} is not a regular expression (${(err as Error).message}): write it like ^eth[0-9]+$`, { cause: err });
+      throw new Error(`--iface-regex ${quote(pattern)} is not a regular expression (${messageOf(err)}): write it like ^eth[0-9]+$`, { cause: err });
     }
   }
   return patterns;
@@ -97,8 +99,8 @@ function checkRegexes(patterns: string[]): string[] {
 
 export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonConfig {
   if (!flags.nodeName) throw new Error('--node-name is required (or NODE_NAME): the name of this node\'s Node object');
-  const vni = flags.vni ?? file.vni ?? DEFAULTS.vni;
-  const port = flags.port ?? file.port ?? DEFAULTS.port;
+  const vni = flags.vni ?? file.vni ?? WEFTD_DEFAULTS.vni;
+  const port = flags.port ?? file.port ?? WEFTD_DEFAULTS.port;
   const mtu = flags.mtu ?? file.mtu;
   if (!Number.isInteger(vni) || vni < 1 || vni > 16777215) throw new Error(`VNI ${vni} (--vni or net-conf "vni") is out of range: use 1 to 16777215`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} (--port or net-conf "port") is not a UDP port: use 1 to 65535`);
@@ -111,12 +113,12 @@ export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonC
     port,
     underlay: { iface: flags.iface ?? [], ifaceRegex: checkRegexes(flags.ifaceRegex ?? []), ifaceCanReach: parseReachable(flags.ifaceCanReach) },
     mtu,
-    subnetFile: flags.subnetFile ?? DEFAULTS.subnetFile,
-    ipMasq: flags.ipMasq ?? file.ipMasq ?? DEFAULTS.ipMasq,
-    directRouting: flags.directRouting ?? file.directRouting ?? DEFAULTS.directRouting,
-    healthAddr: flags.healthAddr ?? DEFAULTS.healthAddr,
-    resyncMs: seconds('resync', flags.resync ?? DEFAULTS.resyncSeconds),
-    watchdogMs: seconds('watchdog', flags.watchdog ?? DEFAULTS.watchdogSeconds),
-    coalesceMs: seconds('coalesce', flags.coalesce ?? DEFAULTS.coalesceSeconds),
+    subnetFile: flags.subnetFile ?? WEFTD_DEFAULTS.subnetFile,
+    ipMasq: flags.ipMasq ?? file.ipMasq ?? WEFTD_DEFAULTS.ipMasq,
+    directRouting: flags.directRouting ?? file.directRouting ?? WEFTD_DEFAULTS.directRouting,
+    healthAddr: flags.healthAddr ?? WEFTD_DEFAULTS.healthAddr,
+    resyncMs: seconds('resync', flags.resync ?? WEFTD_DEFAULTS.resyncSeconds),
+    watchdogMs: seconds('watchdog', flags.watchdog ?? WEFTD_DEFAULTS.watchdogSeconds),
+    coalesceMs: seconds('coalesce', flags.coalesce ?? WEFTD_DEFAULTS.coalesceSeconds),
   };
 }

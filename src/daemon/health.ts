@@ -43,7 +43,7 @@ export async function serveHealth(addr: string, state: HealthState, registry: Re
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot listen on ${addr} (--health-addr): ${err.message}`)));
+    server.once('error', (err) => reject(new Error(`cannot listen on ${addr} (--health-addr): ${err.message}`, { cause: err })));
     server.listen(port, host, resolve);
   });
   return server;

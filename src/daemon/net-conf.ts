@@ -2,6 +2,7 @@
 // node's weftd shares. A flag given on the command line wins over the file,
 // and the file over the built-in default.
 import { readFileSync } from 'node:fs';
+import { messageOf } from '../text/error-message.ts';
 
 export type NetConfFile = {
   network?: string[];
@@ -19,7 +20,7 @@ export function parseNetConf(text: string, path: string): NetConfFile {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`--net-conf ${path} is not valid JSON (${(err as Error).message}): fix the weft ConfigMap's net-conf.json`);
+    throw new Error(`--net-conf ${path} is not valid JSON (${messageOf(err)}): fix the weft ConfigMap's net-conf.json`, { cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`--net-conf ${path} must hold a JSON object`);
   const obj = raw as Record<string, unknown>;
@@ -52,7 +53,7 @@ export function readNetConf(path: string): NetConfFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read --net-conf ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read --net-conf ${path}: ${messageOf(err)}`, { cause: err });
   }
   return parseNetConf(text, path);
 }

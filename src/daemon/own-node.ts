@@ -2,9 +2,10 @@
 // CIDR, and refuses one outside the cluster network (its pods would be
 // unreachable from every other node).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../ipam/address.ts';
+import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../net/address.ts';
 import { readNode } from '../k8s/node-status.ts';
 import { quote } from '../text/quote.ts';
+import { messageOf } from '../text/error-message.ts';
 
 /** The node's IPv4 pod CIDRs, parsed, or the reason weftd cannot run with them. */
 export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Cidr[]): Cidr[] {
@@ -29,7 +30,7 @@ export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster:
     try {
       node = await readNode(kc, nodeName);
     } catch (err) {
-      log(`${(err as Error).message}; retrying`);
+      log(`${messageOf(err)}; retrying`);
     }
     if (node && node.podCidrs.length > 0) return usablePodCidrs(nodeName, node.podCidrs, cluster);
     if (!told) {

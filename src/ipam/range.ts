@@ -1,11 +1,11 @@
 // Address ranges with host-local's semantics, as pure functions: which
 // addresses a range may hand out and in which order (round-robin from the last
 // reservation). The on-disk side is store.ts.
-import { configError } from '../cni/errors.ts';
+import { IpamError } from './errors.ts';
 import { quote } from '../text/quote.ts';
 import {
   type Address, type Cidr, type Family, cidrContains, cidrsOverlap, formatAddress, formatCidr, lastAddress, parseAddress, parseCidr,
-} from './address.ts';
+} from '../net/address.ts';
 
 /** One entry of host-local's `ranges` format. */
 export type RangeSpec = {
@@ -30,18 +30,18 @@ export const MIN_PREFIX: Record<Family, number> = { 4: 8, 6: 32 };
 
 export function parseRange(spec: RangeSpec, where: string): AddressRange {
   const subnet = parseCidr(spec.subnet);
-  if (!subnet) throw configError(`${where}.subnet ${quote(spec.subnet)} is not a CIDR: write it like "10.244.1.0/24"`);
+  if (!subnet) throw rangeError(`${where}.subnet ${quote(spec.subnet)} is not a CIDR: write it like "10.244.1.0/24"`);
   const family = subnet.family;
   // A v4 subnet needs network, gateway, one pod and broadcast addresses.
   const maxPrefix = family === 4 ? 30 : 126;
   if (subnet.prefix > maxPrefix) {
-    throw configError(`${where}.subnet ${spec.subnet} is too small to hold a gateway and a pod: use /${maxPrefix} or larger`);
+    throw rangeError(`${where}.subnet ${spec.subnet} is too small to hold a gateway and a pod: use /${maxPrefix} or larger`);
   }
   // The bridge gets the subnet as a connected route: a /1 would pull half of
   // the address space, the node's own networks included, onto the pod bridge.
   const minPrefix = MIN_PREFIX[family];
   if (subnet.prefix < minPrefix) {
-    throw configError(`${where}.subnet ${spec.subnet} is far too large for one node's pods: use /${minPrefix} or smaller`);
+    throw rangeError(`${where}.subnet ${spec.subnet} is far too large for one node's pods: use /${minPrefix} or smaller`);
   }
   const top = lastAddress(subnet);
   const usableFirst = subnet.network + 1n;
@@ -51,34 +51,34 @@ export function parseRange(spec: RangeSpec, where: string): AddressRange {
     if (text === undefined) return undefined;
     const address = parseAddress(text);
     if (!address || !cidrContains(subnet, address) || address.value < usableFirst || address.value > usableLast) {
-      throw configError(`${where}.${key} ${quote(text)} is not a usable address of ${formatCidr(subnet)}: pick one between its network and broadcast addresses`);
+      throw rangeError(`${where}.${key} ${quote(text)} is not a usable address of ${formatCidr(subnet)}: pick one between its network and broadcast addresses`);
     }
     return address.value;
   };
   const gateway = inside('gateway') ?? usableFirst;
   const first = inside('rangeStart') ?? usableFirst;
   const last = inside('rangeEnd') ?? usableLast;
-  if (first > last) throw configError(`${where}.rangeStart ${spec.rangeStart} is after rangeEnd ${spec.rangeEnd}: swap them`);
+  if (first > last) throw rangeError(`${where}.rangeStart ${spec.rangeStart} is after rangeEnd ${spec.rangeEnd}: swap them`);
   return { subnet, first, last, gateway };
 }
 
 export function parseRangeSets(specs: RangeSpec[][], where: string): RangeSet[] {
-  if (specs.length === 0) throw configError(`${where} is empty: give at least one range set, e.g. [[{"subnet":"10.244.1.0/24"}]]`);
+  if (specs.length === 0) throw rangeError(`${where} is empty: give at least one range set, e.g. [[{"subnet":"10.244.1.0/24"}]]`);
   const sets = specs.map((set, i) => {
-    if (set.length === 0) throw configError(`${where}[${i}] is empty: give at least one range`);
+    if (set.length === 0) throw rangeError(`${where}[${i}] is empty: give at least one range`);
     return set.map((spec, j) => parseRange(spec, `${where}[${i}][${j}]`));
   });
   const all = sets.flat();
   for (const [i, set] of sets.entries()) {
     const family = set[0]!.subnet.family;
     if (set.some((r) => r.subnet.family !== family)) {
-      throw configError(`${where}[${i}] mixes IPv4 and IPv6 ranges: put each family in its own range set`);
+      throw rangeError(`${where}[${i}] mixes IPv4 and IPv6 ranges: put each family in its own range set`);
     }
   }
   for (let a = 0; a < all.length; a++) {
     for (let b = a + 1; b < all.length; b++) {
       const problem = rangeConflict(all[a]!, all[b]!);
-      if (problem) throw configError(`${where}: ${problem}`);
+      if (problem) throw rangeError(`${where}: ${problem}`);
     }
   }
   return sets;
@@ -155,4 +155,8 @@ export function capacity(set: RangeSet): bigint {
 
 export function hostCidr(range: AddressRange, address: Address): string {
   return `${formatAddress(address)}/${range.subnet.prefix}`;
+}
+
+function rangeError(message: string): IpamError {
+  return new IpamError('config', message);
 }

@@ -5,8 +5,9 @@
 // processes can race for an address but only one create succeeds.
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniError, ErrorCode } from '../cni/errors.ts';
-import { type Address, formatAddress, formatCidr, parseAddress } from './address.ts';
+import { messageOf } from '../text/error-message.ts';
+import { IpamError } from './errors.ts';
+import { type Address, formatAddress, formatCidr, parseAddress } from '../net/address.ts';
 import { type RangeSet, candidates } from './range.ts';
 
 export type Reservation = { address: Address; file: string; containerId: string; ifname: string };
@@ -40,8 +41,8 @@ export function reserve(dir: string, set: RangeSet, setIndex: number, containerI
     return address;
   }
   const ranges = set.map((r) => formatCidr(r.subnet)).join(', ');
-  throw new CniError(
-    ErrorCode.AddressPoolExhausted,
+  throw new IpamError(
+    'exhausted',
     `no free address left in ${ranges} for network ${dir}`,
     'remove pods from this node, or give the node a larger pod CIDR',
   );
@@ -97,8 +98,8 @@ function writeAtomically(file: string, content: string): void {
   renameSync(temp, file);
 }
 
-function ioError(what: string, err: unknown): CniError {
-  return new CniError(ErrorCode.IoFailure, `${what}: ${(err as Error).message}`, 'check that the IPAM data dir is writable by root');
+function ioError(what: string, err: unknown): IpamError {
+  return new IpamError('io', `${what}: ${messageOf(err)}`, 'check that the IPAM data dir is writable by root', err);
 }
 
 /** Releases one address this process reserved (the rollback of a failed ADD). */

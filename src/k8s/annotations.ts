@@ -2,7 +2,7 @@
 // other: the one place their names and formats are defined. What another
 // Node says is parsed and given back in canonical form only, so no text from
 // the API server reaches a kernel command as it was written.
-import { formatAddress, parseAddress } from '../ipam/address.ts';
+import { formatAddress, parseAddress } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 
 export const ANNOTATION_PREFIX = 'weft.dev/';

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { messageOf } from '../text/error-message.ts';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -26,7 +27,7 @@ function loadKubeConfigFile(path: string, source: string): KubeConfig {
   try {
     kc.loadFromFile(path);
   } catch (err) {
-    throw new Error(`cannot load the kubeconfig ${path} (from ${source}): ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot load the kubeconfig ${path} (from ${source}): ${messageOf(err)}`, { cause: err });
   }
   if (!kc.getCurrentCluster()) {
     throw new Error(`the kubeconfig ${path} (from ${source}) has no current context with a cluster: set its current-context`);

@@ -76,7 +76,7 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
     try {
       callback();
     } catch (err) {
-      log(`node watch: ${name} threw: ${(err as Error)?.stack ?? String(err)}`);
+      log(`node watch: ${name} threw: ${err instanceof Error ? err.stack : String(err)}`);
     }
   };
   const changed = (): void => call('onChange', onChange);
@@ -226,7 +226,7 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
 
   const running = run().catch((err: unknown) => {
     // Only a bug in this file gets here; say so rather than go quiet.
-    log(`node watch: stopped by an internal error: ${(err as Error)?.stack ?? String(err)}`);
+    log(`node watch: stopped by an internal error: ${err instanceof Error ? err.stack : String(err)}`);
   });
 
   return {

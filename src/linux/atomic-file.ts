@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { messageOf } from '../text/error-message.ts';
 
 export function writeAll(fd: number, data: Buffer): void {
   for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
@@ -29,7 +30,7 @@ export function writeFileAtomically(path: string, mode: number, fill: (fd: numbe
     renameSync(temp, path);
   } catch (err) {
     rmSync(temp, { force: true });
-    throw new Error(`cannot write ${path}: ${(err as Error).message}; check that ${dir} is writable and has space`);
+    throw new Error(`cannot write ${path}: ${messageOf(err)}; check that ${dir} is writable and has space`, { cause: err });
   }
   const dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {

@@ -100,7 +100,8 @@ type Tool = 'ip' | 'bridge';
  * Applies all commands in order in one process. It stops at the first
  * failure, or with `force` goes on and fails at the end, naming every failed
  * line (for removals and per-peer changes, where one bad entry must not keep
- * the others).
+ * the others). One exception in iproute2 itself: a failed `ip neigh` line
+ * ends even a forced batch, unnamed (src/overlay/batch.ts copes with it).
  */
 function batch(tool: Tool, commands: IpCommand[], where: Namespace, force: boolean): void {
   if (commands.length > 0) run(tool, force ? ['-force', '-batch', '-'] : ['-batch', '-'], commands, where);

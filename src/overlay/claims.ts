@@ -5,7 +5,7 @@
 // always win; between two peers the one that held it first, the older Node
 // (metadata.creationTimestamp, then name), keeps it. A Node created later
 // cannot take over anything by choosing its name.
-import { BITS, type Cidr, formatCidr, parseCidr } from '../ipam/address.ts';
+import { BITS, type Cidr, formatCidr, parseCidr } from '../net/address.ts';
 import type { Peer, Skipped } from './types.ts';
 
 export type Own = { node: string; podCidrs: string[]; vtepMac: string };

@@ -3,7 +3,7 @@
 // resolves through a permanent neighbour entry to the remote VTEP's MAC, which
 // the FDB maps to the remote VTEP's underlay IP. Every entry belongs to one
 // peer, so a line the kernel refuses is charged to that peer alone.
-import { type Cidr, cidrContains, parseAddress } from '../ipam/address.ts';
+import { type Cidr, cidrContains, parseAddress } from '../net/address.ts';
 import { entryKeys } from './entry-keys.ts';
 import type { OverlayState, Peer } from './types.ts';
 

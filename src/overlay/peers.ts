@@ -4,7 +4,7 @@
 // others. Every value a peer carries is parsed here and given back in
 // canonical form: nothing reaches a kernel command as the Node wrote it.
 import { parseVtep } from '../k8s/annotations.ts';
-import { type Cidr, cidrWithin, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { type Cidr, cidrWithin, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 import type { Peer, Skipped } from './types.ts';
 import { type VtepContext, unicastProblem, vtepIpProblem, vtepMacProblem } from './vtep-checks.ts';

@@ -3,7 +3,7 @@
 // 0.0.0.0, a route "via 0.0.0.0" that turns into a plain device route, a
 // neighbour with an all-zero MAC. So every such value is refused here,
 // before any command is built from it.
-import { type Address, type Cidr, cidrContains, formatCidr, lastAddress, parseCidr } from '../ipam/address.ts';
+import { type Address, type Cidr, cidrContains, formatCidr, lastAddress, parseCidr } from '../net/address.ts';
 
 type Block = { cidr: Cidr; what: string };
 

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostVethName } from '../../src/cni/host-veth.ts';
-import { installCni } from '../../src/daemon/install-cni.ts';
+import { installCni } from '../../cmd/weftd/install-cni.ts';
 import { WEFT_BIN_DIR } from '../support/cni.ts';
 import { type Containerd, startContainerd } from '../support/containerd.ts';
 import { claimSubnet, deleteLinkOnTeardown, ipJson, linkExists, sh, tempDir, uniqueSuffix } from '../support/host.ts';

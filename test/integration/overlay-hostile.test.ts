@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
-import { macForName } from '../../src/linux/mac.ts';
+import { macForName } from '../../src/net/mac.ts';
 import type { Skipped } from '../../src/overlay/types.ts';
 import { startApiFaultProxy } from '../support/api-fault-proxy.ts';
 import { Cluster, type ClusterNode, eventually } from '../support/cluster.ts';

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { writeSubnetFile } from '../../src/daemon/subnet-file.ts';
+import { writeSubnetFile } from '../../src/subnet/subnet-file.ts';
 import { cnitool, execWeft, makeNetwork, reservations } from '../support/cni.ts';
 import { ipJson, makeNetns, sh, tempDir } from '../support/host.ts';
 

@@ -2,7 +2,7 @@
 // start-up per pod); ip-num stays as the oracle this code must agree with.
 import test from 'ava';
 import { IPv4, IPv6, Validator, collapseIPv6Number } from 'ip-num';
-import { formatAddress, parseAddress } from '../../src/ipam/address.ts';
+import { formatAddress, parseAddress } from '../../src/net/address.ts';
 
 // A fixed-seed generator: the same addresses on every run.
 function* randomValues(bits: number, count: number, seed = 42): Generator<bigint> {

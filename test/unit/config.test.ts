@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DEFAULTS, configVersion, decodeConfig, parseNetConf } from '../../src/cni/config.ts';
+import { PLUGIN_DEFAULTS, configVersion, decodeConfig, parseNetworkConfig } from '../../src/cni/network-config.ts';
 import { parseInvocation } from '../../src/cni/env.ts';
 import { CniError } from '../../src/cni/errors.ts';
 
@@ -13,8 +13,8 @@ const codeOf = (fn: () => unknown): number | undefined => {
 };
 
 test('defaults fill everything the config leaves out', (t) => {
-  const conf = parseNetConf({ cniVersion: '1.1.0', name: 'weft', type: 'weft' });
-  t.is(conf.bridge, DEFAULTS.bridge);
+  const conf = parseNetworkConfig({ cniVersion: '1.1.0', name: 'weft', type: 'weft' });
+  t.is(conf.bridge, PLUGIN_DEFAULTS.bridge);
   t.is(conf.subnetFile, '/run/weft/subnet.json');
   t.is(conf.ipam.dataDir, '/var/lib/cni/networks');
   t.true(conf.hairpinMode);
@@ -25,7 +25,7 @@ test('defaults fill everything the config leaves out', (t) => {
 });
 
 test('unknown keys are ignored; known keys are typed', (t) => {
-  const conf = parseNetConf({
+  const conf = parseNetworkConfig({
     cniVersion: '1.1.0', name: 'n', somethingElse: [1, 2], mtu: 1450, hairpinMode: false, ipMasq: true,
     dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] },
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.1' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/tmp/x' },
@@ -40,19 +40,19 @@ test('unknown keys are ignored; known keys are typed', (t) => {
 
 test('GC attachments come from cni.dev/valid-attachments, or the older cni.dev/attachments; null means none', (t) => {
   const a = [{ containerID: 'c1', ifname: 'eth0' }];
-  t.deepEqual(parseNetConf({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': a }).validAttachments, a);
-  t.deepEqual(parseNetConf({ cniVersion: '1.1.0', name: 'n', 'cni.dev/attachments': a }).validAttachments, a);
-  t.deepEqual(parseNetConf({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': null }).validAttachments, []);
-  t.is(codeOf(() => parseNetConf({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': [{ containerID: '../x', ifname: 'eth0' }] })), 7);
+  t.deepEqual(parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': a }).validAttachments, a);
+  t.deepEqual(parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/attachments': a }).validAttachments, a);
+  t.deepEqual(parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': null }).validAttachments, []);
+  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': [{ containerID: '../x', ifname: 'eth0' }] })), 7);
 });
 
 test('decode failures are code 6, type errors code 7', (t) => {
   t.is(codeOf(() => decodeConfig('{')), 6);
   t.is(codeOf(() => decodeConfig('"string"')), 6);
   t.is(codeOf(() => configVersion({})), 7);
-  t.is(codeOf(() => parseNetConf({ cniVersion: '1.1.0', name: 'n', dns: { nameservers: '8.8.8.8' } })), 7);
-  t.is(codeOf(() => parseNetConf({ cniVersion: '1.1.0', name: 'n', ipam: { routes: [{ dst: 'default' }] } })), 7);
-  t.is(codeOf(() => parseNetConf({ cniVersion: '1.1.0', name: 'n', subnetFile: 'relative.json' })), 7);
+  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', dns: { nameservers: '8.8.8.8' } })), 7);
+  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', ipam: { routes: [{ dst: 'default' }] } })), 7);
+  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', subnetFile: 'relative.json' })), 7);
 });
 
 test('the CNI_* variables are validated for each verb', (t) => {

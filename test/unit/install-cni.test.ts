@@ -4,7 +4,7 @@
 import test from 'ava';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { installCni } from '../../src/daemon/install-cni.ts';
+import { installCni } from '../../cmd/weftd/install-cni.ts';
 import { tempDir } from '../support/host.ts';
 
 const conflist = JSON.stringify({ cniVersion: '1.0.0', name: 'weft', plugins: [{ type: 'weft' }] });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseAddress, parseCidr } from '../../src/ipam/address.ts';
+import { parseAddress, parseCidr } from '../../src/net/address.ts';
 import { parseVtep, vtepAnnotations } from '../../src/k8s/annotations.ts';
 import { type IpCommand, IpCommandError, parseBatchFailures } from '../../src/linux/ip.ts';
 import { runForced, unnamedTail } from '../../src/overlay/batch.ts';
@@ -13,7 +13,7 @@ import { chargeFailures } from '../../src/overlay/reconcile.ts';
 import { holdRefused, nextRefusals } from '../../src/overlay/refusals.ts';
 import type { Peer } from '../../src/overlay/types.ts';
 import { unicastProblem, vtepIpProblem, vtepMacProblem } from '../../src/overlay/vtep-checks.ts';
-import { peerRows, renderStatus } from '../../src/daemon/status.ts';
+import { peerRows, renderStatus } from '../../cmd/weftd/status.ts';
 
 const words = (cmds: readonly PlannedCommand[]) => cmds.map((c) => c.words.join(' '));
 const lines = (c: ReturnType<typeof changeCommands>) => ({ ip: words(c.ip), bridge: words(c.bridge), ipAfterFdb: words(c.ipAfterFdb) });

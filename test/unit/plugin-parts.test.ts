@@ -1,11 +1,11 @@
 import test from 'ava';
 import { bridgeCommands } from '../../src/cni/bridge.ts';
 import { hostVethName, isHostVethName } from '../../src/cni/host-veth.ts';
-import { masqueradeScript } from '../../src/cni/masquerade.ts';
+import { masqueradeScript } from '../../src/cni/pod-masquerade.ts';
 import { resultForVersion } from '../../src/cni/version.ts';
-import { subnetFileProblem } from '../../src/daemon/subnet-file.ts';
-import { parseAddress, parseCidr } from '../../src/ipam/address.ts';
-import { macForAddress, macForName } from '../../src/linux/mac.ts';
+import { subnetFileProblem } from '../../src/subnet/subnet-file.ts';
+import { parseAddress, parseCidr } from '../../src/net/address.ts';
+import { macForAddress, macForName } from '../../src/net/mac.ts';
 import type { Result } from '../../src/cni/types.ts';
 
 const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { formatAddress, parseAddress, parseCidr } from '../../src/ipam/address.ts';
+import { IpamError } from '../../src/ipam/errors.ts';
+import { formatAddress, parseAddress, parseCidr } from '../../src/net/address.ts';
 import { candidates, capacity, parseRange, parseRangeSets } from '../../src/ipam/range.ts';
 
 const addr = (s: string) => parseAddress(s)!;
@@ -37,9 +38,9 @@ test('IPv6 ranges use the compressed text form and may use the last address', (t
 
 test('bad ranges are config errors naming the field and the fix', (t) => {
   const bad = (spec: object, re: RegExp) => {
-    const err = t.throws(() => parseRangeSets([[spec as { subnet: string }]], 'ipam.ranges'));
-    t.regex(err!.message, re);
-    t.is((err as unknown as { code: number }).code, 7);
+    const err = t.throws(() => parseRangeSets([[spec as { subnet: string }]], 'ipam.ranges'), { instanceOf: IpamError });
+    t.regex(err.message, re);
+    t.is(err.kind, 'config');
   };
   bad({ subnet: 'nonsense' }, /ipam\.ranges\[0\]\[0\]\.subnet "nonsense" is not a CIDR/);
   bad({ subnet: '10.0.0.0/31' }, /too small/);

@@ -1,7 +1,7 @@
 // Deterministic, locally administered MAC addresses: a pod's MAC follows from
 // its IP (0a:58 + the address, so a MAC seen in a capture names its pod) and
 // anything else's from a hash of a stable name.
-import type { Address } from '../ipam/address.ts';
+import type { Address } from './address.ts';
 
 function format(bytes: number[]): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');

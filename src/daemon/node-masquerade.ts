@@ -1,7 +1,7 @@
 // Node-wide masquerade (--ip-masq): pod traffic leaving the cluster network
 // takes the node's address; pod-to-pod traffic keeps the pod's. Also accepts
 // forwarding of pod traffic, which a default-drop FORWARD policy would lose.
-import { type Cidr, formatCidr } from '../ipam/address.ts';
+import { type Cidr, formatCidr } from '../net/address.ts';
 import { type ChainRules, type Jump, type Rule, ensureChains } from '../linux/iptables.ts';
 
 export const NAT_CHAIN = 'WEFT-POSTROUTING';

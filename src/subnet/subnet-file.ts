@@ -1,14 +1,36 @@
 // The subnet file: the one contract between weftd (writer) and the weft
-// plugin (reader). weftd writes it atomically once the node's overlay is
-// ready; the plugin takes the node's pod subnets, MTU and masquerade choice
-// from it.
+// plugin (reader), like flannel's subnet.env. weftd writes it atomically once
+// the node's overlay is ready; the plugin takes the node's pod subnets, MTU
+// and masquerade choice from it. Neither program's error types live here:
+// a problem is a SubnetFileError, and each side says what it means to it.
 import { readFileSync } from 'node:fs';
-import { CniError, ErrorCode } from '../cni/errors.ts';
-import { isObject } from '../cni/json-fields.ts';
-import { type Cidr, cidrContains, formatAddress, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { isObject } from '../text/json.ts';
+import { messageOf } from '../text/error-message.ts';
+import { type Address, type Cidr, cidrContains, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
 
 export const SUBNET_FILE_VERSION = 1;
+
+/** Where weftd writes it and the plugin reads it, unless both are told otherwise. */
+export const SUBNET_FILE_PATH = '/run/weft/subnet.json';
+
+/** Why the file cannot be used: `missing` is transient (weftd has not written it yet). */
+export class SubnetFileError extends Error {
+  readonly path: string;
+  readonly missing: boolean;
+
+  constructor(path: string, problem: string, missing: boolean, cause?: unknown) {
+    super(`subnet file ${path} ${problem}`, { cause });
+    this.name = 'SubnetFileError';
+    this.path = path;
+    this.missing = missing;
+  }
+}
+
+/** The gateway rule: the bridge takes each pod subnet's first address. */
+export function subnetGateway(cidr: Cidr): Address {
+  return { family: cidr.family, value: cidr.network + 1n };
+}
 
 export type NodeSubnet = { subnet: string; gateway: string };
 
@@ -20,23 +42,23 @@ export type SubnetFile = {
   ipMasq: boolean;
 };
 
-/** Reads and validates the file; any problem is "not available" (code 50). */
+/** Reads and validates the file; any problem is a SubnetFileError. */
 export function readSubnetFile(path: string): SubnetFile {
   let raw: string;
   try {
     raw = readFileSync(path, 'utf8');
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    throw unavailable(path, missing ? 'does not exist' : `cannot be read (${(err as Error).message})`);
+    throw new SubnetFileError(path, missing ? 'does not exist' : `cannot be read (${messageOf(err)})`, missing, err);
   }
   let value: unknown;
   try {
     value = JSON.parse(raw);
-  } catch {
-    throw unavailable(path, 'is not valid JSON');
+  } catch (err) {
+    throw new SubnetFileError(path, 'is not valid JSON', false, err);
   }
   const problem = subnetFileProblem(value);
-  if (problem) throw unavailable(path, problem);
+  if (problem) throw new SubnetFileError(path, problem, false);
   return value as SubnetFile;
 }
 
@@ -66,7 +88,7 @@ export function subnetFileFor(podCidrs: Cidr[], clusterCidrs: Cidr[], mtu: numbe
   return {
     version: SUBNET_FILE_VERSION,
     clusterNetworks: clusterCidrs.map(formatCidr),
-    subnets: podCidrs.map((c) => ({ subnet: formatCidr(c), gateway: formatAddress({ family: c.family, value: c.network + 1n }) })),
+    subnets: podCidrs.map((c) => ({ subnet: formatCidr(c), gateway: formatAddress(subnetGateway(c)) })),
     mtu,
     ipMasq,
   };
@@ -92,17 +114,9 @@ export function ensureSubnetFile(path: string, file: SubnetFile): 'unchanged' | 
   try {
     found = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read subnet file ${path}: ${(err as Error).message}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read subnet file ${path}: ${messageOf(err)}`, { cause: err });
   }
   if (found === fileText(file)) return 'unchanged';
   writeSubnetFile(path, file);
   return found === undefined ? 'missing' : 'different';
-}
-
-function unavailable(path: string, problem: string): CniError {
-  return new CniError(
-    ErrorCode.NotAvailable,
-    `subnet file ${path} ${problem}`,
-    'weftd writes it once the node has a pod CIDR: check that weftd runs on this node (weftd status), or set ipam.ranges in the network config',
-  );
 }

@@ -2,11 +2,12 @@
 // kernel, the subnet file, and the running daemon for what only it knows
 // (readiness, and the nodes it leaves out and why).
 import { get } from 'node:http';
-import { readSubnetFile, type SubnetFile } from './subnet-file.ts';
-import { deviceName, readDevice } from '../overlay/device.ts';
-import { readOverlayState } from '../overlay/kernel-state.ts';
-import type { OverlayState, Skipped } from '../overlay/types.ts';
-import { parseListenAddress, SKIPPED_PATH } from './health.ts';
+import { readSubnetFile, type SubnetFile } from '../../src/subnet/subnet-file.ts';
+import { deviceName, readDevice } from '../../src/overlay/device.ts';
+import { readOverlayState } from '../../src/overlay/kernel-state.ts';
+import type { OverlayState, Skipped } from '../../src/overlay/types.ts';
+import { parseListenAddress, SKIPPED_PATH } from '../../src/daemon/health.ts';
+import { messageOf } from '../../src/text/error-message.ts';
 
 export type PeerRow = { podCidr: string; via: string; vtepMac?: string; vtepIp?: string };
 
@@ -70,7 +71,7 @@ export async function nodeStatus(vni: number, subnetFile: string, healthAddr: st
   try {
     file = { path: subnetFile, content: readSubnetFile(subnetFile) };
   } catch (err) {
-    file = { path: subnetFile, problem: (err as Error).message };
+    file = { path: subnetFile, problem: messageOf(err) };
   }
   const [ready, skipped] = await Promise.all([readiness(healthAddr), skippedNodes(healthAddr)]);
   return {

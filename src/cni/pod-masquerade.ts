@@ -3,7 +3,7 @@
 // holds a set of pod sources and a set of destinations that keep the pod's
 // address; ADD and DEL only add and remove set elements, so concurrent
 // plugins never race on rules.
-import { type Address, type Cidr, formatAddress, formatCidr } from '../ipam/address.ts';
+import { type Address, type Cidr, formatAddress, formatCidr } from '../net/address.ts';
 import { type NftCommand, nftApply } from '../linux/nft.ts';
 import { kernelError } from './kernel-error.ts';
 

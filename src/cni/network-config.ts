@@ -1,18 +1,20 @@
 // The network configuration weft reads on stdin: decoded and validated once,
 // here, into plain data the verbs trust.
-import { type Address, type Cidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { type JsonObject, isObject } from '../text/json.ts';
+import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
+import { type Address, type Cidr, parseAddress, parseCidr } from '../net/address.ts';
 import type { RangeSpec } from '../ipam/range.ts';
 import { quote } from '../text/quote.ts';
 import { CniError, ErrorCode, configError } from './errors.ts';
 import {
-  type JsonObject, isObject, optArray, optBoolean, optInteger, optObject, optString, optStringArray,
+  optArray, optBoolean, optInteger, optObject, optString, optStringArray,
 } from './json-fields.ts';
 import { absolutePathProblem, interfaceNameProblem, isValidContainerId, isValidNetworkName, MAX_NETWORK_NAME } from './names.ts';
 import type { Attachment, Dns } from './types.ts';
 
-export const DEFAULTS = {
+export const PLUGIN_DEFAULTS = {
   bridge: 'weft0',
-  subnetFile: '/run/weft/subnet.json',
+  subnetFile: SUBNET_FILE_PATH,
   dataDir: '/var/lib/cni/networks',
   hairpinMode: true,
   ipMasq: false,
@@ -24,7 +26,7 @@ export type RouteSpec = { dst: Cidr; gw?: Address };
 // Far more than any real network needs; what bounds the work a config can ask for.
 export const LIMITS = { rangeSets: 16, rangesPerSet: 64, routes: 64, dnsEntries: 64, attachments: 65536 } as const;
 
-export type NetConf = {
+export type NetworkConfig = {
   cniVersion: string;
   name: string;
   bridge: string;
@@ -62,13 +64,13 @@ export function configVersion(obj: JsonObject): string {
   return version;
 }
 
-export function parseNetConf(obj: JsonObject): NetConf {
+export function parseNetworkConfig(obj: JsonObject): NetworkConfig {
   const name = optString(obj, 'name', '');
   if (!name) throw configError('name is missing: give the network a name, e.g. "name": "weft"');
   if (!isValidNetworkName(name)) {
     throw configError(`name ${quote(name)} is invalid: use up to ${MAX_NETWORK_NAME} letters, digits, "_", "." and "-", starting with a letter or digit`);
   }
-  const bridge = optString(obj, 'bridge', '') ?? DEFAULTS.bridge;
+  const bridge = optString(obj, 'bridge', '') ?? PLUGIN_DEFAULTS.bridge;
   const bridgeProblem = interfaceNameProblem(bridge);
   if (bridgeProblem) throw configError(`bridge ${quote(bridge)} ${bridgeProblem}: choose another bridge name`);
   const ipam = optObject(obj, 'ipam', '') ?? {};
@@ -80,15 +82,15 @@ export function parseNetConf(obj: JsonObject): NetConf {
     cniVersion: optString(obj, 'cniVersion', '') ?? '',
     name,
     bridge,
-    subnetFile: absolutePath(optString(obj, 'subnetFile', ''), 'subnetFile') ?? DEFAULTS.subnetFile,
+    subnetFile: absolutePath(optString(obj, 'subnetFile', ''), 'subnetFile') ?? PLUGIN_DEFAULTS.subnetFile,
     mtu: optInteger(obj, 'mtu', '', 68, 65535),
-    hairpinMode: optBoolean(obj, 'hairpinMode', '') ?? DEFAULTS.hairpinMode,
-    ipMasq: optBoolean(obj, 'ipMasq', '') ?? DEFAULTS.ipMasq,
+    hairpinMode: optBoolean(obj, 'hairpinMode', '') ?? PLUGIN_DEFAULTS.hairpinMode,
+    ipMasq: optBoolean(obj, 'ipMasq', '') ?? PLUGIN_DEFAULTS.ipMasq,
     dns: parseDns(optObject(obj, 'dns', '')),
     ipam: {
       ranges: parseRangeSpecs(optArray(ipam, 'ranges', 'ipam.', LIMITS.rangeSets)),
       routes: parseRoutes(optArray(ipam, 'routes', 'ipam.', LIMITS.routes)),
-      dataDir: absolutePath(optString(ipam, 'dataDir', 'ipam.'), 'ipam.dataDir') ?? DEFAULTS.dataDir,
+      dataDir: absolutePath(optString(ipam, 'dataDir', 'ipam.'), 'ipam.dataDir') ?? PLUGIN_DEFAULTS.dataDir,
     },
     prevResult: obj.prevResult,
     validAttachments: parseAttachments(obj),

@@ -6,7 +6,8 @@
 // that is running, where writing into it would fail with ETXTBSY.
 import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
+import { writeAll, writeFileAtomically } from '../../src/linux/atomic-file.ts';
+import { messageOf } from '../../src/text/error-message.ts';
 
 export const DEFAULT_CONF_NAME = '10-weft.conflist';
 const PLUGIN_NAME = 'weft';
@@ -49,7 +50,7 @@ function checkConflist(text: string): void {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`CNI conflist is not valid JSON (${(err as Error).message}): pass the network configuration list as JSON text`);
+    throw new Error(`CNI conflist is not valid JSON (${messageOf(err)}): pass the network configuration list as JSON text`, { cause: err });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error('CNI conflist is not a JSON object: pass {"cniVersion", "name", "plugins": [...]}');
@@ -68,7 +69,7 @@ function checkBinary(path: string): void {
   try {
     isFile = statSync(path).isFile();
   } catch (err) {
-    throw new Error(`weft plugin binary ${path} cannot be read (${(err as NodeJS.ErrnoException).code}): pass the path of the weft executable`);
+    throw new Error(`weft plugin binary ${path} cannot be read (${(err as NodeJS.ErrnoException).code}): pass the path of the weft executable`, { cause: err });
   }
   if (!isFile) throw new Error(`weft plugin binary ${path} is not a regular file: pass the path of the weft executable`);
 }

@@ -4,25 +4,26 @@
 // pod traffic, and the next start reconciles whatever changed meanwhile.
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { type Cidr, formatCidr, parseAddress, parseCidr } from '../ipam/address.ts';
+import { type Cidr, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { VTEP_IP, VTEP_MAC, type Vtep } from '../k8s/annotations.ts';
 import { exponentialBackoff } from '../k8s/backoff.ts';
 import { loadKubeConfig } from '../k8s/client.ts';
 import { type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { publishVtep, setNetworkAvailable } from '../k8s/node-status.ts';
 import { type RetriedRequest, type RetryOptions, retriedRequest } from '../k8s/retry.ts';
-import { macForName } from '../linux/mac.ts';
+import { macForName } from '../net/mac.ts';
 import { deviceName, type VxlanSpec } from '../overlay/device.ts';
 import { type DaemonConfig, VXLAN_OVERHEAD } from './config.ts';
 import { serveHealth } from './health.ts';
-import { ensureMasquerade } from './masquerade.ts';
+import { ensureMasquerade } from './node-masquerade.ts';
 import { createMetrics } from './metrics.ts';
 import { type OverlayPass, createOverlayPass } from './overlay-pass.ts';
 import { waitForPodCidrs } from './own-node.ts';
 import { type Attempt, readiness } from './readiness.ts';
 import { type PassKind, createScheduler } from './scheduler.ts';
-import { ensureSubnetFile, subnetFileFor } from './subnet-file.ts';
+import { ensureSubnetFile, subnetFileFor } from '../subnet/subnet-file.ts';
 import { detectUnderlay } from './underlay.ts';
+import { messageOf } from '../text/error-message.ts';
 
 export function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} weftd: ${msg}\n`);
@@ -30,7 +31,7 @@ export function log(msg: string): void {
 
 function attempt(request: RetriedRequest | undefined): Attempt {
   const error = request?.lastError();
-  return { succeeded: request?.succeeded() ?? false, error: error === undefined ? undefined : (error as Error).message ?? String(error) };
+  return { succeeded: request?.succeeded() ?? false, error: error === undefined ? undefined : messageOf(error) };
 }
 
 export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise<void> {
@@ -62,7 +63,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     backoff: exponentialBackoff(500, 30_000),
     onError: (err, delay) => {
       metrics.apiErrors.inc();
-      log(`${(err as Error).message}; retrying in ${delay} ms`);
+      log(`${messageOf(err)}; retrying in ${delay} ms`);
     },
     onSuccess: () => log(done),
   });
@@ -130,7 +131,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       periodicMs: cfg.resyncMs,
       onError: (err) => {
         metrics.reconcileErrors.inc();
-        log(`reconcile failed, retrying: ${(err as Error).message}`);
+        log(`reconcile failed, retrying: ${messageOf(err)}`);
       },
     });
     publish.request();
