@@ -6,21 +6,17 @@
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { checkDelEdgeCases } from './checks/del-edge-cases.ts';
+import { checkDelEdgeCases, checkLifecycle, checkRawResults } from './checks/add-check-del.ts';
 import { checkErrors } from './checks/errors.ts';
 import { checkGc } from './checks/gc.ts';
 import { checkHostileInput } from './checks/hostile-input.ts';
-import { checkLifecycle } from './checks/lifecycle.ts';
 import { checkParallel } from './checks/parallel.ts';
-import { checkRawResults } from './checks/raw-results.ts';
-import { checkStatus } from './checks/status.ts';
-import { checkVersion } from './checks/version.ts';
+import { checkStatus, checkVersion } from './checks/version-status.ts';
 import { beginShutdown, isShuttingDown, mark, unwindAll, unwindTo } from './lib/cleanup.ts';
-import { settleInFlight } from './lib/process.ts';
+import { SetupError } from './lib/conf.ts';
+import { settleInFlight } from './lib/plugin.ts';
 import { Report, writeJsonReport } from './lib/report.ts';
-import { SetupError } from './lib/setup-error.ts';
-import { prepareSuite } from './lib/setup.ts';
-import type { Suite } from './lib/suite.ts';
+import { type Suite, prepareSuite } from './lib/suite.ts';
 
 // Run one at a time: GC must not overlap any ADD or DEL (SPEC.md "Lifecycle
 // & Ordering"), and the checks that fill the address pool need it to themselves.

@@ -1,18 +1,12 @@
 // GC (spec 1.1.0): pods are added, the runtime forgets one and deletes its
 // netns, then GC names all the others in cni.dev/valid-attachments. The
 // forgotten pod's address must be free again and the named pods untouched.
-import { requestAddress } from '../lib/address-request.ts';
-import { gcChain } from '../lib/chain.ts';
-import { cnitool } from '../lib/cnitool.ts';
-import { reservationDir, reservationHolder } from '../lib/ipam-state.ts';
-import { kernelProblems } from '../lib/kernel-state.ts';
-import { deleteNetns, pingFrom } from '../lib/netns.ts';
-import { type Pod, addPod, createPod, delPod } from '../lib/pods.ts';
-import { fillPool } from '../lib/pool-exhaustion.ts';
-import { describeExit, describeFailure } from '../lib/process.ts';
+import { deleteNetns, kernelProblems, pingFrom, reservationDir, reservationHolder } from '../lib/host.ts';
+import { cnitool, describeExit, describeFailure, gcChain } from '../lib/plugin.ts';
+import { type Pod, addNewPod, delPod, fillPool, inspectPodResult, podAddress, probeAdd, requestAddress } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
-import { type AddResultView, type ResultIp, inspectAddResult } from '../lib/result-shape.ts';
-import { type Suite, checkVerbGate, gcVerbGate } from '../lib/suite.ts';
+import type { AddResultView, ResultIp } from '../lib/spec.ts';
+import { type Suite, verbGate } from '../lib/suite.ts';
 
 const RELEASES: Check = { id: 'gc.releases-stale', title: 'GC frees the address of an attachment missing from cni.dev/valid-attachments' };
 const KEEPS: Check = { id: 'gc.keeps-valid', title: 'GC leaves the attachments named in cni.dev/valid-attachments working' };
@@ -24,7 +18,7 @@ const unproven = (problem: string): Proof => ({ problems: [problem], how: '' });
 const proven = (how: string): Proof => ({ problems: [], how });
 
 export async function checkGc(suite: Suite): Promise<void> {
-  if (suite.report.closed([RELEASES, KEEPS], gcVerbGate(suite))) return;
+  if (suite.report.closed([RELEASES, KEEPS], verbGate(suite, 'GC'))) return;
   const valid = await addWithAddress(suite);
   if (typeof valid === 'string') return suite.report.unreached([RELEASES, KEEPS], `ADD before GC: ${valid}`);
   const stale = await addWithAddress(suite);
@@ -57,29 +51,26 @@ export async function checkGc(suite: Suite): Promise<void> {
 }
 
 async function addWithAddress(suite: Suite): Promise<AddedPod | string> {
-  const pod = await createPod(suite);
-  const added = await addPod(suite, pod);
+  const { pod, added } = await addNewPod(suite);
   if (!added.ok) return added.reason;
-  const address = containerAddress(suite, pod, added.result);
-  return address ?? 'the ADD result assigns no address to the container interface';
+  const { view } = inspectPodResult(suite, pod, added.result);
+  const address = view?.containerIps[0];
+  return view && address ? { pod, view, address } : 'the ADD result assigns no address to the container interface';
 }
 
-function containerAddress(suite: Suite, pod: Pod, result: Record<string, unknown>): AddedPod | undefined {
-  const { view } = inspectAddResult(result, { cniVersion: suite.net.cniVersion, netns: pod.netns.path, ifname: suite.ifname });
-  const address = view?.containerIps[0];
-  return view && address ? { pod, view, address } : undefined;
+/** The address a new pod gets now, or why its ADD failed; the pod is DELeted again at once. */
+async function grantedAddress(suite: Suite, capabilityArgs?: Record<string, unknown>): Promise<{ granted?: string } | { failed: string }> {
+  const { pod, added } = await probeAdd(suite, capabilityArgs);
+  return added.ok ? { granted: podAddress(suite, pod, added.result) } : { failed: added.reason };
 }
 
 /** The pool was full before GC, so a new ADD needs exactly the collected address. */
 async function proveByFullPool(suite: Suite, stale: AddedPod): Promise<Proof> {
   const wanted = stale.address.text;
-  const probe = await createPod(suite);
-  const added = await addPod(suite, probe);
-  const granted = added.ok ? containerAddress(suite, probe, added.result)?.address.text : undefined;
-  await delPod(suite, probe);
-  if (!added.ok) return unproven(`the pool was full and an ADD after GC still failed, so GC did not free ${wanted}: ${added.reason}`);
-  if (granted !== wanted) {
-    return unproven(`the pool was full and an ADD after GC got ${granted ?? 'no address'}, not the collected ${wanted}: GC freed a valid attachment's address`);
+  const probe = await grantedAddress(suite);
+  if ('failed' in probe) return unproven(`the pool was full and an ADD after GC still failed, so GC did not free ${wanted}: ${probe.failed}`);
+  if (probe.granted !== wanted) {
+    return unproven(`the pool was full and an ADD after GC got ${probe.granted ?? 'no address'}, not the collected ${wanted}: GC freed a valid attachment's address`);
   }
   return proven(`the pool was full; after GC a new ADD got ${wanted}`);
 }
@@ -89,14 +80,11 @@ async function proveOtherwise(suite: Suite, stale: AddedPod, heldBefore: string 
   const wanted = stale.address.text;
   const request = requestAddress(suite.net, wanted);
   if (request) {
-    const probe = await createPod(suite);
-    const added = await addPod(suite, probe, request);
-    const granted = added.ok ? containerAddress(suite, probe, added.result)?.address.text : undefined;
-    await delPod(suite, probe);
-    if (!added.ok) return unproven(`an ADD requesting ${wanted} through the ips capability failed, so GC did not free it: ${added.reason}`);
-    if (granted !== wanted) {
+    const probe = await grantedAddress(suite, request);
+    if ('failed' in probe) return unproven(`an ADD requesting ${wanted} through the ips capability failed, so GC did not free it: ${probe.failed}`);
+    if (probe.granted !== wanted) {
       return unproven(
-        `an ADD requesting ${wanted} through the ips capability got ${granted ?? 'no address'}: ` +
+        `an ADD requesting ${wanted} through the ips capability got ${probe.granted ?? 'no address'}: ` +
           `either GC kept ${wanted} or the plugin ignores the capability the conf declares`,
       );
     }
@@ -128,7 +116,7 @@ async function validPodProblems(suite: Suite, valid: AddedPod, heldBefore: strin
   if (dir && heldBefore === ownId && reservationHolder(dir, valid.address.address.address) !== ownId) {
     problems.push(`${valid.address.address.address} is no longer reserved for the valid pod in ${dir}`);
   }
-  if (checkVerbGate(suite).open) {
+  if (verbGate(suite, 'CHECK').open) {
     const checked = await cnitool(suite.cnitool, 'check', valid.pod.netns.path);
     if (checked.exitCode !== 0) problems.push(describeFailure('cnitool check of the valid pod', checked));
   }

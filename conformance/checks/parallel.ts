@@ -3,13 +3,10 @@
 // addresses; DELed at once, they free all of them. A second round of N ADDs
 // proves that, by asking for the very same addresses when the conf allows it,
 // or by succeeding although the pool was full.
-import { requestAddress } from '../lib/address-request.ts';
-import { addressesHeldBy, reservationDir } from '../lib/ipam-state.ts';
-import { type Pod, addPod, createPod, delPod } from '../lib/pods.ts';
-import { poolIsFull } from '../lib/pool-exhaustion.ts';
-import { describeFailure } from '../lib/process.ts';
+import { addressesHeldBy, reservationDir } from '../lib/host.ts';
+import { describeFailure } from '../lib/plugin.ts';
+import { type Pod, addPod, createPod, delPod, podAddress, poolIsFull, requestAddress } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
-import { inspectAddResult } from '../lib/result-shape.ts';
 import type { Suite } from '../lib/suite.ts';
 
 export async function checkParallel(suite: Suite): Promise<void> {
@@ -60,8 +57,7 @@ async function addRound(suite: Suite, pods: Pod[], capabilityArgs: (i: number) =
       failures.add(i, outcome.reason);
       return undefined;
     }
-    const { view } = inspectAddResult(outcome.result, { cniVersion: suite.net.cniVersion, netns: pod.netns.path, ifname: suite.ifname });
-    const address = view?.containerIps[0]?.text;
+    const address = podAddress(suite, pod, outcome.result);
     if (!address) failures.add(i, `the result assigns no address to ${suite.ifname}`);
     return address;
   });

@@ -3,32 +3,67 @@
 // trace; then either one clean error object and no change anywhere, or a
 // result that is true of the kernel and a DEL that undoes all the ADD made;
 // and no trace of an injected command.
+//
+// The plugin runs in a network namespace that stands in for the host:
+// comparing a namespace of its own before and after each call sees exactly
+// what the plugin did, undisturbed by anything else on the machine, and
+// whatever the plugin leaves there goes with the namespace. A plugin that
+// acts through a daemon in the real host is judged by its replies, the pod's
+// namespace and the IPAM data only.
 import { existsSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Breakage, type BrokenAdd, prepareBrokenAdd } from './broken-add.ts';
-import { type Canaries, canaryTraces } from './canaries.ts';
-import { invoke, prevResultForDel } from './chain.ts';
 import { defer } from './cleanup.ts';
-import { readErrorOutput } from './error-shape.ts';
-import { addressesHeldBy } from './ipam-state.ts';
-import { readOneObject } from './json.ts';
-import { kernelProblems } from './kernel-state.ts';
-import { type Netns, createNetns, linkNamesIn } from './netns.ts';
-import { type Observation, changesSince, listChanges, observe } from './observation.ts';
-import { type Completed, describeFailure, shorten } from './process.ts';
-import { type AddResultView, inspectAddResult } from './result-shape.ts';
-import { stackTraceIn } from './stack-trace.ts';
+import {
+  type Netns,
+  type Observation,
+  addressesHeldBy,
+  changesSince,
+  createNetns,
+  deleteNetns,
+  kernelProblems,
+  linkNames,
+  listChanges,
+  observe,
+  setChanges,
+  snapshotNet,
+} from './host.ts';
+import { type Canaries, type HostileInput, canaryTraces } from './hostile-payloads.ts';
+import { type Completed, describeFailure, invoke, prevResultForDel, shorten } from './plugin.ts';
+import { type BrokenAdd, addPodDirectly, brokenStdin, createPod, delPodDirectly, prepareBrokenAdd } from './pods.ts';
+import { type AddResultView, inspectAddResult, readErrorOutput, readOneObject, stackTraceIn } from './spec.ts';
 import type { Suite } from './suite.ts';
 
-export type HostileInput = {
-  breakage: Breakage;
-  /** Ends the pod's netns name, and so CNI_NETNS. */
-  netnsLabel?: string;
-  /** The network name the request carries when it is not the conf's: a plugin may make directories under it. */
-  networkName?: string;
-  /** Paths only a misused value would create. */
-  forbiddenPaths?: readonly string[];
-};
+/** `steady`: the sandbox as it is between pods, the state every hostile call must leave it in. */
+export type Sandbox = { netns: Netns; steady: Set<string> };
+
+/**
+ * A fresh stand-in host in which the conf's chain has ADDed and DELeted one
+ * valid pod, so it already holds what plugins keep between pods (a bridge
+ * and its address, say); or why that failed.
+ */
+export async function prepareSandbox(suite: Suite): Promise<Sandbox | string> {
+  const netns = await createNetns('-host');
+  const inSandbox = sandboxed(suite, netns);
+  const pod = await createPod(inSandbox);
+  const added = await addPodDirectly(inSandbox, pod, suite.net.cniVersion);
+  if (!added.ok) return `a valid ADD with the namespace ${netns.name} standing in for the host failed: ${added.failure.reason}`;
+  const deleted = await delPodDirectly(inSandbox, pod, suite.net.cniVersion, added.result);
+  if (!deleted.ok) return `a valid DEL with the namespace ${netns.name} standing in for the host failed: ${deleted.failure.reason}`;
+  await deleteNetns(pod.netns);
+  return { netns, steady: await snapshotNet(netns) };
+}
+
+/** The same sandbox when it is still in its steady state, else a fresh one. */
+export async function restoreSandbox(suite: Suite, sandbox: Sandbox): Promise<Sandbox | string> {
+  if (setChanges(sandbox.steady, await snapshotNet(sandbox.netns)).length === 0) return sandbox;
+  await deleteNetns(sandbox.netns);
+  return prepareSandbox(suite);
+}
+
+/** `suite` with its plugins executed inside `netns`. */
+export function sandboxed(suite: Suite, netns: Netns): Suite {
+  return { ...suite, exec: { ...suite.exec, netns: netns.name } };
+}
 
 /** What all hostile calls share: the suite with its plugins running in the sandbox host, and what to watch. */
 export type Arena = { suite: Suite; host: Netns; canaries: Canaries; dataDirs: readonly string[] };
@@ -110,7 +145,7 @@ async function resultProblems(attempt: Attempt, completed: Completed): Promise<s
   const expect = { cniVersion: arena.suite.net.cniVersion, netns: add.variables.CNI_NETNS ?? '', ifname: add.variables.CNI_IFNAME ?? '' };
   const { view, problems } = inspectAddResult(parsed.value, expect);
   if (!view) return problems;
-  return [...problems, ...(await kernelProblems(pod, expect.ifname, view, arena.host.name)), ...unlistedLinks(await linkNamesIn(pod), view)];
+  return [...problems, ...(await kernelProblems(pod, expect.ifname, view, arena.host)), ...unlistedLinks(await linkNames(pod), view)];
 }
 
 function unlistedLinks(links: readonly string[], view: AddResultView): string[] {
@@ -124,8 +159,7 @@ function unlistedLinks(links: readonly string[], view: AddResultView): string[] 
 function sendDel({ arena, add, input, prevResult }: Attempt): Promise<Completed> {
   const passed = prevResultForDel(arena.suite.net.cniVersion, prevResult);
   const request = passed === undefined ? add.request : { ...add.request, prevResult: passed };
-  const stdin = input.breakage.stdin ? input.breakage.stdin(request) : JSON.stringify(request);
-  return invoke(arena.suite, add.plugin.type, { ...add.variables, CNI_COMMAND: 'DEL' }, stdin);
+  return invoke(arena.suite, add.plugin.type, { ...add.variables, CNI_COMMAND: 'DEL' }, brokenStdin(input.breakage, request));
 }
 
 /** DEL, as a runtime would; then the suite removes what it can tell the plugin made for this attachment. */

@@ -1,7 +1,7 @@
 // Collects check outcomes, prints one line per check as it is decided, and
 // renders the summary and the optional JSON report.
 import { writeFileSync } from 'node:fs';
-import { escapeControls } from './json.ts';
+import { escapeControls } from './spec.ts';
 import type { Gate } from './suite.ts';
 
 export type Status = 'PASS' | 'FAIL' | 'N/A';
@@ -36,6 +36,12 @@ export class Report {
   verdict(check: Check, problems: readonly string[], passDetail = ''): void {
     if (problems.length === 0) this.pass(check, passDetail);
     else this.fail(check, problems.join('; '));
+  }
+
+  /** FAIL as not reached when there was nothing to judge, else as `verdict`. */
+  verdictOn(check: Check, judged: readonly unknown[], nothingJudged: string, problems: readonly string[]): void {
+    if (judged.length === 0) this.unreached([check], nothingJudged);
+    else this.verdict(check, problems);
   }
 
   /** Checks that could not run because an earlier step failed count as failed. */

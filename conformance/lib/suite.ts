@@ -1,12 +1,15 @@
-// What every check gets: the configuration under test, where its plugins
-// are, what they declared in VERSION, and where to report; and the version
-// gates deciding whether a check applies.
-import type { Cnitool } from './cnitool.ts';
-import type { NetworkConfig } from './network-config.ts';
-import type { ExecContext } from './plugin-exec.ts';
-import type { VersionAnswer } from './plugin-versions.ts';
+// What every check gets: the configuration under test, where its plugins are,
+// what they declared in VERSION, and where to report; all of it verified
+// before the first check runs, so a missing binary or a bad conf is one clear
+// message rather than N failures. And the gates deciding whether a check
+// applies.
+import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { type NetworkConfig, SetupError, distinctPlugins, loadNetworkConfig } from './conf.ts';
+import { watchHostLinks } from './host.ts';
+import { type Cnitool, type ExecContext, type VersionAnswer, askVersions, findPlugin, prepareCnitool } from './plugin.ts';
 import type { Report } from './report.ts';
-import { INTRODUCED_IN, compareVersions } from './versions.ts';
+import { type GatedVerb, INTRODUCED_IN, compareVersions } from './spec.ts';
 
 export type Suite = {
   net: NetworkConfig;
@@ -23,6 +26,47 @@ export type Suite = {
   /** Where plugins executed directly run; unset, in the suite's own namespace. */
   exec?: ExecContext;
 };
+
+export type SuiteOptions = { conf: string; cniPath: string; cnitool: string; parallel: number; report: Report };
+
+export async function prepareSuite(options: SuiteOptions): Promise<Suite> {
+  const { net, cniPath, binaries } = loadInputs(options);
+  // What kubelet's runtimes name a pod's interface.
+  const ifname = 'eth0';
+  await watchHostLinks();
+  return {
+    net,
+    cniPath,
+    binaries,
+    versions: await askVersions(net, binaries),
+    cnitool: prepareCnitool(options.cnitool, net, cniPath, ifname),
+    ifname,
+    parallel: options.parallel,
+    report: options.report,
+  };
+}
+
+function loadInputs(options: SuiteOptions): { net: NetworkConfig; cniPath: string[]; binaries: Map<string, string> } {
+  if (process.getuid?.() !== 0) throw new SetupError('run the suite as root: it creates network namespaces and lets plugins change host networking');
+  if (!Number.isInteger(options.parallel) || options.parallel < 2) throw new SetupError(`--parallel ${options.parallel} must be an integer of at least 2`);
+  try {
+    accessSync(options.cnitool, constants.X_OK);
+  } catch {
+    throw new SetupError(`cnitool is not an executable at ${options.cnitool}; build it with tools/go-tools.sh (make go-tools) or pass --cnitool`);
+  }
+  const net = loadNetworkConfig(options.conf);
+  const cniPath = options.cniPath.split(':').filter(Boolean).map((dir) => resolve(dir));
+  if (cniPath.length === 0) throw new SetupError('--cni-path is empty; pass the directories holding the plugin binaries, separated by ":"');
+  const binaries = new Map<string, string>();
+  for (const { type } of distinctPlugins(net)) {
+    try {
+      binaries.set(type, findPlugin(type, cniPath));
+    } catch (err) {
+      throw new SetupError((err as Error).message);
+    }
+  }
+  return { net, cniPath, binaries };
+}
 
 /**
  * Whether a check may run. Closed gates are either not applicable (the
@@ -47,11 +91,19 @@ export function versionGate(suite: Suite, cniVersion: string): Gate {
   return OPEN;
 }
 
+const DISABLED_BY: Partial<Record<GatedVerb, 'disableCheck' | 'disableGC'>> = { CHECK: 'disableCheck', GC: 'disableGC' };
+
 /**
- * Open when a verb introduced in `introducedIn` may be sent. Like libcni, the
- * suite speaks the conf's cniVersion and never sends a verb that version lacks.
+ * Open when a runtime may send `verb`. Like libcni, the suite speaks the
+ * conf's cniVersion and never sends a verb that version lacks, nor one the
+ * conf disables.
  */
-export function verbGate(suite: Suite, verb: string, introducedIn: string): Gate {
+export function verbGate(suite: Suite, verb: GatedVerb): Gate {
+  const disabledBy = DISABLED_BY[verb];
+  if (disabledBy && suite.net[disabledBy]) {
+    return { open: false, applicable: false, reason: `the conf sets ${disabledBy}, so runtimes must not call ${verb}` };
+  }
+  const introducedIn = INTRODUCED_IN[verb];
   const supported = versionGate(suite, introducedIn);
   if (!supported.open) return { ...supported, reason: `${supported.reason}, which ${verb} needs` };
   if (compareVersions(suite.net.cniVersion, introducedIn) < 0) {
@@ -62,14 +114,4 @@ export function verbGate(suite: Suite, verb: string, introducedIn: string): Gate
     };
   }
   return OPEN;
-}
-
-export function checkVerbGate(suite: Suite): Gate {
-  if (suite.net.disableCheck) return { open: false, applicable: false, reason: 'the conf sets disableCheck, so runtimes must not call CHECK' };
-  return verbGate(suite, 'CHECK', INTRODUCED_IN.CHECK);
-}
-
-export function gcVerbGate(suite: Suite): Gate {
-  if (suite.net.disableGC) return { open: false, applicable: false, reason: 'the conf sets disableGC, so runtimes must not call GC' };
-  return verbGate(suite, 'GC', INTRODUCED_IN.GC);
 }

@@ -1,11 +1,12 @@
-// Reads the network configuration under test (a .conflist, or a single-plugin
-// .conf which libcni up-converts to a one-entry list) and picks its protocol
-// version the way libcni does.
+// The network configuration under test: a .conflist, or a single-plugin .conf
+// which libcni up-converts to a one-entry list, with its protocol version
+// picked the way libcni does.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isObject } from './json.ts';
-import { SetupError } from './setup-error.ts';
-import { NEWEST_SPEC_VERSION, compareVersions, isVersion } from './versions.ts';
+import { NEWEST_SPEC_VERSION, compareVersions, isObject, isVersion } from './spec.ts';
+
+/** A problem with how the suite was invoked (flags, conf, binaries); the message says how to fix it. */
+export class SetupError extends Error {}
 
 export type PluginConf = { type: string } & Record<string, unknown>;
 
