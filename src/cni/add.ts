@@ -6,8 +6,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { formatAddress } from '../net/address.ts';
 import { findRange, hostCidr } from '../ipam/range.ts';
-import { releaseAddress, reserve, storeDir } from '../ipam/store.ts';
-import { type IpCommand, IpCommandError, ipBatch } from '../linux/ip.ts';
+import { makeStoreDir, recordLastReserved, releaseAddress, removeStoreDir, reserve, storeDir } from '../ipam/store.ts';
+import { type IpCommand, IpCommandError, ipBatch, linkAdd, linkDel, linkSet } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../net/mac.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
@@ -26,7 +26,7 @@ import type { Result, Route } from './types.ts';
 type Assigned = PodAddress & { cidr: string };
 
 /** What this ADD has made so far, for the rollback. */
-type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean };
+type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean; storeDir: string | undefined };
 
 export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
   if (!existsSync(inv.netns)) {
@@ -44,8 +44,9 @@ export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
 
   const dir = storeDir(conf.ipam.dataDir, conf.name);
   const host = hostVethName(inv.containerId, inv.ifname);
-  const made: Made = { reserved: [], veth: false, bridge: false };
+  const made: Made = { reserved: [], veth: false, bridge: false, storeDir: undefined };
   try {
+    made.storeDir = makeStoreDir(dir);
     for (const [i, set] of network.rangeSets.entries()) {
       const address = reserve(dir, set, i, inv.containerId, inv.ifname);
       const range = findRange(set, address)!;
@@ -58,6 +59,7 @@ export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
     const routes = podRoutes(conf.ipam.routes, made.reserved);
     configurePod(inv, made.reserved, routes);
     if (conf.ipMasq) addMasquerade(made.reserved.map((a) => a.address), network.noMasquerade);
+    made.reserved.forEach((a, i) => recordLastReserved(dir, i, a.address));
     return {
       cniVersion: conf.cniVersion,
       interfaces: [
@@ -94,6 +96,7 @@ function rollBack(made: Made, host: string, bridge: string, dir: string): void {
   // plugged into it meanwhile.
   if (made.bridge && bridgePorts(bridge) === 0) deleteLink(bridge);
   for (const a of made.reserved) releaseAddress(dir, a.address);
+  if (made.storeDir) removeStoreDir(dir, made.storeDir);
 }
 
 /** Ports on the bridge; Infinity when sysfs cannot tell, so it is kept. */
@@ -126,7 +129,7 @@ function readBridge(name: string): SysfsLink | undefined {
 
 function deleteLink(name: string): void {
   try {
-    ipBatch([['link', 'del', name]]);
+    ipBatch([linkDel(name)]);
   } catch {
     // Already gone (a veth goes with its netns); nothing else to undo.
   }
@@ -144,12 +147,12 @@ function wireHostSide(
 ): SysfsLink | undefined {
   const { host, hostMac, podMac, mtu } = veth;
   const vethCommands: IpCommand[] = [
-    ['link', 'add', host, 'mtu', String(mtu), 'address', hostMac, 'type', 'veth', 'peer', 'name', inv.ifname, 'mtu', String(mtu), 'address', podMac, 'netns', inv.netns],
+    linkAdd(host, 'mtu', String(mtu), 'address', hostMac, 'type', 'veth', 'peer', 'name', inv.ifname, 'mtu', String(mtu), 'address', podMac, 'netns', inv.netns),
     // GC tells this network's veths from another's on the same bridge by it.
-    ['link', 'set', host, 'alias', hostVethAlias(conf.name)],
-    ['link', 'set', host, 'master', conf.bridge],
-    ...(conf.hairpinMode ? [['link', 'set', 'dev', host, 'type', 'bridge_slave', 'hairpin', 'on']] : []),
-    ['link', 'set', host, 'up'],
+    linkSet(host, 'alias', hostVethAlias(conf.name)),
+    linkSet(host, 'master', conf.bridge),
+    ...(conf.hairpinMode ? [linkSet(host, 'type', 'bridge_slave', 'hairpin', 'on')] : []),
+    linkSet(host, 'up'),
   ];
   let current = bridge;
   let setup = bridgeSetup;
@@ -188,7 +191,7 @@ function configurePod(inv: Invocation, assigned: Assigned[], routes: Route[]): v
   const dev = inv.ifname;
   const commands: IpCommand[] = [
     ...assigned.map((a) => ['addr', 'add', a.cidr, 'dev', dev, ...(a.address.family === 6 ? ['nodad'] : [])]),
-    ['link', 'set', dev, 'up'],
+    linkSet(dev, 'up'),
     ...routes.map((r) => ['route', 'add', r.dst, ...(r.gw ? ['via', r.gw] : []), 'dev', dev]),
   ];
   try {

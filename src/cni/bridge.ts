@@ -4,7 +4,7 @@
 // the ADD's host batch, so the common case costs no process of its own.
 import { type Address, formatAddress } from '../net/address.ts';
 import type { RangeSet } from '../ipam/range.ts';
-import type { IpCommand } from '../linux/ip.ts';
+import { type IpCommand, linkAdd, linkSet } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { macForAddress, macForName } from '../net/mac.ts';
 import type { SysfsLink } from '../linux/sysfs.ts';
@@ -34,12 +34,12 @@ export function pinnedBridgeMac(name: string, gateways: Gateway[]): string {
 export function bridgeCommands(name: string, link: SysfsLink | undefined, gateways: Gateway[], mtu: number | undefined): IpCommand[] {
   if (link && !link.isBridge) throw notABridge(name);
   const commands: IpCommand[] = [];
-  if (!link) commands.push(['link', 'add', name, ...(mtu ? ['mtu', String(mtu)] : []), 'address', pinnedBridgeMac(name, gateways), 'type', 'bridge']);
+  if (!link) commands.push(linkAdd(name, ...(mtu ? ['mtu', String(mtu)] : []), 'address', pinnedBridgeMac(name, gateways), 'type', 'bridge'));
   for (const gw of gateways) {
     const cidr = `${formatAddress(gw.address)}/${gw.prefix}`;
     commands.push(['addr', link ? 'replace' : 'add', cidr, 'dev', name, ...(gw.address.family === 6 ? ['nodad'] : [])]);
   }
-  if (!link?.up) commands.push(['link', 'set', name, 'up']);
+  if (!link?.up) commands.push(linkSet(name, 'up'));
   return commands;
 }
 

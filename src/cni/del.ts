@@ -2,7 +2,7 @@
 // after it, so a DEL that fails half-way never frees an address a live
 // interface still holds; the runtime retries.
 import { listReservations, release, storeDir } from '../ipam/store.ts';
-import { IpCommandError, ipBatch } from '../linux/ip.ts';
+import { IpCommandError, ipBatch, linkDel } from '../linux/ip.ts';
 import { linkExists } from '../linux/sysfs.ts';
 import type { NetworkConfig } from './network-config.ts';
 import type { Invocation } from './env.ts';
@@ -16,7 +16,7 @@ export function cmdDel(inv: Invocation, conf: NetworkConfig): void {
   // costs no process at all.
   if (linkExists(host)) {
     try {
-      ipBatch([['link', 'del', host]]);
+      ipBatch([linkDel(host)]);
     } catch (err) {
       if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete veth ${host}`, err);
     }

@@ -3,7 +3,7 @@
 // its alias says so: two networks may share one bridge, and neither's GC may
 // take the other's pods off it.
 import { listReservations, release, storeDir } from '../ipam/store.ts';
-import { IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
+import { IpCommandError, ipBatch, ipShow, linkDel } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
 import type { NetworkConfig } from './network-config.ts';
 import { hostVethAlias, hostVethName, isHostVethName } from './host-veth.ts';
@@ -24,7 +24,7 @@ export function cmdGc(conf: NetworkConfig): void {
   for (const veth of veths) {
     if (veth.ifalias !== alias || !isHostVethName(veth.ifname) || validVeths.has(veth.ifname)) continue;
     try {
-      ipBatch([['link', 'del', veth.ifname]]);
+      ipBatch([linkDel(veth.ifname)]);
     } catch (err) {
       if (!(err instanceof IpCommandError && err.notFound)) throw kernelError(`cannot delete stale veth ${veth.ifname}`, err);
     }

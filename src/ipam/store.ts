@@ -3,8 +3,8 @@
 // "<containerID>\r\n<ifname>", plus last_reserved_ip.<set> per range set.
 // Creating a reservation with O_EXCL is what makes concurrent ADDs safe: two
 // processes can race for an address but only one create succeeds.
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { messageOf } from '../text/error-message.ts';
 import { IpamError } from './errors.ts';
 import { type Address, formatAddress, formatCidr, parseAddress } from '../net/address.ts';
@@ -18,11 +18,38 @@ export function storeDir(dataDir: string, network: string): string {
   return join(dataDir, network);
 }
 
-/** Reserves the next free address of the set for the attachment. */
+/**
+ * Makes the store's directory; returns the topmost directory it had to
+ * create, so a failed ADD can take back exactly what it made.
+ */
+export function makeStoreDir(dir: string): string | undefined {
+  try {
+    return mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw ioError(`cannot create the IPAM store ${dir}`, err);
+  }
+}
+
+/** Removes the directories a failed ADD created, from `dir` up to `top`, while they are empty. */
+export function removeStoreDir(dir: string, top: string): void {
+  for (let d = dir; d.startsWith(top); d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // Not empty: another ADD reserved meanwhile, and the rest stays too.
+      return;
+    }
+    if (d === top) return;
+  }
+}
+
+/**
+ * Reserves the next free address of the set for the attachment, in a store
+ * directory that exists. The round-robin marker moves only once the ADD has
+ * succeeded (recordLastReserved), so a failed ADD leaves no file behind.
+ */
 export function reserve(dir: string, set: RangeSet, setIndex: number, containerId: string, ifname: string): Address {
-  mkdirSync(dir, { recursive: true });
-  const markerFile = join(dir, `${LAST_RESERVED}${setIndex}`);
-  const last = readMarker(markerFile);
+  const last = readMarker(markerFile(dir, setIndex));
   for (const address of candidates(set, last)) {
     const text = formatAddress(address);
     let fd: number;
@@ -37,7 +64,6 @@ export function reserve(dir: string, set: RangeSet, setIndex: number, containerI
     } finally {
       closeSync(fd);
     }
-    writeAtomically(markerFile, text);
     return address;
   }
   const ranges = set.map((r) => formatCidr(r.subnet)).join(', ');
@@ -83,6 +109,19 @@ export function release(reservation: Reservation): void {
   }
 }
 
+
+function markerFile(dir: string, setIndex: number): string {
+  return join(dir, `${LAST_RESERVED}${setIndex}`);
+}
+
+/** Moves set `setIndex`'s round-robin marker to `address`: the next ADD starts after it. */
+export function recordLastReserved(dir: string, setIndex: number, address: Address): void {
+  try {
+    writeAtomically(markerFile(dir, setIndex), formatAddress(address));
+  } catch (err) {
+    throw ioError(`cannot write ${markerFile(dir, setIndex)}`, err);
+  }
+}
 
 function readMarker(file: string): Address | undefined {
   try {

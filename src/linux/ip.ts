@@ -10,8 +10,23 @@
 import { spawnSync } from 'node:child_process';
 import { commandLine } from './command-words.ts';
 
-/** One iproute2 or bridge command as its words, e.g. ['link', 'del', 'weft0']. */
+/** One iproute2 or bridge command as its words, e.g. ['link', 'del', 'dev', 'weft0']. */
 export type IpCommand = readonly string[];
+
+// iproute2 takes any unambiguous prefix of a keyword, and checks keywords
+// before it takes a bare word as a device name: `link set t up` reads "t" as
+// "txqueuelen". So a device name always follows its keyword, and these
+// builders are how a link command is written.
+export const linkAdd = (name: string, ...rest: string[]): IpCommand => ['link', 'add', 'name', name, ...rest];
+export const linkSet = (name: string, ...rest: string[]): IpCommand => ['link', 'set', 'dev', name, ...rest];
+export const linkDel = (name: string): IpCommand => ['link', 'del', 'dev', name];
+
+/** A `link add|set|del` whose device name does not follow its keyword is a bug. */
+function checkLinkCommand(words: IpCommand): void {
+  if (words[0] === 'link' && ['add', 'set', 'del'].includes(words[1] ?? '') && !['name', 'dev'].includes(words[2] ?? '')) {
+    throw new Error(`refusing "${words.slice(0, 3).join(' ')}": a device name must follow "dev" or "name" (this is a bug in weft: report it)`);
+  }
+}
 
 /** One failed line of a batch: which command, and what iproute2 said. */
 export type BatchFailure = { index: number; reason: string };
@@ -75,7 +90,10 @@ export function parseBatchFailures(stderr: string): BatchFailure[] {
 }
 
 function run(tool: Tool, args: string[], commands: IpCommand[] | undefined, where: Namespace): string {
-  const lines = commands?.map((c) => commandLine(c, tool));
+  const lines = commands?.map((c) => {
+    checkLinkCommand(c);
+    return commandLine(c, tool);
+  });
   const [cmd, argv] = command(tool, args, where.netns);
   const input = lines ? `${lines.join('\n')}\n` : undefined;
   const child = spawnSync(cmd, argv, { input, encoding: 'utf8' });

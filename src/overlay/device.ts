@@ -2,7 +2,7 @@
 // with settings other than ours (a different VNI, port, local address or
 // underlay would silently black-hole traffic), fixed in place for MTU, MAC
 // and link state.
-import { type IpCommand, IpCommandError, ipBatch, ipShow } from '../linux/ip.ts';
+import { type IpCommand, IpCommandError, ipBatch, ipShow, linkAdd, linkDel, linkSet } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
 
 export type VxlanSpec = {
@@ -41,17 +41,17 @@ export function recreateReasons(link: VxlanLink, spec: VxlanSpec): string[] {
 /** Fixes that keep the device (and the entries on it). */
 export function inPlaceFixes(link: Link, spec: VxlanSpec): IpCommand[] {
   const fixes: IpCommand[] = [];
-  if (link.mtu !== spec.mtu) fixes.push(['link', 'set', spec.name, 'mtu', String(spec.mtu)]);
-  if (link.address?.toLowerCase() !== spec.mac) fixes.push(['link', 'set', spec.name, 'address', spec.mac]);
-  if (!(link.flags ?? []).includes('UP')) fixes.push(['link', 'set', spec.name, 'up']);
+  if (link.mtu !== spec.mtu) fixes.push(linkSet(spec.name, 'mtu', String(spec.mtu)));
+  if (link.address?.toLowerCase() !== spec.mac) fixes.push(linkSet(spec.name, 'address', spec.mac));
+  if (!(link.flags ?? []).includes('UP')) fixes.push(linkSet(spec.name, 'up'));
   return fixes;
 }
 
 function createCommands(spec: VxlanSpec): IpCommand[] {
   return [
-    ['link', 'add', spec.name, 'address', spec.mac, 'mtu', String(spec.mtu), 'type', 'vxlan', 'id', String(spec.vni),
-      'local', spec.localIp, 'dev', spec.underlay, 'dstport', String(spec.port), 'nolearning'],
-    ['link', 'set', spec.name, 'up'],
+    linkAdd(spec.name, 'address', spec.mac, 'mtu', String(spec.mtu), 'type', 'vxlan', 'id', String(spec.vni),
+      'local', spec.localIp, 'dev', spec.underlay, 'dstport', String(spec.port), 'nolearning'),
+    linkSet(spec.name, 'up'),
   ];
 }
 
@@ -73,7 +73,7 @@ export function ensureDevice(spec: VxlanSpec, log: (msg: string) => void): Devic
   }
   const reasons = recreateReasons(link, spec);
   if (reasons.length > 0) {
-    ipBatch([['link', 'del', spec.name], ...createCommands(spec)]);
+    ipBatch([linkDel(spec.name), ...createCommands(spec)]);
     log(`recreated VXLAN device ${spec.name}: ${reasons.join(', ')}`);
     return 'recreated';
   }

@@ -308,7 +308,7 @@ test('a VXLAN device with other settings is recreated; MTU, MAC and state are fi
   t.deepEqual(inPlaceFixes(link, spec), []);
   t.deepEqual(recreateReasons({ ...link, linkinfo: { info_kind: 'vxlan', info_data: { ...link.linkinfo.info_data, id: 2, port: 8472 } } }, spec), ['VNI 2 is not 1', 'UDP port 8472 is not 4789']);
   t.deepEqual(recreateReasons({ ...link, linkinfo: { info_kind: 'bridge' } }, spec), ['it is a bridge link']);
-  t.deepEqual(inPlaceFixes({ ...link, mtu: 1500, flags: [] }, spec), [['link', 'set', 'weft.1', 'mtu', '1450'], ['link', 'set', 'weft.1', 'up']]);
+  t.deepEqual(inPlaceFixes({ ...link, mtu: 1500, flags: [] }, spec), [['link', 'set', 'dev', 'weft.1', 'mtu', '1450'], ['link', 'set', 'dev', 'weft.1', 'up']]);
 });
 
 test('status joins route, neighbour and FDB per remote pod CIDR and shows what is missing', (t) => {

@@ -12,16 +12,16 @@ const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };
 
 test('a missing bridge is created with a MAC pinned to its gateway, addressed and set up', (t) => {
   t.deepEqual(bridgeCommands('weft0', undefined, [gw], 1450).map((c) => c.join(' ')), [
-    'link add weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge',
+    'link add name weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge',
     'addr add 10.0.0.1/24 dev weft0',
-    'link set weft0 up',
+    'link set dev weft0 up',
   ]);
 });
 
 test('an existing bridge keeps its gateway with an idempotent replace and is only set up when down', (t) => {
   const bridge = { name: 'weft0', isBridge: true, up: true, mtu: 1500, mac: '0a:58:0a:00:00:01' };
   t.deepEqual(bridgeCommands('weft0', bridge, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0']);
-  t.deepEqual(bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0', 'link set weft0 up']);
+  t.deepEqual(bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0', 'link set dev weft0 up']);
 });
 
 test('host veth names are stable, 15 characters, and recognisable', (t) => {

@@ -1,0 +1,138 @@
+// A private world per fuzz case: a "host" netns the plugin runs in (through
+// `ip netns exec`, which also mounts that netns's /sys for it), a pod netns,
+// and a directory that is the plugin's working directory and holds its IPAM
+// data dir. Nothing a case does, valid or not, reaches the real host's links,
+// routes, sysctls or nftables, and cases never see each other's state.
+//
+// Each case removes its world when it ends. For a run that ends abruptly
+// (Ctrl-C, a crashed worker), a janitor removes every netns with the run's
+// prefix and the run's directory once the test process is gone.
+import type { ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SYSTEM_PATH, sh, tempDir, uniqueSuffix } from '../support/host.ts';
+import { startJanitor } from '../support/janitor.ts';
+import type { Fixture } from './values.ts';
+
+// FUZZ_PLUGIN fuzzes another build of the plugin, e.g. an older one.
+const WEFT = resolve(process.env.FUZZ_PLUGIN || 'dist/weft');
+const NETNS_DIR = '/var/run/netns';
+
+export type Sandbox = Fixture & { host: string };
+
+export type Sandboxes = {
+  create(podSuffix?: string): Promise<Sandbox>;
+  destroy(sb: Sandbox): Promise<void>;
+};
+
+// Ctrl-C signals the whole process group, the janitor included: it ignores
+// that and waits for the test process to be gone.
+const JANITOR = `trap '' INT TERM HUP
+cat >/dev/null
+for f in ${NETNS_DIR}/"$1"*; do [ -e "$f" ] && ip netns del "\${f##*/}"; done
+rm -rf -- "$0"`;
+
+export function openSandboxes(t: ExecutionContext): Sandboxes {
+  const root = tempDir(t);
+  const prefix = `wfz${uniqueSuffix()}`;
+  const janitor = startJanitor(JANITOR, [root, prefix]);
+  t.teardown(() => janitor.release());
+  let n = 0;
+  return {
+    async create(podSuffix = '') {
+      n++;
+      const sb = { host: `${prefix}h${n}`, pod: `${prefix}p${n}${podSuffix}`, netns: '', dir: join(root, `c${n}`) };
+      sb.netns = `${NETNS_DIR}/${sb.pod}`;
+      mkdirSync(sb.dir);
+      await Promise.all([must(['netns', 'add', sb.host]), must(['netns', 'add', sb.pod])]);
+      return sb;
+    },
+    async destroy(sb) {
+      // The links die with their netns: the bridge and the host veth with the
+      // host's, the pod end of a pair with the pod's.
+      await Promise.all([sh('ip', ['netns', 'del', sb.host]), sh('ip', ['netns', 'del', sb.pod])]);
+      rmSync(sb.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function must(args: string[]): Promise<void> {
+  const r = await sh('ip', args);
+  if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+}
+
+export type Run = { exitCode: number; stdout: string; stderr: string; timedOut: boolean };
+
+/** dist/weft in the sandbox's host netns, with exactly `env` (and PATH) and `stdin`. */
+export async function runPlugin(sb: Sandbox, env: Record<string, string>, stdin: string): Promise<Run> {
+  const r = await execa('ip', ['netns', 'exec', sb.host, WEFT], {
+    env: { PATH: SYSTEM_PATH, ...env },
+    extendEnv: false,
+    input: stdin,
+    cwd: sb.dir,
+    reject: false,
+    stripFinalNewline: false,
+    timeout: 60_000,
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), timedOut: r.timedOut };
+}
+
+// --- What a netns holds -------------------------------------------------------
+
+export type Link = {
+  ifname: string;
+  address?: string;
+  mtu?: number;
+  master?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+};
+export type KernelRoute = { dst: string; gateway?: string; dev?: string; table?: string; type?: string; protocol?: string };
+export type NetnsState = { links: Link[]; routes: { 4: KernelRoute[]; 6: KernelRoute[] } };
+
+export async function netnsState(name: string): Promise<NetnsState> {
+  const commands = 'addr show\nroute show table all root 0.0.0.0/0\nroute show table all root ::/0\n';
+  const r = await sh('ip', ['-d', '-j', '-n', name, '-batch', '-'], commands);
+  if (r.exitCode !== 0) throw new Error(`ip -n ${name} -batch: ${r.stderr}`);
+  const [links = [], routes4 = [], routes6 = []] = r.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown[]);
+  return { links: links as Link[], routes: { 4: routes4 as KernelRoute[], 6: routes6 as KernelRoute[] } };
+}
+
+/** One line per link, address and route, for comparing two states; `skip` leaves a link and all on it out. */
+export function describeNetns(state: NetnsState, skip?: string): string[] {
+  const lines: string[] = [];
+  for (const l of state.links.filter((x) => x.ifname !== skip)) {
+    const up = l.flags?.includes('UP') ? 'up' : 'down';
+    lines.push(`link ${l.ifname} ${l.linkinfo?.info_kind ?? ''} ${l.address} mtu ${l.mtu} master ${l.master ?? '-'} ${up}`);
+    for (const a of l.addr_info ?? []) lines.push(`addr ${a.local}/${a.prefixlen} dev ${l.ifname} scope ${a.scope}`);
+  }
+  for (const r of [...state.routes[4], ...state.routes[6]].filter((x) => x.dev !== skip)) {
+    lines.push(`route ${r.table ?? 'main'} ${r.type ?? 'unicast'} ${r.dst} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'} proto ${r.protocol ?? 'boot'}`);
+  }
+  return lines.sort();
+}
+
+/** Every file and directory below `dir` ("name/" for a directory), not following links. */
+export function tree(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel))) {
+    const path = rel ? `${rel}/${name}` : name;
+    if (lstatSync(join(dir, path)).isDirectory()) out.push(`${path}/`, ...tree(dir, path));
+    else out.push(path);
+  }
+  return out.sort();
+}
+
+// Where the IPAM store would go if the plugin took a config without a usable
+// ipam.dataDir: outside the sandbox, so it is watched and cleaned up here.
+const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
+
+export function defaultStore(name: unknown): string | undefined {
+  return typeof name === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name) ? join(DEFAULT_DATA_DIR, name) : undefined;
+}
+
+export function removeIfNew(path: string | undefined, existedBefore: boolean): void {
+  if (path && !existedBefore && existsSync(path)) rmSync(path, { recursive: true, force: true });
+}
