@@ -159,11 +159,8 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
         else end(httpStatusOf(err) === 410 ? 'gone' : 'error', err);
       };
 
-      const watch = new Watch(kc);
-      // Watch also gives up on a connection that is quiet for 30 s (its
-      // private requestTimeoutMs), which would cut a healthy but idle watch
-      // short of our watchdog: move it out past ours, and let ours decide.
-      Object.assign(watch, { requestTimeoutMs: 2 * watchdogMs });
+      // Past our watchdog, so that ours decides when a quiet watch is dead.
+      const watch = watchWithIdleTimeout(kc, 2 * watchdogMs);
       const params = {
         allowWatchBookmarks: true,
         resourceVersion,
@@ -238,6 +235,19 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
       await running;
     },
   };
+}
+
+/**
+ * A Watch that gives up on a connection after `idleMs` without a byte.
+ * client-node's Watch has a private idle timeout of 30 s, which would cut a
+ * healthy but idle watch short; it has no option for it, so the field is set
+ * here, in one place, and test/unit/k8s-client.test.ts proves by behaviour
+ * that setting it still changes when a quiet watch ends.
+ */
+export function watchWithIdleTimeout(kc: KubeConfig, idleMs: number): Watch {
+  const watch = new Watch(kc);
+  Object.assign(watch, { requestTimeoutMs: idleMs });
+  return watch;
 }
 
 /** A watch ERROR event's Status as an Error carrying its HTTP code, like Watch's own errors. */

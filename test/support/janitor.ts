@@ -8,7 +8,9 @@ import { SYSTEM_PATH } from './host.ts';
 
 /** `script` gets `args` as $0, $1, …; it should first drain stdin (`cat >/dev/null`). */
 export function startJanitor(script: string, args: string[]): { release(): Promise<void> } {
-  const janitor = spawn('sh', ['-c', script, ...args], { stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: SYSTEM_PATH } });
+  // Ctrl-C signals the whole process group, the janitor included: it must
+  // outlive the test to do its work, so it ignores those signals.
+  const janitor = spawn('sh', ['-c', `trap '' INT TERM HUP; ${script}`, ...args], { stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: SYSTEM_PATH } });
   const exited = new Promise((resolve) => janitor.once('exit', resolve));
   // The janitor must not keep a test process alive; release() waits for it.
   janitor.unref();

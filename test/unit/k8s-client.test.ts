@@ -4,8 +4,11 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
 import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
+import { watchWithIdleTimeout } from '../../src/k8s/node-watch.ts';
 
 const kubeconfig = (server: string) => JSON.stringify({
   apiVersion: 'v1',
@@ -82,9 +85,36 @@ test.serial('with neither, the error names both ways', async (t) => {
   });
 });
 
-test.serial('client-node 2.0.1 still has the Watch timeout the node watch moves past its watchdog', (t) => {
-  // node-watch.ts sets this private field; an upgrade that renames it would
-  // silently cut quiet watches at 30 s again.
-  const watch = new Watch(new KubeConfig());
-  t.is((watch as unknown as { requestTimeoutMs?: unknown }).requestTimeoutMs, 30_000);
+test.serial('the idle timeout weftd sets on a Watch is the one that ends a quiet watch', async (t) => {
+  // A server on loopback that takes the watch, sends one event, then says
+  // nothing: only the Watch's idle timeout can end it.
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'n1' } } })}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const kc = new KubeConfig();
+  // Plain HTTP on loopback: client-node allows it only with skipTLSVerify.
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+
+  const endAfter = async (idleMs: number, waitMs: number): Promise<{ events: number; endedAt: number | undefined }> => {
+    const started = Date.now();
+    let events = 0;
+    let endedAt: number | undefined;
+    const controller = await watchWithIdleTimeout(kc, idleMs).watch('/api/v1/nodes', {}, () => events++, () => (endedAt ??= Date.now() - started));
+    await new Promise((r) => setTimeout(r, waitMs));
+    controller.abort();
+    return { events, endedAt };
+  };
+  const short = await endAfter(300, 1500);
+  t.is(short.events, 1);
+  t.true(short.endedAt !== undefined && short.endedAt >= 250 && short.endedAt < 1500, `a 300 ms idle timeout ended the watch at ${short.endedAt} ms`);
+  const long = await endAfter(5000, 1500);
+  t.is(long.endedAt, undefined, 'a 5 s idle timeout keeps a quiet watch open past 1.5 s');
 });
