@@ -93,7 +93,11 @@ function copyInto(source: string, fd: number): void {
   const src = openSync(source, 'r');
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
-    for (let n; (n = readSync(src, buf, 0, CHUNK, null)) > 0; ) writeAll(fd, buf.subarray(0, n));
+    for (;;) {
+      const n = readSync(src, buf, 0, CHUNK, null);
+      if (n === 0) break;
+      writeAll(fd, buf.subarray(0, n));
+    }
   } finally {
     closeSync(src);
   }

@@ -95,7 +95,7 @@ function nameCases(net: NetworkConfig, canaries: Canaries, dataDirs: readonly st
       hostileCase(`${field.id}-${spoiler.id}`, `${field.what} ending in ${spoiler.shown}`, field.targets, field.spoil(spoiler.suffix)),
     ),
   );
-  const escape = `../${net.name}-${process.pid}-escape`;
+  const traversal = `../${net.name}-${process.pid}-escape`;
   return [
     ...ifnameCases(canaries),
     ...spoiled,
@@ -103,7 +103,7 @@ function nameCases(net: NetworkConfig, canaries: Canaries, dataDirs: readonly st
       'name-traversal',
       `the network name "../${net.name}-<pid>-escape", which climbs out of the IPAM data dir`,
       'all',
-      withNetworkName(escape, dataDirs.map((dir) => join(dir, escape))),
+      withNetworkName(traversal, dataDirs.map((dir) => join(dir, traversal))),
     ),
   ];
 }

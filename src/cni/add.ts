@@ -59,7 +59,7 @@ export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
     const routes = podRoutes(conf.ipam.routes, made.reserved);
     configurePod(inv, made.reserved, routes);
     if (conf.ipMasq) addMasquerade(made.reserved.map((a) => a.address), network.noMasquerade);
-    made.reserved.forEach((a, i) => recordLastReserved(dir, i, a.address));
+    for (const [i, a] of made.reserved.entries()) recordLastReserved(dir, i, a.address);
     return {
       cniVersion: conf.cniVersion,
       interfaces: [

@@ -5,7 +5,7 @@
 // anything but a name.
 
 // SPEC.md: container ID and network name share this grammar.
-const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const MAX_CONTAINER_ID = 1024;
 export const MAX_NETWORK_NAME = 128;
 

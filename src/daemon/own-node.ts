@@ -26,7 +26,7 @@ export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Ci
 export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster: Cidr[], log: (m: string) => void, signal: AbortSignal, pollMs = 1000): Promise<Cidr[]> {
   let told = false;
   while (!signal.aborted) {
-    let node;
+    let node: Awaited<ReturnType<typeof readNode>>;
     try {
       node = await readNode(kc, nodeName);
     } catch (err) {
