@@ -2,8 +2,9 @@
 // under the run's temp dir: its own network config dir (NETCONFPATH), plugin
 // dir (CNI_PATH) and IPAM data, so no run shares state with another plugin,
 // another run, or the machine's real /etc/cni and /var/lib/cni/networks.
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DIST, requireBuilt } from '../testbed/paths.ts';
 
 export const PLUGIN_NAMES = ['weft', 'reference', 'floor'] as const;
 export type PluginName = (typeof PLUGIN_NAMES)[number];
@@ -24,10 +25,6 @@ export type Plugin = {
 // run, and so the bar weft is measured against.
 const REFERENCE_DIR = '/usr/lib/cni';
 
-function requireFile(path: string, fix: string): void {
-  if (!existsSync(path)) throw new Error(`${path} missing: ${fix}`);
-}
-
 function writeConflist(dir: string, network: string, cniVersion: string, plugin: Record<string, unknown>): void {
   mkdirSync(dir, { recursive: true });
   const conflist = { cniVersion, name: network, plugins: [plugin] };
@@ -41,9 +38,8 @@ function pluginDir(dir: string, type: string, executable: string): string {
   return dir;
 }
 
-function weft(root: string, dist: string): Plugin {
-  const executable = join(dist, 'weft');
-  requireFile(executable, 'run `make build` (or pass --skip weft)');
+function weft(root: string): Plugin {
+  const executable = requireBuilt(join(DIST, 'weft'), 'run `make build` (or pass --skip weft)');
   const network = 'benchweft';
   const netconfDir = join(root, 'net');
   writeConflist(netconfDir, network, '1.1.0', {
@@ -56,7 +52,7 @@ function weft(root: string, dist: string): Plugin {
 
 function reference(root: string): Plugin {
   for (const type of ['bridge', 'host-local']) {
-    requireFile(join(REFERENCE_DIR, type), 'install Debian\'s reference plugins with `apt-get install containernetworking-plugins`');
+    requireBuilt(join(REFERENCE_DIR, type), 'install Debian\'s reference plugins with `apt-get install containernetworking-plugins`');
   }
   const network = 'benchref';
   const netconfDir = join(root, 'net');
@@ -70,9 +66,8 @@ function reference(root: string): Plugin {
   return { name: 'reference', network, netconfDir, cniPath: [REFERENCE_DIR], bridge: 'bref0', assignsAddresses: true };
 }
 
-function floor(root: string, dist: string): Plugin {
-  const executable = join(dist, 'cni-floor');
-  requireFile(executable, 'run `make dist/cni-floor`');
+function floor(root: string): Plugin {
+  const executable = requireBuilt(join(DIST, 'cni-floor'), 'run `make dist/cni-floor`');
   const network = 'benchfloor';
   const netconfDir = join(root, 'net');
   writeConflist(netconfDir, network, '1.1.0', { type: 'cni-floor' });
@@ -80,13 +75,13 @@ function floor(root: string, dist: string): Plugin {
 }
 
 // Checks and lays out the wanted plugins under tmp, one directory each.
-export function setUpPlugins(names: readonly PluginName[], tmp: string, dist: string): Plugin[] {
+export function setUpPlugins(names: readonly PluginName[], tmp: string): Plugin[] {
   return names.map((name) => {
     const root = join(tmp, name);
     switch (name) {
-      case 'weft': return weft(root, dist);
+      case 'weft': return weft(root);
       case 'reference': return reference(root);
-      case 'floor': return floor(root, dist);
+      case 'floor': return floor(root);
     }
   });
 }

@@ -1,8 +1,8 @@
-// The CNI benchmark's result: the JSON document (bench/results/cni.json) and
-// the human table printed from it, so the two can never disagree.
+// The CNI benchmark's result: the JSON document (bench/results/cni.json), the
+// targets judged on it (on unrounded times) and the human table printed from it.
 import type { PluginName } from './cni-plugins.ts';
 import type { MachineInfo } from './lib/machine.ts';
-import { round2, type Summary } from './lib/stats.ts';
+import type { Summary } from './lib/stats.ts';
 
 export type OpSummaries = { add: Summary; del: Summary };
 
@@ -27,14 +27,6 @@ export type CniBenchResult = {
   concurrent: Partial<Record<PluginName, ConcurrentResult>>;
 };
 
-function roundSummary(s: Summary): Summary {
-  return { n: s.n, p50: round2(s.p50), p95: round2(s.p95) };
-}
-
-function roundTarget(t: Target): Target {
-  return t && { ...t, weftMs: round2(t.weftMs), referenceMs: round2(t.referenceMs) };
-}
-
 function target(weftMs: number | undefined, referenceMs: number | undefined): Target {
   if (weftMs === undefined || referenceMs === undefined) return null;
   return { weftMs, referenceMs, met: weftMs <= referenceMs };
@@ -48,21 +40,6 @@ export function deriveTargets(sequential: CniBenchResult['sequential']): CniBenc
     delP50: target(weft?.del.p50, reference?.del.p50),
     delP50OverFloor: target(overFloor('del'), reference?.del.p50),
   };
-}
-
-// Rounds every time for the JSON; the targets were judged on unrounded times.
-export function rounded(result: CniBenchResult): CniBenchResult {
-  const sequential: CniBenchResult['sequential'] = {};
-  for (const [name, s] of Object.entries(result.sequential) as [PluginName, OpSummaries][]) {
-    sequential[name] = { add: roundSummary(s.add), del: roundSummary(s.del) };
-  }
-  const concurrent: CniBenchResult['concurrent'] = {};
-  for (const [name, c] of Object.entries(result.concurrent) as [PluginName, ConcurrentResult][]) {
-    concurrent[name] = { ...c, addWallMs: round2(c.addWallMs), delWallMs: round2(c.delWallMs) };
-  }
-  const { addP50OverFloor, delP50, delP50OverFloor } = result.derived;
-  const derived = { addP50OverFloor: roundTarget(addP50OverFloor), delP50: roundTarget(delP50), delP50OverFloor: roundTarget(delP50OverFloor) };
-  return { ...result, sequential, derived, concurrent };
 }
 
 function row(cells: (string | number)[], widths: number[]): string {

@@ -1,62 +1,59 @@
-// One benchmark run's footprint on the host: every netns it made, every
-// attachment (ADD not yet undone by DEL) and the plugins' bridges, so that a
-// failed or interrupted run can undo exactly what it did and nothing else.
-import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+// One benchmark run's footprint on the host: every netns it makes and every
+// attachment (ADD not yet undone by DEL) is a step on the run's teardown
+// stack until the run undoes it itself, so a failed or interrupted run
+// undoes exactly what it did and nothing else.
+import { cnitoolCommand, forgetCnitoolResults } from '../testbed/cnitool.ts';
+import { addNetns, linkExists, netnsPath, removeLink, removeNetns } from '../testbed/netns.ts';
+import type { Teardown } from '../testbed/teardown.ts';
 import type { Plugin } from './cni-plugins.ts';
-import { addNetns, deleteLink, deleteNetns, linkExists, netnsPath } from './lib/netns.ts';
-import { childEnv, failureOf, runConcurrently, runTimed, type RunOptions, type RunResult } from './lib/run.ts';
+import { failureOf, runConcurrently, runTimed, type RunOptions, type RunResult } from './lib/run.ts';
 
 // Far above any sane ADD (tens of ms): only a hung plugin reaches it.
 const CNITOOL_TIMEOUT_MS = 60_000;
-const IFNAME = 'eth0';
-// cnitool v1.3.0 always caches results here (it ignores CNI_CACHE_DIR); the
-// unique bench network names keep our entries apart from anyone else's.
-const LIBCNI_CACHE = '/var/lib/cni/results';
 
 export type Op = 'add' | 'del';
 
 export type Session = {
-  cnitool: string;
-  tmp: string;
   // Every netns name starts with it, so leftovers are recognisable as ours.
   netnsPrefix: string;
   plugins: Plugin[];
-  netns: Set<string>;
-  attached: Map<string, Plugin>;
+  teardown: Teardown;
+  /** Per netns: the step that removes it, dropped when the run removes it. */
+  made: Map<string, () => void>;
+  /** Per attached netns: the step that DELs it, dropped when the run does. */
+  attached: Map<string, () => void>;
 };
 
-export function createSession(cnitool: string, tmp: string, plugins: Plugin[]): Session {
+export async function createSession(plugins: Plugin[], teardown: Teardown): Promise<Session> {
   for (const plugin of plugins) {
-    if (plugin.bridge && linkExists(plugin.bridge)) {
+    if (plugin.bridge && await linkExists(plugin.bridge)) {
       throw new Error(`bridge ${plugin.bridge} already exists: the benchmark creates and deletes it, so it will not run over one it did not make; if an earlier run left it, remove it with \`ip link delete ${plugin.bridge}\``);
     }
   }
-  return { cnitool, tmp, netnsPrefix: `bcni-${process.pid}-`, plugins, netns: new Set(), attached: new Map() };
+  for (const plugin of plugins) {
+    const bridge = plugin.bridge;
+    teardown.add(`libcni's results for ${plugin.network} (rm /var/lib/cni/results/${plugin.network}-*)`, () => forgetCnitoolResults(plugin.network));
+    if (bridge) teardown.add(`bridge ${bridge} (ip link delete ${bridge})`, () => removeLink(bridge));
+  }
+  return { netnsPrefix: `bcni-${process.pid}-`, plugins, teardown, made: new Map(), attached: new Map() };
 }
 
-export function newNetns(session: Session, suffix: string): string {
+export async function newNetns(session: Session, suffix: string): Promise<string> {
   const name = session.netnsPrefix + suffix;
-  addNetns(name);
-  session.netns.add(name);
+  await addNetns(name);
+  session.made.set(name, session.teardown.add(`netns ${name} (ip netns delete ${name})`, () => removeNetns(name)));
   return name;
 }
 
-export function removeNetns(session: Session, name: string): void {
-  deleteNetns(name);
-  session.netns.delete(name);
+export async function dropNetns(session: Session, name: string): Promise<void> {
+  await removeNetns(name);
+  session.made.get(name)?.();
+  session.made.delete(name);
 }
 
-function options(plugin: Plugin): RunOptions {
-  return {
-    env: childEnv({ NETCONFPATH: plugin.netconfDir, CNI_PATH: plugin.cniPath.join(':'), CNI_IFNAME: IFNAME }),
-    timeoutMs: CNITOOL_TIMEOUT_MS,
-  };
-}
-
-function args(op: Op, plugin: Plugin, netns: string): string[] {
-  return [op, plugin.network, netnsPath(netns)];
+function command(op: Op, plugin: Plugin, netns: string): { file: string; args: string[]; options: RunOptions } {
+  const { file, args, env } = cnitoolCommand({ verb: op, network: plugin.network, confDir: plugin.netconfDir, pluginDirs: plugin.cniPath, netnsPath: netnsPath(netns) });
+  return { file, args, options: { env, timeoutMs: CNITOOL_TIMEOUT_MS } };
 }
 
 // The addresses an ADD reported (result "ips"), in CIDR form.
@@ -71,10 +68,12 @@ function settle(session: Session, op: Op, plugin: Plugin, netns: string, r: RunR
   const failure = failureOf(r);
   if (failure) return { failure: `${plugin.name} ${op.toUpperCase()}: ${failure}` };
   if (op === 'del') {
+    session.attached.get(netns)?.();
     session.attached.delete(netns);
     return { addresses: [] };
   }
-  session.attached.set(netns, plugin);
+  // DEL first, while the netns still exists, so plugins undo their own host-side state.
+  session.attached.set(netns, session.teardown.add(`${plugin.name} DEL for ${netns}`, () => cnitool(session, 'del', plugin, netns)));
   let addresses: string[];
   try {
     addresses = addressesOf(r.stdout);
@@ -90,7 +89,8 @@ function settle(session: Session, op: Op, plugin: Plugin, netns: string, r: RunR
 // One timed cnitool operation; throws if it failed, since a benchmark with a
 // failed operation is not a result.
 export function cnitool(session: Session, op: Op, plugin: Plugin, netns: string): { ms: number; addresses: string[] } {
-  const r = runTimed(session.cnitool, args(op, plugin, netns), options(plugin));
+  const { file, args, options } = command(op, plugin, netns);
+  const r = runTimed(file, args, options);
   const outcome = settle(session, op, plugin, netns, r);
   if ('failure' in outcome) throw new Error(outcome.failure);
   return { ms: r.ms, addresses: outcome.addresses };
@@ -99,7 +99,8 @@ export function cnitool(session: Session, op: Op, plugin: Plugin, netns: string)
 // The same operation on every netns at once; throws listing every failure
 // (after recording the ADDs that did succeed, so clean-up undoes them).
 export async function cnitoolConcurrently(session: Session, op: Op, plugin: Plugin, netnsNames: string[]): Promise<{ wallMs: number; addresses: string[] }> {
-  const { wallMs, results } = await runConcurrently(session.cnitool, netnsNames.map((netns) => args(op, plugin, netns)), options(plugin));
+  const commands = netnsNames.map((netns) => command(op, plugin, netns));
+  const { wallMs, results } = await runConcurrently(commands[0]!.file, commands.map((c) => c.args), commands[0]!.options);
   const failures: string[] = [];
   const addresses: string[] = [];
   results.forEach((r, i) => {
@@ -111,43 +112,4 @@ export async function cnitoolConcurrently(session: Session, op: Op, plugin: Plug
     throw new Error(`${failures.length} of ${netnsNames.length} concurrent ${plugin.name} ${op.toUpperCase()}s failed:\n  ${failures.join('\n  ')}`);
   }
   return { wallMs, addresses };
-}
-
-// libcni's cache entry for an attachment: cnitool names the container after a
-// hash of the netns path.
-function cacheFile(plugin: Plugin, netns: string): string {
-  const containerId = `cnitool-${createHash('sha512').update(netnsPath(netns)).digest('hex').slice(0, 20)}`;
-  return join(LIBCNI_CACHE, `${plugin.network}-${containerId}-${IFNAME}`);
-}
-
-// Undoes everything the session made, best effort: each step runs even if an
-// earlier one failed. Returns what could not be removed, with the command to
-// remove it by hand.
-export function cleanUp(session: Session): string[] {
-  const problems: string[] = [];
-  const attempt = (what: string, step: () => void): void => {
-    try {
-      step();
-    } catch (e) {
-      problems.push(`${what}: ${(e as Error).message}`);
-    }
-  };
-  // DEL first, while the netns still exists, so plugins undo their own host-side state.
-  for (const [netns, plugin] of [...session.attached]) {
-    attempt(`${plugin.name} DEL for ${netns}`, () => cnitool(session, 'del', plugin, netns));
-  }
-  for (const plugin of session.plugins) {
-    for (const netns of session.netns) {
-      rmSync(cacheFile(plugin, netns), { force: true });
-    }
-  }
-  for (const netns of [...session.netns]) {
-    attempt(`netns ${netns} (ip netns delete ${netns})`, () => removeNetns(session, netns));
-  }
-  for (const plugin of session.plugins) {
-    const bridge = plugin.bridge;
-    if (bridge && linkExists(bridge)) attempt(`bridge ${bridge} (ip link delete ${bridge})`, () => deleteLink(bridge));
-  }
-  attempt(`temp dir ${session.tmp} (rm -rf ${session.tmp})`, () => rmSync(session.tmp, { recursive: true, force: true }));
-  return problems;
 }

@@ -3,25 +3,25 @@
 // floor (a Node single executable that only prints `{}`), then a burst of
 // concurrent ADDs. Prints a table and JSON, writes bench/results/cni.json.
 // Needs root: it makes network namespaces and bridges, and removes them all.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { CNITOOL, requireBuilt } from '../testbed/paths.ts';
+import { runScript } from '../testbed/teardown.ts';
 import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { measureConcurrent, measureSequential } from './cni-phases.ts';
 import { PLUGIN_NAMES, setUpPlugins, type PluginName } from './cni-plugins.ts';
-import { deriveTargets, rounded, table, type CniBenchResult } from './cni-report.ts';
-import { cleanUp, createSession, type Session } from './cni-session.ts';
+import { deriveTargets, table, type CniBenchResult } from './cni-report.ts';
+import { createSession, type Session } from './cni-session.ts';
 import { machineInfo } from './lib/machine.ts';
+import { publish } from './lib/results.ts';
 
 const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurrency N] [--skip ${PLUGIN_NAMES.join('|')}]...
   --iterations   sequential ADD+DEL rounds per plugin, warm-up included (default 60)
   --warmup       first rounds left out of the numbers (default 5)
   --concurrency  netns given a simultaneous ADD, then DEL, per plugin (default 50)
   --skip         leave a plugin out, e.g. --skip weft before dist/weft is built`;
-
-const repo = join(import.meta.dirname, '..');
 
 type Flags = { iterations: number; warmup: number; concurrency: number; skip: PluginName[] };
 
@@ -51,18 +51,18 @@ function parseFlags(): Flags {
   return { iterations, warmup, concurrency, skip };
 }
 
-function requirePrerequisites(cnitool: string): void {
+function requirePrerequisites(): void {
   if (process.getuid?.() !== 0) throw new Error('bench-cni needs root to make network namespaces and bridges: run it as root');
-  if (!existsSync(cnitool)) throw new Error(`${cnitool} missing: run \`tools/go-tools.sh\` (or \`make go-tools\`)`);
+  requireBuilt(CNITOOL, 'run `tools/go-tools.sh` (or `make go-tools`)');
 }
 
-async function run(flags: Flags, session: Session, signal: AbortSignal): Promise<CniBenchResult> {
+async function run(flags: Flags, session: Session): Promise<CniBenchResult> {
   const machine = machineInfo();
-  const sequential = await measureSequential(session, flags.iterations, flags.warmup, signal);
+  const sequential = await measureSequential(session, flags.iterations, flags.warmup);
   const concurrent: CniBenchResult['concurrent'] = {};
   // The floor assigns no addresses, so a burst of it would check nothing.
   for (const plugin of session.plugins.filter((p) => p.assignsAddresses)) {
-    concurrent[plugin.name] = await measureConcurrent(session, plugin, flags.concurrency, signal);
+    concurrent[plugin.name] = await measureConcurrent(session, plugin, flags.concurrency);
   }
   return {
     machine,
@@ -73,43 +73,12 @@ async function run(flags: Flags, session: Session, signal: AbortSignal): Promise
   };
 }
 
-function publish(result: CniBenchResult): void {
-  const json = JSON.stringify(rounded(result), null, 2);
-  const dir = join(repo, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'cni.json'), json + '\n');
-  console.log(table(result));
-  console.log();
-  console.log(json);
-}
-
-async function main(): Promise<void> {
+await runScript('bench-cni', async (teardown) => {
   const flags = parseFlags();
-  const cnitool = join(repo, '.cache', 'bin', 'cnitool');
-  const abort = new AbortController();
-  // Kept for the whole run (not `once`): a second Ctrl-C must not cut the
-  // clean-up short and leave netns and bridges behind.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => abort.abort(new Error(`interrupted by ${sig}`)));
   const tmp = mkdtempSync(join(tmpdir(), `bcni-${process.pid}-`));
-  let session: Session | undefined;
-  try {
-    requirePrerequisites(cnitool);
-    const wanted = PLUGIN_NAMES.filter((name) => !flags.skip.includes(name));
-    session = createSession(cnitool, tmp, setUpPlugins(wanted, tmp, join(repo, 'dist')));
-    publish(await run(flags, session, abort.signal));
-  } catch (e) {
-    // Ctrl-C also kills the running child, whose failure lands here before our
-    // SIGINT handler has had a turn: give it one, so an interrupt reads as one.
-    await nextTurn();
-    const reason = abort.signal.aborted ? (abort.signal.reason as Error).message : 'failed';
-    console.error(`bench-cni ${reason}, no result: ${(e as Error).message}`);
-    process.exitCode = abort.signal.aborted ? 130 : 1;
-  } finally {
-    const leftovers = session ? cleanUp(session) : [];
-    if (!session) rmSync(tmp, { recursive: true, force: true });
-    for (const leftover of leftovers) console.error(`bench-cni could not remove ${leftover}`);
-    if (leftovers.length > 0) process.exitCode ||= 1;
-  }
-}
-
-await main();
+  teardown.add(`temp dir ${tmp} (rm -rf ${tmp})`, () => rmSync(tmp, { recursive: true, force: true }));
+  requirePrerequisites();
+  const wanted = PLUGIN_NAMES.filter((name) => !flags.skip.includes(name));
+  const result = await run(flags, await createSession(setUpPlugins(wanted, tmp), teardown));
+  publish('cni', result, table(result));
+});

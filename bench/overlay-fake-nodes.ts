@@ -4,14 +4,13 @@
 // VTEP 172.(16 + i/65536).(i/256%256).(i%256) (never contacted: no packet is
 // sent to a peer) and VTEP MAC 0e:fe:00:<i as three bytes>.
 //
-// "realistic" adds what a kubelet-registered Node carries (labels, status
-// with conditions, addresses, capacity, node info and a list of images) so
-// that the list weftd reads at start-up is as large as a real cluster's.
+// Each also carries what a kubelet-registered Node does (labels, status with
+// conditions, addresses, capacity, node info and a list of images), so that
+// the list weftd reads at start-up is as large as a real cluster's.
 import { VTEP_IP, VTEP_MAC } from '../src/k8s/annotations.ts';
 
 export const FAKE_CLUSTER_CIDR = '10.128.0.0/9';
 export const MAX_PEERS = 32767;
-export type NodeSize = 'minimal' | 'realistic';
 
 export type FakePeer = { index: number; name: string; podCidr: string; via: string; vtepIp: string; vtepMac: string };
 
@@ -40,7 +39,7 @@ const IMAGES = [
   'registry.k8s.io/ingress-nginx/controller:v1.11.3', 'docker.io/library/memcached:1.6.32',
 ];
 
-function realisticExtras(p: FakePeer) {
+function kubeletFields(p: FakePeer) {
   const now = '2026-01-01T00:00:00Z';
   const condition = (type: string, status: string, reason: string, message: string) => ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: now });
   const internal = `192.168.${(p.index >> 8) & 255}.${p.index & 255}`;
@@ -74,11 +73,10 @@ function realisticExtras(p: FakePeer) {
 }
 
 /** The Node object to POST for peer p. */
-export function fakeNode(p: FakePeer, size: NodeSize): Record<string, unknown> {
+export function fakeNode(p: FakePeer): Record<string, unknown> {
   const annotations: Record<string, string> = { [VTEP_IP]: p.vtepIp, [VTEP_MAC]: p.vtepMac, 'weft.dev/backend': 'vxlan' };
   const spec = { podCIDR: p.podCidr, podCIDRs: [p.podCidr], providerID: `aws:///eu-west-1a/i-${String(p.index).padStart(17, '0')}` };
-  if (size === 'minimal') return { apiVersion: 'v1', kind: 'Node', metadata: { name: p.name, annotations }, spec: { podCIDR: p.podCidr, podCIDRs: [p.podCidr] } };
-  const { labels, status } = realisticExtras(p);
+  const { labels, status } = kubeletFields(p);
   return {
     apiVersion: 'v1',
     kind: 'Node',

@@ -3,34 +3,24 @@
 // weftd on each, two pods per node wired by the weft plugin, pods pinging
 // across nodes, and one node's VXLAN tables. Everything is removed at the
 // end, also on Ctrl-C.
-import { Cluster, eventually, type ClusterNode, type Pod } from '../test/support/cluster.ts';
+import { Cluster, type ClusterNode, type Pod } from '../testbed/cluster.ts';
+import { eventually } from '../testbed/eventually.ts';
+import { DIST } from '../testbed/paths.ts';
+import { runScript } from '../testbed/teardown.ts';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => console.log(`\n${bold(`== ${s}`)}`);
 
-let cluster: Cluster | undefined;
-let stopping = false;
-async function teardown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    step('removing the cluster: weftd processes, namespaces, bridge, API server');
-    await cluster?.destroy();
-  }
-  process.exit(code);
-}
-process.on('SIGINT', () => void teardown(130));
-process.on('SIGTERM', () => void teardown(143));
-
-async function show(node: ClusterNode, title: string, cmd: string, args: string[]) {
+async function show(c: Cluster, node: ClusterNode, title: string, cmd: string, args: string[]) {
   console.log(`${node.name}$ ${title}`);
-  const r = await cluster!.inNode(node, cmd, args);
+  const r = await c.inNode(node, cmd, args);
   console.log(r.stdout.trimEnd().replace(/^/gm, '    ') || '    (empty)');
 }
 
-async function main(): Promise<void> {
+await runScript('demo', async (teardown) => {
   step('starting etcd + kube-apiserver and three node namespaces on an underlay bridge');
-  cluster = await Cluster.start(3);
-  const c = cluster;
+  const c = await Cluster.start(3, teardown);
+  teardown.add('a word', () => step('removing the cluster: weftd processes, namespaces, bridge, API server'));
   for (const node of c.nodes) console.log(`  ${node.name}: underlay ${node.underlayIp}, pod CIDR ${node.podCidr} (spec.podCIDR, as kube-controller-manager sets it)`);
 
   step('starting weftd on every node (inside its namespace)');
@@ -65,17 +55,12 @@ async function main(): Promise<void> {
 
   const n1 = c.nodes[0]!;
   step(`${n1.name}'s overlay, as in the seed walkthrough: FDB, neighbours, routes`);
-  await show(n1, 'bridge fdb show dev weft.1', 'bridge', ['fdb', 'show', 'dev', 'weft.1']);
-  await show(n1, 'ip neigh show dev weft.1', 'ip', ['neigh', 'show', 'dev', 'weft.1']);
-  await show(n1, 'ip route show proto 119   (weft\'s routes)', 'ip', ['route', 'show', 'proto', '119']);
-  await show(n1, 'ip -d link show weft.1', 'ip', ['-d', 'link', 'show', 'weft.1']);
+  await show(c, n1, 'bridge fdb show dev weft.1', 'bridge', ['fdb', 'show', 'dev', 'weft.1']);
+  await show(c, n1, 'ip neigh show dev weft.1', 'ip', ['neigh', 'show', 'dev', 'weft.1']);
+  await show(c, n1, 'ip route show proto 119   (weft\'s routes)', 'ip', ['route', 'show', 'proto', '119']);
+  await show(c, n1, 'ip -d link show weft.1', 'ip', ['-d', 'link', 'show', 'weft.1']);
   console.log(`${n1.name}$ weftd status`);
-  const status = await c.inNode(n1, `${process.cwd()}/dist/weftd`, ['status', '--subnet-file', n1.subnetFile, '--health-addr', '127.0.0.1:9402']);
+  const status = await c.inNode(n1, `${DIST}/weftd`, ['status', '--subnet-file', n1.subnetFile, '--health-addr', '127.0.0.1:9402']);
   console.log(status.stdout.trimEnd().replace(/^/gm, '    '));
-  await teardown(failures === 0 ? 0 : 1);
-}
-
-main().catch(async (err: Error) => {
-  console.error(`demo failed: ${err.message}`);
-  await teardown(1);
+  if (failures > 0) process.exitCode = 1;
 });

@@ -1,43 +1,25 @@
 // iperf3 between network namespaces: a server left running in the
-// destination namespace (killed with this process), and timed client runs
-// whose JSON report is boiled down to what the benchmark compares.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { SYSTEM_PATH } from '../../test/support/host.ts';
-
-const SYSTEM_ENV = { PATH: SYSTEM_PATH };
+// destination namespace, and timed client runs whose JSON report is boiled
+// down to what the benchmark compares.
+import { eventually } from '../../testbed/eventually.ts';
+import { type Launched, launch } from '../../testbed/process.ts';
+import { must } from '../../testbed/shell.ts';
 
 export type IperfRun = { gbps: number; retransmits: number; senderCpu: number; receiverCpu: number };
 
-export function startIperfServer(netns: string, bind: string, port: number): ChildProcess {
-  return spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'netns', 'exec', netns, 'iperf3', '-s', '-B', bind, '-p', String(port)], {
-    stdio: 'ignore',
-    env: SYSTEM_ENV,
-  });
+export function startIperfServer(netns: string, bind: string, port: number): Launched {
+  return launch(['ip', 'netns', 'exec', netns, 'iperf3', '-s', '-B', bind, '-p', String(port)]);
 }
 
 /** Waits until the server accepts connections (iperf3 -s takes a moment to listen). */
 export async function waitIperfServer(fromNetns: string, address: string, port: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      execFileSync('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '-n', '64K', '-J'], { env: SYSTEM_ENV, stdio: 'pipe', timeout: 5_000 });
-      return;
-    } catch (err) {
-      last = String((err as { stdout?: Buffer }).stdout ?? (err as Error).message).slice(0, 300);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`iperf3 server ${address}:${port} not reachable from ${fromNetns}: ${last}`);
+  await eventually(`iperf3 server ${address}:${port} to answer ${fromNetns}`, () =>
+    must('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '--connect-timeout', '2000', '-n', '64K', '-J']), 15_000, 200);
 }
 
 /** One TCP run of `seconds` (the first `omit` seconds of slow start left out). */
-export function iperfClient(fromNetns: string, address: string, port: number, seconds: number, omit = 1, streams = 1): IperfRun {
-  const out = execFileSync('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-O', String(omit), '-P', String(streams), '-J'], {
-    env: SYSTEM_ENV,
-    encoding: 'utf8',
-    timeout: (seconds + omit + 30) * 1000,
-  });
+export async function iperfClient(fromNetns: string, address: string, port: number, seconds: number, omit = 1, streams = 1): Promise<IperfRun> {
+  const out = await must('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-O', String(omit), '-P', String(streams), '-J']);
   const r = JSON.parse(out) as {
     error?: string;
     end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };

@@ -2,9 +2,10 @@
 // monitor neigh route` and `bridge -timestamp monitor fdb`, run inside the
 // namespace. Each entry comes with the time iproute2 received the kernel's
 // notification (wall clock, microseconds), which is when the entry was there.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { SYSTEM_PATH } from '../../test/support/host.ts';
+import { eventually } from '../../testbed/eventually.ts';
+import { type Launched, launch } from '../../testbed/process.ts';
+import { must } from '../../testbed/shell.ts';
 
 export type EntryKind = 'fdb' | 'neigh' | 'route';
 
@@ -17,8 +18,6 @@ export type KernelEvent = {
   deleted: boolean;
   /** Wall-clock ms (from iproute2's timestamp). */
   tsMs: number;
-  /** performance.now() when this process read the line. */
-  recvPerfMs: number;
 };
 
 export type Monitor = {
@@ -48,7 +47,7 @@ export function parseBridgeTs(line: string): number | undefined {
 }
 
 /** One `ip monitor` message about `device` (neighbour or weft-protocol route), else undefined. */
-export function parseIpEvent(rest: string, device: string, routeProtocol: number): Omit<KernelEvent, 'tsMs' | 'recvPerfMs'> | undefined {
+export function parseIpEvent(rest: string, device: string, routeProtocol: number): Omit<KernelEvent, 'tsMs'> | undefined {
   const deleted = rest.startsWith('Deleted ');
   const body = deleted ? rest.slice(8) : rest;
   if (!body.includes(` dev ${device} `)) return undefined;
@@ -63,7 +62,7 @@ export function parseIpEvent(rest: string, device: string, routeProtocol: number
 }
 
 /** One `bridge monitor fdb` line about a remote entry on `device`, else undefined. */
-export function parseFdbEvent(line: string, device: string): Omit<KernelEvent, 'tsMs' | 'recvPerfMs'> | undefined {
+export function parseFdbEvent(line: string, device: string): Omit<KernelEvent, 'tsMs'> | undefined {
   const deleted = line.startsWith('Deleted ');
   const body = deleted ? line.slice(8) : line;
   const m = /^([0-9a-f:]{17}) dev (\S+) dst (\S+)/.exec(body);
@@ -71,11 +70,11 @@ export function parseFdbEvent(line: string, device: string): Omit<KernelEvent, '
   return { kind: 'fdb', key: m[1]!, value: m[3]!, deleted };
 }
 
-function launch(netns: string, args: string[], problems: string[]): ChildProcess {
+function start(netns: string, args: string[], problems: string[]): Launched {
   // TZ=UTC: iproute2 prints local time; UTC needs no zone table to read back.
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: SYSTEM_PATH, TZ: 'UTC' } });
-  createInterface({ input: child.stderr! }).on('line', (l) => problems.push(`${args.slice(0, 4).join(' ')} (${netns}): ${l}`));
-  return child;
+  const monitor = launch(args, { pipe: true, env: { TZ: 'UTC' } });
+  createInterface({ input: monitor.child.stderr! }).on('line', (l) => problems.push(`${args.slice(0, 4).join(' ')} (${netns}): ${l}`));
+  return monitor;
 }
 
 /**
@@ -85,61 +84,49 @@ function launch(netns: string, args: string[], problems: string[]): ChildProcess
  */
 export function monitorNetns(netns: string, device: string, routeProtocol: number, probeDev: string, onEvent: (e: KernelEvent) => void): Monitor {
   const problems: string[] = [];
-  const ip = launch(netns, ['ip', '-n', netns, '-4', '-ts', '-rc', String(64 << 20), 'monitor', 'neigh', 'route'], problems);
-  const bridge = launch(netns, ['bridge', '-n', netns, '-timestamp', 'monitor', 'fdb'], problems);
+  const ip = start(netns, ['ip', '-n', netns, '-4', '-ts', '-rc', String(64 << 20), 'monitor', 'neigh', 'route'], problems);
+  const bridge = start(netns, ['bridge', '-n', netns, '-timestamp', 'monitor', 'fdb'], problems);
   const probeRoute = '192.0.2.254/32';
   const probeMac = '02:00:5e:00:53:fe';
-  let sawRoute!: () => void;
-  let sawFdb!: () => void;
-  const routeSeen = new Promise<void>((r) => (sawRoute = r));
-  const fdbSeen = new Promise<void>((r) => (sawFdb = r));
+  let routeSeen = false;
+  let fdbSeen = false;
 
-  createInterface({ input: ip.stdout! }).on('line', (line) => {
-    const recvPerfMs = performance.now();
+  createInterface({ input: ip.child.stdout! }).on('line', (line) => {
     const parsed = parseIpTs(line);
     if (!parsed) return;
-    if (parsed.rest.startsWith(`blackhole ${probeRoute.split('/')[0]}`)) sawRoute();
+    if (parsed.rest.startsWith(`blackhole ${probeRoute.split('/')[0]}`)) routeSeen = true;
     const e = parseIpEvent(parsed.rest, device, routeProtocol);
-    if (e) onEvent({ ...e, tsMs: parsed.tsMs, recvPerfMs });
+    if (e) onEvent({ ...e, tsMs: parsed.tsMs });
   });
   let pendingTs: number | undefined;
-  createInterface({ input: bridge.stdout! }).on('line', (line) => {
-    const recvPerfMs = performance.now();
+  createInterface({ input: bridge.child.stdout! }).on('line', (line) => {
     const ts = parseBridgeTs(line);
     if (ts !== undefined) {
       pendingTs = ts;
       return;
     }
-    if (line.includes(probeMac)) sawFdb();
+    if (line.includes(probeMac)) fdbSeen = true;
     const e = parseFdbEvent(line, device);
-    if (e && pendingTs !== undefined) onEvent({ ...e, tsMs: pendingTs, recvPerfMs });
+    if (e && pendingTs !== undefined) onEvent({ ...e, tsMs: pendingTs });
   });
 
-  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
   const ready = (async () => {
-    const deadline = Date.now() + 10_000;
-    const poke = (args: string[]) => spawn('ip', ['-n', netns, ...args], { stdio: 'ignore', env: { PATH: SYSTEM_PATH } });
-    const pokeFdb = (args: string[]) => spawn('bridge', ['-n', netns, ...args], { stdio: 'ignore', env: { PATH: SYSTEM_PATH } });
-    let routeOk = false;
-    let fdbOk = false;
-    void routeSeen.then(() => (routeOk = true));
-    void fdbSeen.then(() => (fdbOk = true));
-    while (!(routeOk && fdbOk)) {
-      if (Date.now() > deadline) throw new Error(`the netlink monitors in ${netns} showed no probe event within 10 s: ${problems.join('; ')}`);
-      if (!routeOk) await exited(poke(['route', 'replace', 'blackhole', probeRoute]));
-      if (!fdbOk) await exited(pokeFdb(['fdb', 'replace', probeMac, 'dev', probeDev, 'self', 'permanent']));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await exited(poke(['route', 'del', 'blackhole', probeRoute]));
-    await exited(pokeFdb(['fdb', 'del', probeMac, 'dev', probeDev, 'self']));
+    await eventually(`the netlink monitors in ${netns} to show a probe event`, async () => {
+      if (!routeSeen) await must('ip', ['-n', netns, 'route', 'replace', 'blackhole', probeRoute]);
+      if (!fdbSeen) await must('bridge', ['-n', netns, 'fdb', 'replace', probeMac, 'dev', probeDev, 'self', 'permanent']);
+      return routeSeen && fdbSeen;
+    }, 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}; ${problems.join('; ')}`);
+    });
+    await must('ip', ['-n', netns, 'route', 'del', 'blackhole', probeRoute]);
+    await must('bridge', ['-n', netns, 'fdb', 'del', probeMac, 'dev', probeDev, 'self']);
   })();
 
   return {
     ready,
     problems: () => [...problems],
     async stop() {
-      for (const c of [ip, bridge]) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-      await Promise.all([exited(ip), exited(bridge)]);
+      await Promise.all([ip.stop(), bridge.stop()]);
     },
   };
 }

@@ -19,15 +19,6 @@ export type RunOptions = {
   timeoutMs: number;
 };
 
-// The environment children get: ours, less NODE_EXTRA_CA_CERTS, which makes
-// every Node process (weft and the floor are Node executables) read and parse
-// a CA bundle at start-up: a cost of this shell's set-up, not of a pod's ADD.
-export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-}
-
 function commandLine(file: string, args: string[]): string {
   return [file, ...args].join(' ');
 }
@@ -93,10 +84,4 @@ export function failureOf(r: RunResult): string | null {
   if (r.signal) return `${r.command}: killed by ${r.signal}`;
   if (r.status !== 0) return `${r.command}: exit ${r.status}: ${(r.stderr || r.stdout).trim()}`;
   return null;
-}
-
-// For set-up and tear-down commands whose time does not matter.
-export function runChecked(file: string, args: string[], options: RunOptions): void {
-  const failure = failureOf(runTimed(file, args, options));
-  if (failure) throw new Error(failure);
 }

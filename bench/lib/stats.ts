@@ -1,5 +1,5 @@
-// Summaries of timing samples. Percentiles use the nearest-rank method: every
-// reported number is a time that was actually measured, never an interpolation.
+// Summaries of samples. Latency percentiles use the nearest-rank method:
+// every reported time was actually measured, never an interpolation.
 export type Summary = { n: number; p50: number; p95: number };
 
 export function percentile(samples: readonly number[], p: number): number {
@@ -17,4 +17,11 @@ export function summarize(samples: readonly number[]): Summary {
 // loses nothing and stays readable.
 export function round2(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+/** The middle of the samples (the mean of the two middle ones for an even count). */
+export function median(samples: readonly number[]): number {
+  const s = [...samples].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }

@@ -11,13 +11,14 @@ import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SYSTEM_PATH, sh, tempDir, uniqueSuffix } from '../support/host.ts';
-import { startJanitor } from '../support/janitor.ts';
+import { tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
+import { startJanitor } from '../../testbed/janitor.ts';
+import { addNetns, netnsPath, removeNetns } from '../../testbed/netns.ts';
+import { SYSTEM_PATH, sh } from '../../testbed/shell.ts';
 import type { Fixture } from './values.ts';
 
 // FUZZ_PLUGIN fuzzes another build of the plugin, e.g. an older one.
 const WEFT = resolve(process.env.FUZZ_PLUGIN || 'dist/weft');
-const NETNS_DIR = '/var/run/netns';
 
 export type Sandbox = Fixture & { host: string };
 
@@ -26,11 +27,7 @@ export type Sandboxes = {
   destroy(sb: Sandbox): Promise<void>;
 };
 
-// Ctrl-C signals the whole process group, the janitor included: it ignores
-// that and waits for the test process to be gone.
-const JANITOR = `trap '' INT TERM HUP
-cat >/dev/null
-for f in ${NETNS_DIR}/"$1"*; do [ -e "$f" ] && ip netns del "\${f##*/}"; done
+const JANITOR = `for f in ${netnsPath('')}"$1"*; do [ -e "$f" ] && ip netns del "\${f##*/}"; done
 rm -rf -- "$0"`;
 
 export function openSandboxes(t: ExecutionContext): Sandboxes {
@@ -43,23 +40,17 @@ export function openSandboxes(t: ExecutionContext): Sandboxes {
     async create(podSuffix = '') {
       n++;
       const sb = { host: `${prefix}h${n}`, pod: `${prefix}p${n}${podSuffix}`, netns: '', dir: join(root, `c${n}`) };
-      sb.netns = `${NETNS_DIR}/${sb.pod}`;
       mkdirSync(sb.dir);
-      await Promise.all([must(['netns', 'add', sb.host]), must(['netns', 'add', sb.pod])]);
+      [, sb.netns] = await Promise.all([addNetns(sb.host), addNetns(sb.pod)]);
       return sb;
     },
     async destroy(sb) {
       // The links die with their netns: the bridge and the host veth with the
       // host's, the pod end of a pair with the pod's.
-      await Promise.all([sh('ip', ['netns', 'del', sb.host]), sh('ip', ['netns', 'del', sb.pod])]);
+      await Promise.all([removeNetns(sb.host), removeNetns(sb.pod)]);
       rmSync(sb.dir, { recursive: true, force: true });
     },
   };
-}
-
-async function must(args: string[]): Promise<void> {
-  const r = await sh('ip', args);
-  if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
 }
 
 export type Run = { exitCode: number; stdout: string; stderr: string; timedOut: boolean };

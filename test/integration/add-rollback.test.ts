@@ -6,8 +6,11 @@ import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type TestNetwork, execWeft, footprint, makeNetwork } from '../support/cni.ts';
-import { SYSTEM_PATH, ipJson, makeNetns, must, tempDir, uniqueSuffix } from '../support/host.ts';
+import { type TestNetwork, execWeft, footprint, makeNetwork } from '../../testbed/cni.ts';
+import { makeNetns, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
+import { ipJson } from '../../testbed/netns.ts';
+import { DIST } from '../../testbed/paths.ts';
+import { SYSTEM_PATH, must } from '../../testbed/shell.ts';
 
 /** A PATH whose `tool` runs `script` (sh) and whose other tools are the system's. */
 async function pathWith(t: ExecutionContext, tool: string, script: string): Promise<string> {
@@ -80,7 +83,7 @@ test('in a node namespace whose /sys still shows the host, the second ADD finds 
   const dir = tempDir(t);
   const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'stale-sysfs', type: 'weft', bridge: 'wsys0', ipam: { ranges: [[{ subnet: '10.231.0.0/24' }]], dataDir: dir } });
   writeFileSync(join(dir, 'conf.json'), conf);
-  const weft = join(process.cwd(), 'dist', 'weft');
+  const weft = join(DIST, 'weft');
   const script = `set -e
 ip link set lo up
 pids=
@@ -103,7 +106,7 @@ ip -j link show master wsys0`;
 
 /** The plugin's peak RSS in KiB for one run, as GNU time reports it. */
 async function peakRssKib(env: Record<string, string>, stdinFile: string): Promise<{ kib: number; stdout: string }> {
-  const r = await execa('/usr/bin/time', ['-f', '%M', join(process.cwd(), 'dist', 'weft')], { env: { PATH: SYSTEM_PATH, ...env }, extendEnv: false, inputFile: stdinFile, reject: false });
+  const r = await execa('/usr/bin/time', ['-f', '%M', join(DIST, 'weft')], { env: { PATH: SYSTEM_PATH, ...env }, extendEnv: false, inputFile: stdinFile, reject: false });
   return { kib: Number(r.stderr.trim().split('\n').at(-1)), stdout: r.stdout };
 }
 

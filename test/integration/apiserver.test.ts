@@ -11,13 +11,14 @@ import {
   RbacAuthorizationV1Api,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { startControlPlane } from '../support/apiserver.ts';
+import { startControlPlane } from '../../testbed/apiserver.ts';
 
 test('a Node round-trips through a real kube-apiserver', async (t) => {
   const cp = await startControlPlane();
   t.teardown(() => cp.stop());
   t.regex(cp.server, /^https:\/\/127\.0\.0\.1:\d+$/);
 
+  // The kubeconfig file, as weftd and kubectl read it.
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
@@ -41,9 +42,7 @@ test('a Node round-trips through a real kube-apiserver', async (t) => {
 test('kube-apiserver comes back after an outage with its data', async (t) => {
   const cp = await startControlPlane();
   t.teardown(() => cp.stop());
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = cp.adminConfig().makeApiClient(CoreV1Api);
   await core.createNode({ body: { metadata: { name: 'node-b' } } });
 
   await cp.stopApiServer();
@@ -59,8 +58,7 @@ test('kube-apiserver comes back after an outage with its data', async (t) => {
 test('a ServiceAccount token authenticates and is held to RBAC', async (t) => {
   const cp = await startControlPlane();
   t.teardown(() => cp.stop());
-  const admin = new KubeConfig();
-  admin.loadFromFile(cp.kubeconfig);
+  const admin = cp.adminConfig();
   const core = admin.makeApiClient(CoreV1Api);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
 

@@ -1,5 +1,5 @@
 // The path the kubelet takes to the pod network: CRI → containerd → weft.
-// Each test runs a private containerd 1.6 (test/support/containerd.ts) whose
+// Each test runs a private containerd 1.6 (testbed/containerd.ts) whose
 // CRI plugin reads CNI dirs in a temp dir; weftd's installCni puts the plugin
 // and the conflist there, as the DaemonSet does on a node, and crictl plays
 // the kubelet.
@@ -8,9 +8,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostVethName } from '../../src/cni/host-veth.ts';
 import { installCni } from '../../cmd/weftd/install-cni.ts';
-import { WEFT_BIN_DIR } from '../support/cni.ts';
-import { type Containerd, startContainerd } from '../support/containerd.ts';
-import { claimSubnet, deleteLinkOnTeardown, ipJson, linkExists, sh, tempDir, uniqueSuffix } from '../support/host.ts';
+import { type Containerd, startContainerd } from '../../testbed/containerd.ts';
+import { eventually } from '../../testbed/eventually.ts';
+import { claimSubnet, deleteLinkOnTeardown, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
+import { ipJson, linkExists } from '../../testbed/netns.ts';
+import { DIST } from '../../testbed/paths.ts';
+import { sh } from '../../testbed/shell.ts';
 
 type WeftNetwork = { name: string; bridge: string; prefix: string; dataDir: string; conflist: string };
 
@@ -36,7 +39,7 @@ async function containerd(t: ExecutionContext): Promise<Containerd> {
 }
 
 function install(cri: Containerd, net: WeftNetwork) {
-  return installCni({ binary: join(WEFT_BIN_DIR, 'weft'), binDir: cri.cniBinDir, confDir: cri.cniConfDir, conflist: net.conflist });
+  return installCni({ binary: join(DIST, 'weft'), binDir: cri.cniBinDir, confDir: cri.cniConfDir, conflist: net.conflist });
 }
 
 /** A node as the kubelet finds it once the weft DaemonSet has run. */
@@ -44,16 +47,8 @@ async function weftNode(t: ExecutionContext): Promise<{ net: WeftNetwork; cri: C
   const net = await weftNetwork(t);
   const cri = await containerd(t);
   install(cri, net);
-  await eventually(() => cri.networkReady(), 'CRI status to report NetworkReady');
+  await eventually('CRI status to report NetworkReady', () => cri.networkReady(), 10_000);
   return { net, cri };
-}
-
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 type SandboxNetwork = { ip: string; netns: string };
@@ -87,7 +82,7 @@ test('CRI reports the network not ready until installCni writes the weft conflis
   t.false(await cri.networkReady(), 'NetworkReady with an empty CNI conf dir');
   const installed = install(cri, net);
   t.deepEqual(installed, { binary: join(cri.cniBinDir, 'weft'), conflist: join(cri.cniConfDir, '10-weft.conflist') });
-  await eventually(() => cri.networkReady(), 'CRI status to report NetworkReady after installCni');
+  await eventually('CRI status to report NetworkReady after installCni', () => cri.networkReady(), 10_000);
   t.pass();
 });
 

@@ -4,8 +4,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { execWeft, footprint, makeNetwork, type TestNetwork } from '../support/cni.ts';
-import { deleteLinkOnTeardown, linkExists, makeNetns, must, tempDir, uniqueSuffix } from '../support/host.ts';
+import { execWeft, footprint, makeNetwork, type TestNetwork } from '../../testbed/cni.ts';
+import { deleteLinkOnTeardown, makeNetns, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
+import { linkExists } from '../../testbed/netns.ts';
+import { must } from '../../testbed/shell.ts';
 
 type Case = {
   title: string;

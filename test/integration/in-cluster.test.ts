@@ -14,14 +14,15 @@
 // debian:12-slim with the same packages) and dist/weft and dist/weftd at
 // /usr/local/bin. Needs root, runc, tools/kube-tools.sh and make build.
 import test, { type ExecutionContext } from 'ava';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { CLUSTER_CIDR, Cluster, type ClusterNode, eventually } from '../support/cluster.ts';
-import { SYSTEM_PATH, sh, tempDir } from '../support/host.ts';
-import { MANIFESTS, findObject, kubectlFor, renderManifests } from '../support/kubectl.ts';
-
-const DIST = resolve('dist');
+import { dirname, join } from 'node:path';
+import { CLUSTER_CIDR, Cluster, type ClusterNode } from '../../testbed/cluster.ts';
+import { eventually } from '../../testbed/eventually.ts';
+import { tempDir } from '../../testbed/fixtures.ts';
+import { MANIFESTS, findObject, kubectlFor, renderManifests } from '../../testbed/kubectl.ts';
+import { DIST } from '../../testbed/paths.ts';
+import { diesWithParent, launch } from '../../testbed/process.ts';
+import { SYSTEM_PATH, sh } from '../../testbed/shell.ts';
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 // --- the parts of a DaemonSet this test reads --------------------------
@@ -146,9 +147,9 @@ function ociConfig(ctx: PodContext, container: Container, rootfs: string): objec
     process: {
       terminal: false,
       user: { uid: sc.runAsUser ?? 0, gid: 0 },
-      // setpriv --pdeathsig: the container dies with the runc that runs it,
-      // which dies with this test's thread (see launch), however it ends.
-      args: ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...container.command, ...(container.args ?? [])],
+      // The container dies with the runc that runs it, which dies with this
+      // test's thread (see launch), however it ends.
+      args: diesWithParent([...container.command, ...(container.args ?? [])]),
       env: [
         `PATH=${SYSTEM_PATH}`,
         `KUBERNETES_SERVICE_HOST=${ctx.apiServer.hostname}`,
@@ -199,13 +200,8 @@ function runContainer(ctx: PodContext, container: Container): Running {
   cpSync('/etc', join(rootfs, 'etc'), { recursive: true, verbatimSymlinks: true });
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(ociConfig(ctx, container, rootfs), null, 2));
   const log = join(ctx.dir, `${container.name}.log`);
-  const out = openSync(log, 'a');
-  const runc: ChildProcess = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'runc', '--root', ctx.runcRoot, 'run', '--bundle', bundle, id], {
-    stdio: ['ignore', out, out],
-    env: { PATH: SYSTEM_PATH },
-  });
-  closeSync(out);
-  const exited = new Promise<number>((resolve) => runc.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const runc = launch(['runc', '--root', ctx.runcRoot, 'run', '--bundle', bundle, id], { log });
+  const exited = runc.ended.then(() => runc.child.exitCode ?? (runc.child.signalCode ? 128 : 1));
   ctx.t.teardown(async () => {
     await sh('runc', ['--root', ctx.runcRoot, 'kill', id, 'KILL']);
     await exited;

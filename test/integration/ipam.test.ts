@@ -1,7 +1,9 @@
 // Address management under the real plugin: concurrency, exhaustion, GC.
 import test from 'ava';
-import { cnitool, cnitoolContainerId, execWeft, footprint, makeNetwork, reservations } from '../support/cni.ts';
-import { ipJson, linkExists, makeNetns, type Netns, ping } from '../support/host.ts';
+import { cnitool, execWeft, footprint, makeNetwork, reservations } from '../../testbed/cni.ts';
+import { cnitoolContainerId } from '../../testbed/cnitool.ts';
+import { makeNetns, type Netns } from '../../testbed/fixtures.ts';
+import { ipJson, linkExists, ping } from '../../testbed/netns.ts';
 
 test('50 concurrent ADDs get 50 distinct addresses and 50 DELs leave no reservation', async (t) => {
   const net = await makeNetwork(t);

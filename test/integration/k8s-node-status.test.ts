@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
 import { publishVtep, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
-import { type ControlPlane, startControlPlane } from '../support/apiserver.ts';
+import { type ControlPlane, startControlPlane } from '../../testbed/apiserver.ts';
 
 const test = anyTest as TestFn<{ cp: ControlPlane; kc: KubeConfig; core: CoreV1Api }>;
 

@@ -3,19 +3,19 @@
 // partition with a relay in between, an expired resourceVersion, and the
 // watchdog. One control plane serves the whole file; the tests run one at a
 // time, as some of them take the API server away. Needs tools/kube-tools.sh.
-import anyTest, { type TestFn } from 'ava';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { connect, createServer, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { type NodeWatch, type NodeWatchOptions, type RestartReason, watchNodes } from '../../src/k8s/node-watch.ts';
-import { type ControlPlane, startControlPlane } from '../support/apiserver.ts';
+import { type ControlPlane, startControlPlane } from '../../testbed/apiserver.ts';
+import { eventually } from '../../testbed/eventually.ts';
+import { inParallel } from '../../testbed/parallel.ts';
 
 const test = anyTest as TestFn<{ cp: ControlPlane; kc: KubeConfig; core: CoreV1Api }>;
 
 test.before(async (t) => {
   const cp = await startControlPlane();
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
+  const kc = cp.adminConfig();
   t.context = { cp, kc, core: kc.makeApiClient(CoreV1Api) };
 });
 
@@ -28,16 +28,11 @@ function nodeBody(name: string, podCidr: string, annotations: Record<string, str
   return { metadata: { name, annotations }, spec: { podCIDR: podCidr, podCIDRs: [podCidr] } };
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** The conditions here read the watch's own view: cheap, so polled every 20 ms. */
+const waitFor = (condition: () => boolean, what: string, timeoutMs = 15_000): Promise<true> => eventually(what, condition, timeoutMs, 20);
 
-/** A watch with short retry delays, recording what it reports. */
-function recordedWatch(kc: KubeConfig, opts: NodeWatchOptions = {}) {
+/** A watch with short retry delays, recording what it reports; stopped in teardown. */
+function recordedWatch(t: ExecutionContext, kc: KubeConfig, opts: NodeWatchOptions = {}) {
   const seen = { changes: 0, restarts: [] as RestartReason[], apiErrors: [] as unknown[], logs: [] as string[] };
   const watch: NodeWatch = watchNodes(kc, () => seen.changes++, {
     minBackoffMs: 100,
@@ -47,6 +42,7 @@ function recordedWatch(kc: KubeConfig, opts: NodeWatchOptions = {}) {
     onApiError: (err) => seen.apiErrors.push(err),
     ...opts,
   });
+  t.teardown(() => watch.stop());
   return { watch, seen };
 }
 
@@ -58,11 +54,10 @@ test.serial('the first list pages through every node, then events keep the view 
   const { kc, core } = t.context;
   const count = 600;
   const created = Date.now();
-  await inBatches(count, 50, (i) => core.createNode({ body: nodeBody(`bulk-${i}`, `10.128.${i >> 8}.${i & 255}/32`) }));
+  await inParallel(Array.from({ length: count }, (_, i) => i), 50, (i) => core.createNode({ body: nodeBody(`bulk-${i}`, `10.128.${i >> 8}.${i & 255}/32`) }));
   t.log(`created ${count} nodes in ${Date.now() - created} ms`);
 
-  const { watch, seen } = recordedWatch(kc, { pageSize: 50 });
-  t.teardown(() => watch.stop());
+  const { watch, seen } = recordedWatch(t, kc, { pageSize: 50 });
   t.false(watch.synced());
   await waitFor(() => watch.synced(), 'the first list');
   t.is(names(watch, 'bulk-').length, count);
@@ -78,15 +73,14 @@ test.serial('the first list pages through every node, then events keep the view 
     created: Date.parse(String((await core.readNode({ name: 'bulk-257' })).metadata!.creationTimestamp)),
   });
 
-  await inBatches(count, 50, (i) => core.deleteNode({ name: `bulk-${i}` }));
+  await inParallel(Array.from({ length: count }, (_, i) => i), 50, (i) => core.deleteNode({ name: `bulk-${i}` }));
   await waitFor(() => names(watch, 'bulk-').length === 0, 'the deletions');
   t.is(seen.changes, 1 + count);
 });
 
 test.serial('adds, edits and deletes reach onChange; heartbeats and foreign annotations do not', async (t) => {
   const { kc, core } = t.context;
-  const { watch, seen } = recordedWatch(kc);
-  t.teardown(() => watch.stop());
+  const { watch, seen } = recordedWatch(t, kc);
   await waitFor(() => watch.synced(), 'the first list');
   const afterList = seen.changes;
 
@@ -128,8 +122,7 @@ test.serial('adds, edits and deletes reach onChange; heartbeats and foreign anno
 test.serial('an API server outage keeps the view, and the watch comes back', async (t) => {
   const { cp, kc, core } = t.context;
   await core.createNode({ body: nodeBody('outage-a', '10.244.2.0/24') });
-  const { watch, seen } = recordedWatch(kc);
-  t.teardown(() => watch.stop());
+  const { watch, seen } = recordedWatch(t, kc);
   await waitFor(() => watch.get('outage-a') !== undefined, 'outage-a');
   const before = names(watch, 'outage-');
 
@@ -151,12 +144,10 @@ test.serial('an API server outage keeps the view, and the watch comes back', asy
 
 test.serial('a partition: changes made meanwhile arrive when the watch resumes', async (t) => {
   const { cp, core } = t.context;
-  const relay = await startRelay(cp);
-  t.teardown(() => relay.close());
+  const relay = await startRelay(t, cp);
   await core.createNode({ body: nodeBody('part-a', '10.244.4.0/24') });
   await core.createNode({ body: nodeBody('part-b', '10.244.5.0/24') });
-  const { watch, seen } = recordedWatch(relay.kubeConfig);
-  t.teardown(() => watch.stop());
+  const { watch, seen } = recordedWatch(t, relay.kubeConfig);
   await waitFor(() => names(watch, 'part-').length === 2, 'both nodes');
 
   relay.refuse();
@@ -174,14 +165,12 @@ test.serial('a partition: changes made meanwhile arrive when the watch resumes',
 
 test.serial('an expired resourceVersion relists: nodes deleted while away go', async (t) => {
   const { cp, core } = t.context;
-  const relay = await startRelay(cp);
-  t.teardown(() => relay.close());
+  const relay = await startRelay(t, cp);
   // gone-a registered, but kube-controller-manager gives it its pod CIDRs
   // only while the watch is away.
   await core.createNode({ body: { metadata: { name: 'gone-a' } } });
   await core.createNode({ body: nodeBody('gone-b', '10.244.7.0/24') });
-  const { watch, seen } = recordedWatch(relay.kubeConfig);
-  t.teardown(() => watch.stop());
+  const { watch, seen } = recordedWatch(t, relay.kubeConfig);
   await waitFor(() => names(watch, 'gone-').length === 2, 'both nodes');
 
   relay.refuse();
@@ -209,10 +198,8 @@ test.serial('an expired resourceVersion relists: nodes deleted while away go', a
 
 test.serial('the watchdog restarts a silent watch, and one whose connection hangs', async (t) => {
   const { cp, core } = t.context;
-  const relay = await startRelay(cp);
-  t.teardown(() => relay.close());
-  const { watch, seen } = recordedWatch(relay.kubeConfig, { watchdogMs: 1500 });
-  t.teardown(() => watch.stop());
+  const relay = await startRelay(t, cp);
+  const { watch, seen } = recordedWatch(t, relay.kubeConfig, { watchdogMs: 1500 });
   await waitFor(() => watch.synced(), 'the first list');
 
   // No Node traffic at all: nothing arrives, and the watchdog fires.
@@ -238,11 +225,10 @@ test.serial('the watchdog restarts a silent watch, and one whose connection hang
 
 test.serial('stop ends the watch promptly, even while the API server is away', async (t) => {
   const { cp, kc } = t.context;
-  const { watch } = recordedWatch(kc);
+  const { watch } = recordedWatch(t, kc);
   await waitFor(() => watch.synced(), 'the first list');
-  const relay = await startRelay(cp);
-  t.teardown(() => relay.close());
-  const stuck = recordedWatch(relay.kubeConfig).watch;
+  const relay = await startRelay(t, cp);
+  const stuck = recordedWatch(t, relay.kubeConfig).watch;
   relay.blackhole();
   const started = Date.now();
   await Promise.all([watch.stop(), stuck.stop()]);
@@ -258,14 +244,6 @@ async function mergePatch(core: CoreV1Api, name: string, body: object): Promise<
   await core.patchNode({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 }
 
-async function inBatches(count: number, width: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: width }, worker));
-}
-
 type Relay = {
   /** The admin's credentials, through the relay. */
   kubeConfig: KubeConfig;
@@ -277,8 +255,8 @@ type Relay = {
   close(): Promise<void>;
 };
 
-/** A TCP relay in front of the API server that a test can break in the ways networks break. */
-async function startRelay(cp: ControlPlane): Promise<Relay> {
+/** A TCP relay in front of the API server that a test can break in the ways networks break; closed in teardown. */
+async function startRelay(t: ExecutionContext, cp: ControlPlane): Promise<Relay> {
   const target = new URL(cp.server);
   let mode: 'forward' | 'refuse' | 'blackhole' = 'forward';
   const sockets = new Set<Socket>();
@@ -302,14 +280,8 @@ async function startRelay(cp: ControlPlane): Promise<Relay> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  const kubeConfig = new KubeConfig();
-  // The serving certificate is for 127.0.0.1, whatever the port.
-  kubeConfig.loadFromClusterAndUser(
-    { name: 'relay', server: `https://127.0.0.1:${port}`, caFile: cp.caFile, skipTLSVerify: false },
-    { name: 'admin', certFile: cp.certFile, keyFile: cp.keyFile },
-  );
-  return {
-    kubeConfig,
+  const relay: Relay = {
+    kubeConfig: cp.adminConfig(`https://127.0.0.1:${port}`),
     refuse() {
       mode = 'refuse';
       for (const socket of sockets) socket.destroy();
@@ -325,4 +297,6 @@ async function startRelay(cp: ControlPlane): Promise<Relay> {
       await new Promise((resolve) => server.close(resolve));
     },
   };
+  t.teardown(() => relay.close());
+  return relay;
 }

@@ -1,8 +1,10 @@
 // ADD, CHECK and DEL through libcni (cnitool) against the real kernel.
 import test from 'ava';
 import { execa } from 'execa';
-import { cnitool, execWeft, makeNetwork, reservations } from '../support/cni.ts';
-import { ipJson, makeNetns, must, ping, sh } from '../support/host.ts';
+import { cnitool, execWeft, makeNetwork, reservations } from '../../testbed/cni.ts';
+import { makeNetns } from '../../testbed/fixtures.ts';
+import { ipJson, ping } from '../../testbed/netns.ts';
+import { must, sh } from '../../testbed/shell.ts';
 
 type Addr = { ifname: string; mtu: number; address: string; link_index?: number; addr_info: { local: string; prefixlen: number }[] };
 type Link = { ifname: string; ifindex: number; master?: string; address: string; linkinfo?: { info_slave_data?: { hairpin?: boolean } } };

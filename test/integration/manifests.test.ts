@@ -7,10 +7,13 @@
 // root, dist/weft, cnitool and Debian's containernetworking-plugins.
 import test, { type ExecutionContext } from 'ava';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { startControlPlane } from '../support/apiserver.ts';
-import { claimSubnet, makeNetns, sh, tempDir } from '../support/host.ts';
-import { type KubeObject, type Kubectl, MANIFESTS, findObject, kubectlFor, renderManifests } from '../support/kubectl.ts';
+import { join } from 'node:path';
+import { startControlPlane } from '../../testbed/apiserver.ts';
+import { type CniVerb, cnitool as runCnitool } from '../../testbed/cnitool.ts';
+import { claimSubnet, makeNetns, tempDir } from '../../testbed/fixtures.ts';
+import { DIST } from '../../testbed/paths.ts';
+import { sh } from '../../testbed/shell.ts';
+import { type KubeObject, type Kubectl, MANIFESTS, findObject, kubectlFor, renderManifests } from '../../testbed/kubectl.ts';
 
 const SERVICE_ACCOUNT = 'system:serviceaccount:weft:weft';
 
@@ -156,13 +159,12 @@ test('the ConfigMap\'s CNI config runs weft chained with the reference portmap p
   mkdirSync(confDir);
   writeFileSync(join(confDir, '10-weft.conflist'), JSON.stringify(conflist));
 
-  const cnitool = (verb: string) => sh('env', [
-    `NETCONFPATH=${confDir}`,
+  const cnitool = (verb: CniVerb) => runCnitool({
+    verb, network: conflist.name, confDir, netnsPath: pod.path, inNetns: node.name,
     // weft from dist/; portmap from Debian's containernetworking-plugins, as a node has it in /opt/cni/bin.
-    `CNI_PATH=${resolve('dist')}:/usr/lib/cni`,
-    `CAP_ARGS=${JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] })}`,
-    'ip', 'netns', 'exec', node.name, resolve('.cache/bin/cnitool'), verb, conflist.name, pod.path,
-  ]);
+    pluginDirs: [DIST, '/usr/lib/cni'],
+    env: { CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }) },
+  });
   const add = await cnitool('add');
   t.is(add.exitCode, 0, `${add.stderr}${add.stdout}`);
   const result = JSON.parse(String(add.stdout)) as { cniVersion: string; ips: { address: string }[] };

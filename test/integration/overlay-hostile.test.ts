@@ -5,16 +5,18 @@
 // and weftd is ready.
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
 import { macForName } from '../../src/net/mac.ts';
 import type { Skipped } from '../../src/overlay/types.ts';
-import { startApiFaultProxy } from '../support/api-fault-proxy.ts';
-import { Cluster, type ClusterNode, eventually } from '../support/cluster.ts';
-import { launchLogged, stopProcess } from '../support/process.ts';
+import { startApiFaultProxy } from '../../testbed/api-fault-proxy.ts';
+import { Cluster, type ClusterNode } from '../../testbed/cluster.ts';
+import { eventually } from '../../testbed/eventually.ts';
+import { DIST } from '../../testbed/paths.ts';
+import { launch } from '../../testbed/process.ts';
 
-const WEFTD = resolve('dist/weftd');
+const WEFTD = join(DIST, 'weftd');
 
 /** What a node's Node says, and so what its peers should (or must not) program. */
 type PeerSpec = { name: string; cidr: string; ip: string; mac: string; direct?: boolean };
@@ -255,8 +257,8 @@ test.serial('HTTP 500s on publishing the VTEP and on the status patch are retrie
   ]);
   t.teardown(() => proxy.stop());
   // node1 reaches the proxy at 127.0.0.1:6445 in its own namespace.
-  const forwarder = launchLogged(['ip', 'netns', 'exec', n1.netns, 'socat', 'TCP-LISTEN:6445,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${proxy.socketPath}`], join(c.dir, 'fault-socat.log'), { unref: true });
-  t.teardown(() => stopProcess(forwarder));
+  const forwarder = launch(['ip', 'netns', 'exec', n1.netns, 'socat', 'TCP-LISTEN:6445,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${proxy.socketPath}`], { log: join(c.dir, 'fault-socat.log'), unref: true });
+  t.teardown(() => forwarder.stop());
   const kubeconfig = join(c.dir, 'fault-proxy.kubeconfig');
   proxy.writeKubeconfig(kubeconfig, 'http://127.0.0.1:6445');
   await c.startWeftd(n1, [], { WEFTD_KUBECONFIG: kubeconfig });

@@ -4,7 +4,8 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
-import { Cluster, type ClusterNode, eventually, type Pod } from '../support/cluster.ts';
+import { Cluster, type ClusterNode, type Pod } from '../../testbed/cluster.ts';
+import { eventually } from '../../testbed/eventually.ts';
 
 async function readyCluster(nodes: number, podsPerNode: number, extra: string[] = []) {
   const c = await Cluster.start(nodes);
@@ -191,7 +192,7 @@ test.serial('weftd refuses a pod CIDR outside the cluster network, with settings
   const [n1] = c.nodes as [ClusterNode];
   await c.startWeftd(n1, [], { WEFTD_CLUSTER_CIDR: '10.99.0.0/16', WEFTD_VNI: '7' });
   const weftd = n1.weftd!;
-  const code = await eventually('weftd exits', async () => weftd.exitCode ?? undefined);
+  const code = await eventually('weftd exits', async () => weftd.child.exitCode ?? undefined);
   t.is(code, 1);
   t.regex(readFileSync(n1.weftdLog, 'utf8'), /node node1 has pod CIDR 10\.244\.1\.0\/24 outside the cluster network \(--cluster-cidr\): make kube-controller-manager's --cluster-cidr and weft's agree/);
   t.is((await c.inNode(n1, 'ip', ['link', 'show', 'weft.7'])).exitCode, 1, 'no device was created');

@@ -3,8 +3,10 @@ import test from 'ava';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { writeSubnetFile } from '../../src/subnet/subnet-file.ts';
-import { cnitool, execWeft, makeNetwork, reservations } from '../support/cni.ts';
-import { ipJson, makeNetns, sh, tempDir } from '../support/host.ts';
+import { cnitool, execWeft, makeNetwork, reservations } from '../../testbed/cni.ts';
+import { makeNetns, tempDir } from '../../testbed/fixtures.ts';
+import { ipJson } from '../../testbed/netns.ts';
+import { sh } from '../../testbed/shell.ts';
 
 test('VERSION lists every supported version', async (t) => {
   const r = await execWeft({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');

@@ -5,7 +5,7 @@ import test from 'ava';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { installCni } from '../../cmd/weftd/install-cni.ts';
-import { tempDir } from '../support/host.ts';
+import { tempDir } from '../../testbed/fixtures.ts';
 
 const conflist = JSON.stringify({ cniVersion: '1.0.0', name: 'weft', plugins: [{ type: 'weft' }] });
 

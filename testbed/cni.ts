@@ -1,20 +1,18 @@
-// Drives the built plugin the two ways a user's runtime would: through
-// libcni's cnitool, and by direct exec with CNI_* variables for the error
-// paths cnitool cannot express.
+// The built plugin in a test network of its own: a conflist with a bridge
+// name and a claimed subnet no other test uses, driven through cnitool, or by
+// direct exec with CNI_* variables for the error paths cnitool cannot express.
 import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { hostVethName } from '../../src/cni/host-veth.ts';
-import { SYSTEM_PATH, claimSubnet, deleteLinkOnTeardown, ipJson, linkExists, tempDir, uniqueSuffix } from './host.ts';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostVethName } from '../src/cni/host-veth.ts';
+import { type CniVerb, type Run, cnitool as runCnitool, forgetCnitoolResults, parseJson } from './cnitool.ts';
+import { claimSubnet, deleteLinkOnTeardown, tempDir, uniqueSuffix } from './fixtures.ts';
+import { ipJson, linkExists } from './netns.ts';
+import { DIST } from './paths.ts';
+import { SYSTEM_PATH } from './shell.ts';
 
-export const WEFT_BIN_DIR = resolve('dist');
-export const CNITOOL = resolve('.cache/bin/cnitool');
-
-// The kubelet's environment has no NODE_EXTRA_CA_CERTS; neither do the plugin's.
-// and their PATH is the system's, not one with node_modules/.bin in front.
-const baseEnv = (): Record<string, string> => ({ PATH: SYSTEM_PATH });
+export type { Run } from './cnitool.ts';
 
 export type TestNetwork = {
   name: string;
@@ -24,7 +22,6 @@ export type TestNetwork = {
   prefix: string;
   dataDir: string;
   confDir: string;
-  cacheDir: string;
   /** The plugin's own config (what cnitool builds from the conflist). */
   pluginConf: Record<string, unknown>;
 };
@@ -43,7 +40,7 @@ export async function makeNetwork(t: ExecutionContext, opts: NetworkOptions = {}
   const dir = tempDir(t);
   const id = uniqueSuffix();
   const bridge = `wb${id}`;
-  await deleteLinkOnTeardown(t, bridge);
+  deleteLinkOnTeardown(t, bridge);
   const net: TestNetwork = {
     name: `wt${id}`,
     bridge,
@@ -51,9 +48,9 @@ export async function makeNetwork(t: ExecutionContext, opts: NetworkOptions = {}
     prefix: claimed.prefix,
     dataDir: join(dir, 'ipam'),
     confDir: join(dir, 'conf'),
-    cacheDir: join(dir, 'cache'),
     pluginConf: {},
   };
+  t.teardown(() => forgetCnitoolResults(net.name));
   const ipam = opts.ipam ?? { ranges: [[{ subnet }]], dataDir: net.dataDir };
   const plugin = { type: 'weft', bridge, ipam, ...opts.extra };
   const cniVersion = opts.cniVersion ?? '1.1.0';
@@ -63,37 +60,14 @@ export async function makeNetwork(t: ExecutionContext, opts: NetworkOptions = {}
   return net;
 }
 
-export type Run = { exitCode: number; stdout: string; stderr: string; json: Record<string, unknown> | undefined };
-
-function parse(stdout: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(stdout) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-/** cnitool names the container after a hash of the netns path. */
-export function cnitoolContainerId(netnsPath: string): string {
-  return `cnitool-${createHash('sha512').update(netnsPath).digest('hex').slice(0, 20)}`;
-}
-
-export async function cnitool(net: TestNetwork, verb: 'add' | 'check' | 'del' | 'gc' | 'status', netnsPath: string, extraEnv: Record<string, string> = {}): Promise<Run> {
-  const env: Record<string, string> = {
-    ...baseEnv(),
-    NETCONFPATH: net.confDir,
-    CNI_PATH: WEFT_BIN_DIR,
-    CNI_CACHE_DIR: net.cacheDir,
-    ...extraEnv,
-  };
-  const r = await execa(CNITOOL, [verb, net.name, netnsPath], { env, extendEnv: false, reject: false });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
+export function cnitool(net: TestNetwork, verb: CniVerb, netnsPath: string, env: Record<string, string> = {}): Promise<Run> {
+  return runCnitool({ verb, network: net.name, confDir: net.confDir, pluginDirs: [DIST], netnsPath, env });
 }
 
 /** Runs dist/weft itself: `env` are the CNI_* variables, `stdin` the config. */
 export async function execWeft(env: Record<string, string>, stdin: string): Promise<Run> {
-  const r = await execa(join(WEFT_BIN_DIR, 'weft'), [], { env: { ...baseEnv(), ...env }, extendEnv: false, input: stdin, reject: false });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
+  const r = await execa(join(DIST, 'weft'), [], { env: { PATH: SYSTEM_PATH, ...env }, extendEnv: false, input: stdin, reject: false });
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: parseJson(r.stdout) };
 }
 
 /** What an attachment leaves on the host, to show a failed operation left nothing. */

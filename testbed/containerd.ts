@@ -14,15 +14,17 @@
 // containerd, and deletes the temp dir. A test process that dies first leaves
 // nothing running either: containerd gets the parent-death signal, and the
 // janitor kills the shims and pause processes, unmounts and deletes the dir.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
-import { PAUSE_IMAGE, pauseImageArchive } from '../../tools/pause/build.ts';
-import { SYSTEM_PATH, sh, uniqueSuffix } from './host.ts';
+import { basename, join } from 'node:path';
+import { PAUSE_IMAGE, pauseImageArchive } from '../tools/pause/build.ts';
+import { uniqueSuffix } from './fixtures.ts';
 import { startJanitor } from './janitor.ts';
+import { CACHE_BIN, requireBuilt } from './paths.ts';
+import { type Launched, launch, logTail, waitReady } from './process.ts';
+import { sh } from './shell.ts';
 
-export const CRICTL = resolve('.cache/bin/crictl');
+export const CRICTL = join(CACHE_BIN, 'crictl');
 // containerd runs the loopback plugin for every pod's lo, from the same bin
 // dir as the pod network's plugin.
 const LOOPBACK_PLUGIN = '/usr/lib/cni/loopback';
@@ -56,13 +58,12 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
   const cniBinDir = join(dir, 'cni', 'bin');
   const cniConfDir = join(dir, 'cni', 'net.d');
   const log = join(dir, 'containerd.log');
-  let containerd: ChildProcess | undefined;
-  let exited: Promise<unknown> = Promise.resolve();
+  let containerd: Launched | undefined;
 
   const crictl = async (args: string[]): Promise<string> => {
     // --config /dev/null: the flags alone decide, not a host /etc/crictl.yaml.
     const r = await sh(CRICTL, ['--config', '/dev/null', '--runtime-endpoint', `unix://${socket}`, '--image-endpoint', `unix://${socket}`, '--timeout', '30s', ...args]);
-    if (r.exitCode !== 0) throw new Error(`crictl ${args.join(' ')}: ${r.stderr}\ncontainerd log (${log}):\n${logTail(log)}`);
+    if (r.exitCode !== 0) throw new Error(`crictl ${args.join(' ')}: ${r.stderr}\ncontainerd log (${log}):\n${logTail({ log }, 20)}`);
     return r.stdout;
   };
   const networkReady = async (): Promise<boolean> => {
@@ -76,12 +77,9 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
     stopped = true;
     // Through the CRI first, so each sandbox's network is torn down by a CNI
     // DEL as the kubelet would have it; the janitor then catches the rest.
-    const running = containerd !== undefined && containerd.exitCode === null && containerd.signalCode === null;
+    const running = containerd !== undefined && containerd.exitStatus() === undefined;
     if (running) await crictl(['rmp', '--force', '--all']).catch(() => undefined);
-    // ref: an unref'd child's exit event would not keep the process waiting for it.
-    containerd?.ref();
-    containerd?.kill('SIGKILL');
-    await exited;
+    await containerd?.stop('SIGKILL');
     await janitor.release();
   };
 
@@ -98,23 +96,9 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
     // Built (or found in .cache/pause/) before containerd starts: a broken
     // build then fails the test without a containerd to clean up.
     const archive = await pauseImageArchive();
-    const out = openSync(log, 'a');
-    // setpriv --pdeathsig: the kernel kills containerd when the thread that
-    // started it ends, even by SIGKILL, where no teardown runs.
-    containerd = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'containerd', '--config', config], {
-      stdio: ['ignore', out, out],
-      env: { PATH: SYSTEM_PATH },
-    });
-    closeSync(out);
-    const child = containerd;
-    exited = new Promise((done) => {
-      child.once('exit', done);
-      child.once('error', done);
-    });
-    // A test that never calls stop() must still let its process end.
-    child.unref();
-
-    await waitUntil(opts.readyTimeoutMs ?? 20_000, 'containerd to answer CRI status', log, child, () =>
+    // Unref'd: a test that never calls stop() must still let its process end.
+    containerd = launch(['containerd', '--config', config], { log, unref: true });
+    await waitReady(containerd, 'containerd to answer CRI status', opts.readyTimeoutMs ?? 20_000, () =>
       crictl(['info']).then(() => true, () => false));
     // Into the CRI plugin's namespace, unpacked for its snapshotter: the
     // sandbox image is then never pulled.
@@ -139,11 +123,11 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
 }
 
 function requireTools(): void {
-  if (!existsSync(CRICTL)) throw new Error(`crictl is not built at ${CRICTL}: run tools/go-tools.sh`);
+  requireBuilt(CRICTL, 'run tools/go-tools.sh');
   for (const bin of ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/containerd-shim-runc-v2', '/usr/sbin/runc']) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: run tools/install-deps.sh (apt-get install containerd runc)`);
+    requireBuilt(bin, 'run tools/install-deps.sh (apt-get install containerd runc)');
   }
-  if (!existsSync(LOOPBACK_PLUGIN)) throw new Error(`${LOOPBACK_PLUGIN} is missing: apt-get install containernetworking-plugins`);
+  requireBuilt(LOOPBACK_PLUGIN, 'apt-get install containernetworking-plugins');
 }
 
 type ConfigPaths = { dir: string; socket: string; cniBinDir: string; cniConfDir: string; snapshotter: string };
@@ -194,33 +178,12 @@ ${cri}.cni]
 `;
 }
 
-async function waitUntil(timeoutMs: number, what: string, log: string, child: ChildProcess, ready: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`containerd exited (${child.signalCode ?? `code ${child.exitCode}`}) while starting:\n${logTail(log)}`);
-    }
-    if (await ready()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${logTail(log)}`);
-}
-
-function logTail(log: string): string {
-  try {
-    return readFileSync(log, 'utf8').trimEnd().split('\n').slice(-20).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 // Runs when its stdin closes: on release(), or when the thread that started
 // it ends and the pipe closes with it (ava ends worker threads without exit
 // handlers). Ours to kill: the shims, which name our socket on their command
 // line, and whatever runs in the pods' cgroups (the pause processes). Then
 // the rootfs and netns mounts go, the pods' cgroups, and the dir.
 const JANITOR = `
-cat >/dev/null
 dir=$0 cgroup=$1
 arg() { tr '\\0' '\\n' <"$p/cmdline" | sed -n "/^-$1\\$/{n;p;q}"; }
 for p in /proc/[0-9]*; do

@@ -6,14 +6,15 @@
 //   await admin.ok(['apply', '-f', 'manifests/']);
 //   const asWeft = kubectlFor(t, { server: cp.server, caFile: cp.caFile, token });
 import type { ExecutionContext } from 'ava';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { sh, tempDir } from './host.ts';
+import { tempDir } from './fixtures.ts';
+import { CACHE_BIN, REPO, requireBuilt } from './paths.ts';
+import { sh } from './shell.ts';
 
-const repoRoot = join(import.meta.dirname, '..', '..');
-export const KUBECTL = join(repoRoot, '.cache', 'bin', 'kubectl');
-export const MANIFESTS = join(repoRoot, 'manifests');
+export const KUBECTL = join(CACHE_BIN, 'kubectl');
+export const MANIFESTS = join(REPO, 'manifests');
 
 /** An admin kubeconfig, or a bearer token (a ServiceAccount's) for the API server at server. */
 export type KubectlAuth = { kubeconfig: string } | { server: string; caFile: string; token: string };
@@ -29,7 +30,7 @@ export type Kubectl = {
 
 /** kubectl as auth; without auth, for commands that need no API server (kustomize). */
 export function kubectlFor(t: ExecutionContext, auth?: KubectlAuth): Kubectl {
-  if (!existsSync(KUBECTL)) throw new Error(`kubectl is not built at ${KUBECTL}: run tools/kube-tools.sh`);
+  requireBuilt(KUBECTL, 'run tools/kube-tools.sh');
   const dir = tempDir(t);
   let kubeconfig: string | undefined;
   if (!auth || 'kubeconfig' in auth) {

@@ -3,18 +3,18 @@
 // throwaway PKI made by openssl. Everything listens on 127.0.0.1 only and lives
 // in one temp dir that stop() removes. A test that dies before stop() leaves
 // nothing behind either: the processes and the temp dir go with the thread
-// that started them (see launch, and startJanitor in janitor.ts).
+// that started them (see process.ts and janitor.ts).
 //
 //   const cp = await startControlPlane();
 //   t.teardown(() => cp.stop());
-//   const kc = new KubeConfig(); kc.loadFromFile(cp.kubeconfig);
+//   const core = cp.adminConfig().makeApiClient(CoreV1Api);
 //
 // The kubeconfig's user is in system:masters, so it passes every authorizer.
 // Other identities can be minted with the TokenRequest API (tokens are signed
 // with a key pair made here); nothing issues ServiceAccount secrets, as no
 // controller-manager runs.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -22,14 +22,16 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
 import { startJanitor } from './janitor.ts';
+import { CACHE_BIN, requireBuilt } from './paths.ts';
+import { type Launched, launch, waitReady } from './process.ts';
 
 const execFileAsync = promisify(execFile);
-const repoRoot = join(import.meta.dirname, '..', '..');
 const loopback = '127.0.0.1';
 
 export interface ControlPlaneOptions {
-  /** Where etcd and kube-apiserver are; default <repo>/.cache/bin. */
+  /** Where etcd and kube-apiserver are; default .cache/bin. */
   binDir?: string;
   /** --service-cluster-ip-range; default 10.96.0.0/16. */
   serviceClusterIPRange?: string;
@@ -52,6 +54,8 @@ export interface ControlPlane {
   /** The admin's client certificate and key, as in the kubeconfig. */
   certFile: string;
   keyFile: string;
+  /** The admin's client configuration, for the API server or for `server` in front of it (a relay). */
+  adminConfig(server?: string): KubeConfig;
   /** Kills kube-apiserver (like a crash), leaving etcd and its data alone. */
   stopApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port and waits for /readyz. */
@@ -61,9 +65,10 @@ export interface ControlPlane {
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const binDir = opts.binDir ?? join(repoRoot, '.cache', 'bin');
-  const etcdBin = requireBinary(binDir, 'etcd');
-  const apiServerBin = requireBinary(binDir, 'kube-apiserver');
+  const binDir = opts.binDir ?? CACHE_BIN;
+  const built = (name: string) => requireBuilt(join(binDir, name), 'run tools/kube-tools.sh (about 5 minutes the first time)');
+  const etcdBin = built('etcd');
+  const apiServerBin = built('kube-apiserver');
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
 
   const dir = await mkdtemp(join(tmpdir(), 'weft-control-plane-'));
@@ -71,7 +76,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   let etcd: Launched | undefined;
   let apiServer: Launched | undefined;
   const stopAll = async (): Promise<void> => {
-    await Promise.all([apiServer && kill(apiServer), etcd && kill(etcd)]);
+    await Promise.all([apiServer?.stop('SIGKILL'), etcd?.stop('SIGKILL')]);
     await janitor.release();
   };
 
@@ -81,7 +86,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const etcdUrl = `http://${loopback}:${etcdPort}`;
     const server = `https://${loopback}:${apiPort}`;
 
-    etcd = launch(etcdBin, join(dir, 'etcd.log'), [
+    etcd = start(etcdBin, join(dir, 'etcd.log'), [
       `--name=weft-test`,
       `--data-dir=${join(dir, 'etcd-data')}`,
       `--listen-client-urls=${etcdUrl}`,
@@ -97,7 +102,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--election-timeout=100',
       '--log-level=warn',
     ]);
-    await waitReady(etcd, readyTimeoutMs, () => probe(`${etcdUrl}/health`));
+    await waitReady(etcd, 'etcd to be healthy', readyTimeoutMs, () => probe(`${etcdUrl}/health`));
 
     const apiServerArgs = [
       `--bind-address=${loopback}`,
@@ -128,8 +133,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     // roles exist, late in the start-up.
     const tls = adminTls(pki);
     const startApiServer = async (): Promise<void> => {
-      apiServer = launch(apiServerBin, apiServerLog, apiServerArgs);
-      await waitReady(apiServer, readyTimeoutMs, () => probe(`${server}/readyz`, tls));
+      apiServer = start(apiServerBin, apiServerLog, apiServerArgs);
+      await waitReady(apiServer, 'kube-apiserver to be ready', readyTimeoutMs, () => probe(`${server}/readyz`, tls));
     };
     await startApiServer();
 
@@ -143,8 +148,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       caFile: pki.caFile,
       certFile: pki.adminCert,
       keyFile: pki.adminKey,
+      adminConfig(through = server) {
+        const kc = new KubeConfig();
+        // The serving certificate is for 127.0.0.1, whatever the port.
+        kc.loadFromClusterAndUser(
+          { name: 'weft-test', server: through, caFile: pki.caFile, skipTLSVerify: false },
+          { name: 'admin', certFile: pki.adminCert, keyFile: pki.adminKey },
+        );
+        return kc;
+      },
       async stopApiServer() {
-        if (apiServer) await kill(apiServer);
+        await apiServer?.stop('SIGKILL');
       },
       async startApiServer() {
         if (stopped) throw new Error('startApiServer: this control plane was stopped; start a new one');
@@ -166,14 +180,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 }
 
 // rm retries: a just-killed etcd may still be finishing a write.
-const JANITOR = 'cat >/dev/null; for try in 1 2 3 4 5; do rm -rf -- "$0" && exit; sleep 0.2; done';
+const JANITOR = 'for try in 1 2 3 4 5; do rm -rf -- "$0" && exit; sleep 0.2; done';
 
-function requireBinary(binDir: string, name: string): string {
-  const path = join(binDir, name);
-  if (!existsSync(path)) {
-    throw new Error(`${name} is not built at ${path}: run tools/kube-tools.sh (about 5 minutes the first time)`);
-  }
-  return path;
+// Appending: a restarted kube-apiserver keeps its earlier log above. Unref'd:
+// a test that never calls stop() must still let its process end.
+function start(bin: string, log: string, args: string[]): Launched {
+  return launch([bin, ...args], { log, unref: true });
 }
 
 // --- PKI ---------------------------------------------------------------
@@ -259,67 +271,6 @@ function kubeconfigFor(server: string, pki: Pki): string {
     contexts: [{ name: 'weft-test', context: { cluster: 'weft-test', user: 'admin' } }],
     'current-context': 'weft-test',
   }, null, 2);
-}
-
-// --- processes ---------------------------------------------------------
-
-interface Launched {
-  name: string;
-  child: ChildProcess;
-  log: string;
-  /** The exit code or signal once the process has ended, else undefined. */
-  exitStatus(): string | undefined;
-  exited: Promise<void>;
-}
-
-function launch(bin: string, log: string, args: string[]): Launched {
-  const name = bin.slice(bin.lastIndexOf('/') + 1);
-  // Appending: a restarted kube-apiserver keeps its earlier log above.
-  const out = openSync(log, 'a');
-  // setpriv --pdeathsig: the kernel kills the process when the thread that
-  // started it ends, even by SIGKILL, where no exit handler runs.
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args], {
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  // A test that never calls stop() must still let its process end; the
-  // parent-death signal then takes the child down.
-  child.unref();
-  let exit: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exit = signal ?? `code ${code}`;
-      resolve();
-    });
-    child.once('error', (err) => {
-      exit = `not started: ${err.message}; setpriv comes with util-linux`;
-      resolve();
-    });
-  });
-  return { name, child, log, exitStatus: () => exit, exited };
-}
-
-async function kill(p: Launched): Promise<void> {
-  if (p.exitStatus() !== undefined) return;
-  p.child.ref();
-  p.child.kill('SIGKILL');
-  await p.exited;
-}
-
-async function waitReady(p: Launched, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    const exit = p.exitStatus();
-    if (exit !== undefined) throw new Error(`${p.name} exited (${exit}) while starting:\n${logTail(p.log)}`);
-    if (await ready()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await kill(p);
-  throw new Error(`${p.name} was not ready within ${timeoutMs} ms:\n${logTail(p.log)}`);
-}
-
-function logTail(log: string): string {
-  return readFileSync(log, 'utf8').split('\n').slice(-40).join('\n');
 }
 
 /** The admin's credentials, as node:https takes them. */
