@@ -1,7 +1,7 @@
 // The two measurements: sequential ADD/DEL latency with the plugins
 // interleaved, and a burst of concurrent ADDs then DELs.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { PluginName, Plugin } from './cni-plugins.ts';
+import type { Plugin, PluginName } from './cni-plugins.ts';
 import type { ConcurrentResult, OpSummaries } from './cni-report.ts';
 import { cnitool, cnitoolConcurrently, dropNetns, newNetns, type Session } from './cni-session.ts';
 import { summarize } from './lib/stats.ts';
@@ -62,7 +62,9 @@ export async function measureConcurrent(session: Session, plugin: Plugin, count:
   await checkpoint(session);
   const duplicates = duplicatesOf(add.addresses);
   if (add.addresses.length !== count || duplicates.length > 0) {
-    throw new Error(`${count} concurrent ${plugin.name} ADDs returned ${add.addresses.length} addresses, want ${count} distinct; duplicated: ${duplicates.join(', ') || 'none'}`);
+    throw new Error(
+      `${count} concurrent ${plugin.name} ADDs returned ${add.addresses.length} addresses, want ${count} distinct; duplicated: ${duplicates.join(', ') || 'none'}`,
+    );
   }
   const del = await cnitoolConcurrently(session, 'del', plugin, netnsNames);
   for (const netns of netnsNames) await dropNetns(session, netns);

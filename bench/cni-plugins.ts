@@ -52,7 +52,7 @@ function weft(root: string): Plugin {
 
 function reference(root: string): Plugin {
   for (const type of ['bridge', 'host-local']) {
-    requireBuilt(join(REFERENCE_DIR, type), 'install Debian\'s reference plugins with `apt-get install containernetworking-plugins`');
+    requireBuilt(join(REFERENCE_DIR, type), "install Debian's reference plugins with `apt-get install containernetworking-plugins`");
   }
   const network = 'benchref';
   const netconfDir = join(root, 'net');
@@ -76,12 +76,6 @@ function floor(root: string): Plugin {
 
 // Checks and lays out the wanted plugins under tmp, one directory each.
 export function setUpPlugins(names: readonly PluginName[], tmp: string): Plugin[] {
-  return names.map((name) => {
-    const root = join(tmp, name);
-    switch (name) {
-      case 'weft': return weft(root);
-      case 'reference': return reference(root);
-      case 'floor': return floor(root);
-    }
-  });
+  const setUp: Record<PluginName, (root: string) => Plugin> = { weft, reference, floor };
+  return names.map((name) => setUp[name](join(tmp, name)));
 }

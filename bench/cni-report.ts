@@ -63,7 +63,7 @@ export function table(result: CniBenchResult): string {
     '',
   ];
   const seqWidths = [10, 9, 9, 9, 9];
-  lines.push(row(['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95'], seqWidths) + '   (ms)');
+  lines.push(`${row(['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95'], seqWidths)}   (ms)`);
   for (const [name, s] of Object.entries(result.sequential) as [PluginName, OpSummaries][]) {
     lines.push(row([name, ms(s.add.p50), ms(s.add.p95), ms(s.del.p50), ms(s.del.p95)], seqWidths));
   }
@@ -73,7 +73,7 @@ export function table(result: CniBenchResult): string {
   lines.push(verdict(result.derived.delP50OverFloor, '  not a target: weft DEL p50 - floor DEL p50', ['within', 'over']));
   lines.push('');
   const conWidths = [10, 9, 9, 10];
-  lines.push(row([`${config.concurrency} at once`, 'ADD wall', 'DEL wall', 'distinct'], conWidths) + '   (ms; distinct addresses)');
+  lines.push(`${row([`${config.concurrency} at once`, 'ADD wall', 'DEL wall', 'distinct'], conWidths)}   (ms; distinct addresses)`);
   for (const [name, c] of Object.entries(result.concurrent) as [PluginName, ConcurrentResult][]) {
     lines.push(row([name, ms(c.addWallMs), ms(c.delWallMs), `${c.distinctAddresses}/${c.n}`], conWidths));
   }

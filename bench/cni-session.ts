@@ -6,7 +6,7 @@ import { cnitoolCommand, forgetCnitoolResults } from '../testbed/cnitool.ts';
 import { addNetns, linkExists, netnsPath, removeLink, removeNetns } from '../testbed/netns.ts';
 import type { Teardown } from '../testbed/teardown.ts';
 import type { Plugin } from './cni-plugins.ts';
-import { failureOf, runConcurrently, runTimed, type RunOptions, type RunResult } from './lib/run.ts';
+import { failureOf, type RunOptions, type RunResult, runConcurrently, runTimed } from './lib/run.ts';
 
 // Far above any sane ADD (tens of ms): only a hung plugin reaches it.
 const CNITOOL_TIMEOUT_MS = 60_000;
@@ -26,8 +26,10 @@ export type Session = {
 
 export async function createSession(plugins: Plugin[], teardown: Teardown): Promise<Session> {
   for (const plugin of plugins) {
-    if (plugin.bridge && await linkExists(plugin.bridge)) {
-      throw new Error(`bridge ${plugin.bridge} already exists: the benchmark creates and deletes it, so it will not run over one it did not make; if an earlier run left it, remove it with \`ip link delete ${plugin.bridge}\``);
+    if (plugin.bridge && (await linkExists(plugin.bridge))) {
+      throw new Error(
+        `bridge ${plugin.bridge} already exists: the benchmark creates and deletes it, so it will not run over one it did not make; if an earlier run left it, remove it with \`ip link delete ${plugin.bridge}\``,
+      );
     }
   }
   for (const plugin of plugins) {
@@ -41,7 +43,10 @@ export async function createSession(plugins: Plugin[], teardown: Teardown): Prom
 export async function newNetns(session: Session, suffix: string): Promise<string> {
   const name = session.netnsPrefix + suffix;
   await addNetns(name);
-  session.made.set(name, session.teardown.add(`netns ${name} (ip netns delete ${name})`, () => removeNetns(name)));
+  session.made.set(
+    name,
+    session.teardown.add(`netns ${name} (ip netns delete ${name})`, () => removeNetns(name)),
+  );
   return name;
 }
 
@@ -52,7 +57,13 @@ export async function dropNetns(session: Session, name: string): Promise<void> {
 }
 
 function command(op: Op, plugin: Plugin, netns: string): { file: string; args: string[]; options: RunOptions } {
-  const { file, args, env } = cnitoolCommand({ verb: op, network: plugin.network, confDir: plugin.netconfDir, pluginDirs: plugin.cniPath, netnsPath: netnsPath(netns) });
+  const { file, args, env } = cnitoolCommand({
+    verb: op,
+    network: plugin.network,
+    confDir: plugin.netconfDir,
+    pluginDirs: plugin.cniPath,
+    netnsPath: netnsPath(netns),
+  });
   return { file, args, options: { env, timeoutMs: CNITOOL_TIMEOUT_MS } };
 }
 
@@ -73,7 +84,10 @@ function settle(session: Session, op: Op, plugin: Plugin, netns: string, r: RunR
     return { addresses: [] };
   }
   // DEL first, while the netns still exists, so plugins undo their own host-side state.
-  session.attached.set(netns, session.teardown.add(`${plugin.name} DEL for ${netns}`, () => cnitool(session, 'del', plugin, netns)));
+  session.attached.set(
+    netns,
+    session.teardown.add(`${plugin.name} DEL for ${netns}`, () => cnitool(session, 'del', plugin, netns)),
+  );
   let addresses: string[];
   try {
     addresses = addressesOf(r.stdout);
@@ -100,7 +114,11 @@ export function cnitool(session: Session, op: Op, plugin: Plugin, netns: string)
 // (after recording the ADDs that did succeed, so clean-up undoes them).
 export async function cnitoolConcurrently(session: Session, op: Op, plugin: Plugin, netnsNames: string[]): Promise<{ wallMs: number; addresses: string[] }> {
   const commands = netnsNames.map((netns) => command(op, plugin, netns));
-  const { wallMs, results } = await runConcurrently(commands[0]!.file, commands.map((c) => c.args), commands[0]!.options);
+  const { wallMs, results } = await runConcurrently(
+    commands[0]!.file,
+    commands.map((c) => c.args),
+    commands[0]!.options,
+  );
   const failures: string[] = [];
   const addresses: string[] = [];
   results.forEach((r, i) => {

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CNITOOL, requireBuilt } from '../testbed/paths.ts';
 import { runScript } from '../testbed/teardown.ts';
-import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { measureConcurrent, measureSequential } from './cni-phases.ts';
-import { PLUGIN_NAMES, setUpPlugins, type PluginName } from './cni-plugins.ts';
-import { deriveTargets, table, type CniBenchResult } from './cni-report.ts';
+import { PLUGIN_NAMES, type PluginName, setUpPlugins } from './cni-plugins.ts';
+import { type CniBenchResult, deriveTargets, table } from './cni-report.ts';
 import { createSession, type Session } from './cni-session.ts';
+import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { machineInfo } from './lib/machine.ts';
 import { publish } from './lib/results.ts';
 
@@ -31,15 +31,17 @@ function usageError(message: string): never {
 const count = (flag: string, value: string, min: number, why = ''): number => wholeNumber(USAGE, flag, value, min, why);
 
 function parseFlags(): Flags {
-  const values = parseFlagsOrExit(USAGE, () => parseArgs({
-    options: {
-      iterations: { type: 'string', default: '60' },
-      warmup: { type: 'string', default: '5' },
-      concurrency: { type: 'string', default: '50' },
-      skip: { type: 'string', multiple: true, default: [] },
-      help: { type: 'boolean', default: false },
-    },
-  }));
+  const values = parseFlagsOrExit(USAGE, () =>
+    parseArgs({
+      options: {
+        iterations: { type: 'string', default: '60' },
+        warmup: { type: 'string', default: '5' },
+        concurrency: { type: 'string', default: '50' },
+        skip: { type: 'string', multiple: true, default: [] },
+        help: { type: 'boolean', default: false },
+      },
+    }),
+  );
   const warmup = count('warmup', values.warmup, 0);
   const iterations = count('iterations', values.iterations, warmup + 1, ` (more than --warmup ${warmup})`);
   const concurrency = count('concurrency', values.concurrency, 1);
@@ -66,7 +68,13 @@ async function run(flags: Flags, session: Session): Promise<CniBenchResult> {
   }
   return {
     machine,
-    config: { iterations: flags.iterations, warmup: flags.warmup, measured: flags.iterations - flags.warmup, concurrency: flags.concurrency, skipped: flags.skip },
+    config: {
+      iterations: flags.iterations,
+      warmup: flags.warmup,
+      measured: flags.iterations - flags.warmup,
+      concurrency: flags.concurrency,
+      skipped: flags.skip,
+    },
     sequential,
     derived: deriveTargets(sequential),
     concurrent,

@@ -53,9 +53,21 @@ export function verdicts(sizes: SizeResult[]): Verdict[] {
   const sync = at(TARGET.syncAt)?.sync;
   const rss = at(TARGET.rssAt)?.sync;
   return [
-    { what: `convergence p99 at ${TARGET.convergeAt} Nodes`, value: conv?.p99 ?? null, limit: TARGET.convergeP99Ms, unit: 'ms', met: conv ? conv.p99 <= TARGET.convergeP99Ms && conv.timedOut === 0 : null },
+    {
+      what: `convergence p99 at ${TARGET.convergeAt} Nodes`,
+      value: conv?.p99 ?? null,
+      limit: TARGET.convergeP99Ms,
+      unit: 'ms',
+      met: conv ? conv.p99 <= TARGET.convergeP99Ms && conv.timedOut === 0 : null,
+    },
     { what: `initial sync of ${TARGET.syncAt} Nodes`, value: sync?.ms ?? null, limit: TARGET.syncMs, unit: 'ms', met: sync ? sync.ms <= TARGET.syncMs : null },
-    { what: `RSS after sync at ${TARGET.rssAt} Nodes`, value: rss ? mb(rss.memoryAfter.rssKb) : null, limit: TARGET.rssMb, unit: 'MB', met: rss ? mb(rss.memoryAfter.rssKb) <= TARGET.rssMb : null },
+    {
+      what: `RSS after sync at ${TARGET.rssAt} Nodes`,
+      value: rss ? mb(rss.memoryAfter.rssKb) : null,
+      limit: TARGET.rssMb,
+      unit: 'MB',
+      met: rss ? mb(rss.memoryAfter.rssKb) <= TARGET.rssMb : null,
+    },
   ];
 }
 
@@ -69,7 +81,21 @@ export function table(r: Result): string {
   out.push(pad(['peers', 'sync ms', 'ready ms', 'entries', 'last entry', 'RSS MB', 'HWM MB', 'load1'], w));
   for (const s of r.sizes) {
     const y = s.sync;
-    out.push(pad([s.peers, f1(y.ms), f1(y.readyMs), y.entries, y.lastEntryMs === null ? 'lost*' : f1(y.lastEntryMs), f1(mb(y.memoryAfter.rssKb)), f1(mb(y.memoryAfter.hwmKb)), y.load1.toFixed(2)], w));
+    out.push(
+      pad(
+        [
+          s.peers,
+          f1(y.ms),
+          f1(y.readyMs),
+          y.entries,
+          y.lastEntryMs === null ? 'lost*' : f1(y.lastEntryMs),
+          f1(mb(y.memoryAfter.rssKb)),
+          f1(mb(y.memoryAfter.hwmKb)),
+          y.load1.toFixed(2),
+        ],
+        w,
+      ),
+    );
   }
   out.push('');
   out.push(`convergence: Node create sent → FDB + neighbour + route in the kernel (${r.config.samples} creates, ${r.config.spacingMs} ms apart; ms)`);

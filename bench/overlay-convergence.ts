@@ -24,9 +24,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { WEFT_ROUTE_PROTOCOL } from '../src/overlay/kernel-state.ts';
 import { Cluster, type ClusterNode, SHIPPED_TIMERS } from '../testbed/cluster.ts';
+import { inParallel } from '../testbed/parallel.ts';
 import { CACHE_BIN, DIST, requireBuilt } from '../testbed/paths.ts';
 import { waitReady } from '../testbed/process.ts';
-import { inParallel } from '../testbed/parallel.ts';
 import { must } from '../testbed/shell.ts';
 import { runScript, type Teardown } from '../testbed/teardown.ts';
 import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
@@ -35,7 +35,17 @@ import { machineInfo } from './lib/machine.ts';
 import { monitorNetns } from './lib/netlink-monitor.ts';
 import { publish, RESULTS } from './lib/results.ts';
 import { percentile } from './lib/stats.ts';
-import { type ConvergeResult, type Flags, mb, type Memory, type Result, type SizeResult, type SyncResult, table, verdicts } from './overlay-convergence-report.ts';
+import {
+  type ConvergeResult,
+  type Flags,
+  type Memory,
+  mb,
+  type Result,
+  type SizeResult,
+  type SyncResult,
+  table,
+  verdicts,
+} from './overlay-convergence-report.ts';
 import { FAKE_CLUSTER_CIDR, fakeNode, fakePeer, MAX_PEERS } from './overlay-fake-nodes.ts';
 import { type Expectation, entriesOf, Watcher } from './overlay-kernel-watch.ts';
 
@@ -49,15 +59,17 @@ const USAGE = `usage: node bench/overlay-convergence.ts [--sizes 100,1000,5000] 
   --concurrency  creates in flight while filling the API server (default 32)`;
 
 function parseFlags(): Flags {
-  const values = parseFlagsOrExit(USAGE, () => parseArgs({
-    options: {
-      sizes: { type: 'string', default: '100,1000,5000' },
-      samples: { type: 'string', default: '100' },
-      'spacing-ms': { type: 'string', default: '75' },
-      concurrency: { type: 'string', default: '32' },
-      help: { type: 'boolean', default: false },
-    },
-  }));
+  const values = parseFlagsOrExit(USAGE, () =>
+    parseArgs({
+      options: {
+        sizes: { type: 'string', default: '100,1000,5000' },
+        samples: { type: 'string', default: '100' },
+        'spacing-ms': { type: 'string', default: '75' },
+        concurrency: { type: 'string', default: '32' },
+        help: { type: 'boolean', default: false },
+      },
+    }),
+  );
   const int = (flag: string, v: string, min: number) => wholeNumber(USAGE, flag, v, min);
   const sizes = values.sizes.split(',').map((s) => int('sizes', s.trim(), 1));
   if (sizes.some((s, i) => i > 0 && s <= sizes[i - 1]!)) failUsage(USAGE, '--sizes must ascend');
@@ -97,7 +109,7 @@ class Bench {
     const c = await Cluster.start(1, teardown);
     const node = c.nodes[0]!;
     // Before the cluster goes, with its directory.
-    teardown.add('a copy of weftd\'s log', () => copyFileSync(node.weftdLog, join(ARTIFACTS, 'weftd.log')));
+    teardown.add("a copy of weftd's log", () => copyFileSync(node.weftdLog, join(ARTIFACTS, 'weftd.log')));
     const api = new KubeApi({ server: c.cp.server, caFile: c.cp.caFile, certFile: c.cp.certFile, keyFile: c.cp.keyFile }, flags.concurrency);
     teardown.add('API connections', () => api.close());
     const watcher = new Watcher();
@@ -113,7 +125,7 @@ class Bench {
     const startPerfMs = performance.now();
     await this.c.startWeftd(this.node, ['--cluster-cidr', FAKE_CLUSTER_CIDR], SHIPPED_TIMERS);
     const weftd = this.node.weftd!;
-    await waitReady(weftd, 'weftd\'s /readyz', 300_000, async () => (await this.c.weftdHttp(this.node, '/readyz', 1000)).status === 200, 10);
+    await waitReady(weftd, "weftd's /readyz", 300_000, async () => (await this.c.weftdHttp(this.node, '/readyz', 1000)).status === 200, 10);
     return { startWallMs, readyMs: performance.now() - startPerfMs, pid: weftd.child.pid! };
   }
 
@@ -149,10 +161,13 @@ class Bench {
 
   /** How many of the peers' entries the kernel holds now (a dump, not the monitors). */
   async countKernelEntries(): Promise<number> {
-    const lines = async (cmd: string, args: string[], keep: (l: string) => boolean) => (await must(cmd, ['-n', this.node.netns, ...args])).split('\n').filter(keep).length;
-    return await lines('ip', ['neigh', 'show', 'dev', DEVICE, 'nud', 'permanent'], (l) => l.includes('lladdr 0e:fe:'))
-      + await lines('ip', ['route', 'show', 'proto', String(WEFT_ROUTE_PROTOCOL)], (l) => l.startsWith('10.'))
-      + await lines('bridge', ['fdb', 'show', 'dev', DEVICE], (l) => l.startsWith('0e:fe:') && l.includes(' dst '));
+    const lines = async (cmd: string, args: string[], keep: (l: string) => boolean) =>
+      (await must(cmd, ['-n', this.node.netns, ...args])).split('\n').filter(keep).length;
+    return (
+      (await lines('ip', ['neigh', 'show', 'dev', DEVICE, 'nud', 'permanent'], (l) => l.includes('lladdr 0e:fe:'))) +
+      (await lines('ip', ['route', 'show', 'proto', String(WEFT_ROUTE_PROTOCOL)], (l) => l.startsWith('10.'))) +
+      (await lines('bridge', ['fdb', 'show', 'dev', DEVICE], (l) => l.startsWith('0e:fe:') && l.includes(' dst ')))
+    );
   }
 
   async measureSync(peers: number): Promise<SyncResult> {
@@ -217,7 +232,11 @@ await runScript('bench-overlay', async (teardown) => {
   for (const built of [join(CACHE_BIN, 'etcd'), join(CACHE_BIN, 'kube-apiserver'), join(DIST, 'weftd')]) requireBuilt(built, 'run make build kube-tools');
   rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
-  console.error(`bench-overlay: control plane + 1 node namespace (load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  console.error(
+    `bench-overlay: control plane + 1 node namespace (load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  );
   const bench = await Bench.setUp(flags, teardown);
   const sizes: SizeResult[] = [];
   for (const peers of flags.sizes) {

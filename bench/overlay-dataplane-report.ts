@@ -51,23 +51,33 @@ export function table(r: Result): string {
   const { target: t, paths } = r;
   const out: string[] = [];
   const w = Math.max(...paths.map((s) => s.name.length));
-  out.push(`pod network data path, iperf3 TCP, ${r.config.streams} stream(s), ${r.config.runs} × ${r.config.seconds} s interleaved (${r.machine.nproc} CPUs, kernel ${r.machine.kernel})`);
+  out.push(
+    `pod network data path, iperf3 TCP, ${r.config.streams} stream(s), ${r.config.runs} × ${r.config.seconds} s interleaved (${r.machine.nproc} CPUs, kernel ${r.machine.kernel})`,
+  );
   out.push(`MTU: underlay ${r.mtu.underlay}, VXLAN ${r.mtu.vxlan}, pod ${r.mtu.pod}`);
   out.push('');
-  out.push(`${'path'.padEnd(w)}  ${'median'.padStart(7)}  ${'min'.padStart(6)}  ${'max'.padStart(6)}  ${'vs hand'.padStart(7)}  ${'retr'.padStart(6)}  load1 per run`);
+  out.push(
+    `${'path'.padEnd(w)}  ${'median'.padStart(7)}  ${'min'.padStart(6)}  ${'max'.padStart(6)}  ${'vs hand'.padStart(7)}  ${'retr'.padStart(6)}  load1 per run`,
+  );
   for (const s of paths) {
     const vsHand = `${Math.round((s.medianGbps / t.byHandGbps) * 100)}%`;
-    out.push(`${s.name.padEnd(w)}  ${s.medianGbps.toFixed(2).padStart(7)}  ${s.minGbps.toFixed(2).padStart(6)}  ${s.maxGbps.toFixed(2).padStart(6)}  ${vsHand.padStart(7)}  ${String(s.retransmits).padStart(6)}  ${s.load1.map((l) => l.toFixed(2)).join(' ')}`);
+    out.push(
+      `${s.name.padEnd(w)}  ${s.medianGbps.toFixed(2).padStart(7)}  ${s.minGbps.toFixed(2).padStart(6)}  ${s.maxGbps.toFixed(2).padStart(6)}  ${vsHand.padStart(7)}  ${String(s.retransmits).padStart(6)}  ${s.load1.map((l) => l.toFixed(2)).join(' ')}`,
+    );
   }
   out.push('(Gbit/s)');
   out.push('');
   for (const m of r.mtu.checks) {
-    out.push(`${m.label}: ping -M do -s ${m.podMtu - 28} ${m.dfFits ? 'crosses' : 'FAILS'}; -s ${m.podMtu - 27} ${m.dfTooBig ? `refused (${m.tooBigMessage})` : 'NOT refused'}; fragments/reassemblies on the nodes meanwhile: ${m.fragmentsDuringPing}`);
+    out.push(
+      `${m.label}: ping -M do -s ${m.podMtu - 28} ${m.dfFits ? 'crosses' : 'FAILS'}; -s ${m.podMtu - 27} ${m.dfTooBig ? `refused (${m.tooBigMessage})` : 'NOT refused'}; fragments/reassemblies on the nodes meanwhile: ${m.fragmentsDuringPing}`,
+    );
   }
   out.push(`fragments/reassemblies on weft's nodes during all iperf runs: ${r.mtu.fragmentsDuringIperf}`);
   out.push('');
-  const closeCall = Math.abs(1 - t.ratio) < t.byHandSpread ? ' (by less than the reference\'s own run-to-run spread)' : '';
+  const closeCall = Math.abs(1 - t.ratio) < t.byHandSpread ? " (by less than the reference's own run-to-run spread)" : '';
   out.push(`the by-hand runs alone spread over ${(t.byHandSpread * 100).toFixed(1)}% of their median`);
-  out.push(`target weft pod→pod >= 100% of by hand: ${t.weftGbps.toFixed(2)} vs ${t.byHandGbps.toFixed(2)} Gbit/s = ${(t.ratio * 100).toFixed(1)}% -> ${t.met ? 'met' : `MISSED${closeCall}`}`);
+  out.push(
+    `target weft pod→pod >= 100% of by hand: ${t.weftGbps.toFixed(2)} vs ${t.byHandGbps.toFixed(2)} Gbit/s = ${(t.ratio * 100).toFixed(1)}% -> ${t.met ? 'met' : `MISSED${closeCall}`}`,
+  );
   return out.join('\n');
 }

@@ -26,8 +26,8 @@ import { eventually } from '../testbed/eventually.ts';
 import { CACHE_BIN, CNITOOL, DIST, requireBuilt } from '../testbed/paths.ts';
 import { must, sh } from '../testbed/shell.ts';
 import { runScript, type Teardown } from '../testbed/teardown.ts';
-import { type IperfRun, iperfClient, startIperfServer, waitIperfServer } from './lib/iperf.ts';
 import { parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
+import { type IperfRun, iperfClient, startIperfServer, waitIperfServer } from './lib/iperf.ts';
 import { machineInfo } from './lib/machine.ts';
 import { publish } from './lib/results.ts';
 import { type Flags, judge, type MtuCheck, type Result, summarize, table } from './overlay-dataplane-report.ts';
@@ -42,15 +42,17 @@ const USAGE = `usage: node bench/overlay-dataplane.ts [--runs 5] [--seconds 5] [
   --no-knobs  only weft, node→node and the by-hand reference`;
 
 function parseFlags(): Flags {
-  const values = parseFlagsOrExit(USAGE, () => parseArgs({
-    options: {
-      runs: { type: 'string', default: '5' },
-      seconds: { type: 'string', default: '5' },
-      streams: { type: 'string', default: '1' },
-      'no-knobs': { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  }));
+  const values = parseFlagsOrExit(USAGE, () =>
+    parseArgs({
+      options: {
+        runs: { type: 'string', default: '5' },
+        seconds: { type: 'string', default: '5' },
+        streams: { type: 'string', default: '1' },
+        'no-knobs': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }),
+  );
   const int = (flag: string, v: string) => wholeNumber(USAGE, flag, v, 1);
   return { runs: int('runs', values.runs), seconds: int('seconds', values.seconds), streams: int('streams', values.streams), knobs: !values['no-knobs'] };
 }
@@ -78,7 +80,8 @@ async function fragmentsDuring(nodeNetns: string[], what: () => Promise<unknown>
 }
 
 async function mtuCheck(label: string, fromPod: string, toIp: string, podMtu: number, nodeNetns: string[]): Promise<MtuCheck> {
-  const ping = (size: number, count: number) => sh('ip', ['netns', 'exec', fromPod, 'ping', '-M', 'do', '-s', String(size), '-c', String(count), '-i', '0.2', '-W', '2', toIp]);
+  const ping = (size: number, count: number) =>
+    sh('ip', ['netns', 'exec', fromPod, 'ping', '-M', 'do', '-s', String(size), '-c', String(count), '-i', '0.2', '-W', '2', toIp]);
   let fits!: Awaited<ReturnType<typeof ping>>;
   let over!: Awaited<ReturnType<typeof ping>>;
   const fragments = await fragmentsDuring(nodeNetns, async () => {
@@ -87,7 +90,14 @@ async function mtuCheck(label: string, fromPod: string, toIp: string, podMtu: nu
   });
   const overOut = `${over.stdout}${over.stderr}`;
   const message = /message too long[^\n]*/i.exec(overOut)?.[0] ?? overOut.trim().split('\n').at(-1) ?? '';
-  return { label, podMtu, dfFits: fits.exitCode === 0, dfTooBig: over.exitCode !== 0 && /message too long/i.test(overOut), tooBigMessage: message, fragmentsDuringPing: fragments };
+  return {
+    label,
+    podMtu,
+    dfFits: fits.exitCode === 0,
+    dfTooBig: over.exitCode !== 0 && /message too long/i.test(overOut),
+    tooBigMessage: message,
+    fragmentsDuringPing: fragments,
+  };
 }
 
 async function linkMtu(netns: string, dev: string): Promise<number> {
@@ -101,10 +111,15 @@ async function weftCluster(teardown: Teardown): Promise<{ nodes: [ClusterNode, C
   const c = await Cluster.start(2, teardown);
   for (const node of c.nodes) await c.startWeftd(node, [], SHIPPED_TIMERS);
   for (const node of c.nodes) {
-    await eventually(`${node.name} ready with 1 peer`, async () => {
-      const s = await c.weftdStatus(node);
-      return s.readiness === 'ready' && s.peers.length === 1;
-    }, 60_000, 200);
+    await eventually(
+      `${node.name} ready with 1 peer`,
+      async () => {
+        const s = await c.weftdStatus(node);
+        return s.readiness === 'ready' && s.peers.length === 1;
+      },
+      60_000,
+      200,
+    );
   }
   const [n1, n2] = c.nodes as [ClusterNode, ClusterNode];
   return { nodes: [n1, n2], pods: [await c.addPod(n1), await c.addPod(n2)] };
@@ -137,27 +152,43 @@ async function measure(path: Path, flags: Flags): Promise<void> {
 await runScript('bench-dataplane', async (teardown) => {
   const flags = parseFlags();
   if (process.getuid?.() !== 0) throw new Error('bench-dataplane needs root');
-  for (const built of [join(DIST, 'weft'), join(DIST, 'weftd'), CNITOOL, join(CACHE_BIN, 'etcd'), join(CACHE_BIN, 'kube-apiserver')]) requireBuilt(built, 'run make build go-tools kube-tools');
+  for (const built of [join(DIST, 'weft'), join(DIST, 'weftd'), CNITOOL, join(CACHE_BIN, 'etcd'), join(CACHE_BIN, 'kube-apiserver')])
+    requireBuilt(built, 'run make build go-tools kube-tools');
   for (const tool of ['iperf3', 'ethtool']) {
     if ((await sh('sh', ['-c', `command -v ${tool}`])).exitCode !== 0) throw new Error(`${tool} is not installed: apt-get install ${tool}`);
   }
-  console.error(`bench-dataplane: weft cluster (2 nodes, 1 pod each) and by-hand topologies (load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
-  const { nodes: [n1, n2], pods: [p1, p2] } = await weftCluster(teardown);
+  console.error(
+    `bench-dataplane: weft cluster (2 nodes, 1 pod each) and by-hand topologies (load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  );
+  const {
+    nodes: [n1, n2],
+    pods: [p1, p2],
+  } = await weftCluster(teardown);
   const hand = await buildByHand({ label: 'by hand', ...HAND_DEFAULTS }, teardown);
   const variants = flags.knobs
     ? [
-      await buildByHand({ label: 'by hand + GRO on every veth', ...HAND_DEFAULTS, gro: true }, teardown),
-      await buildByHand({ label: 'by hand + bridge-nf-call-* = 0', ...HAND_DEFAULTS, brNetfilter: false }, teardown),
-      await buildByHand({ label: 'by hand + vxlan noudpcsum', ...HAND_DEFAULTS, udpcsum: false }, teardown),
-      await buildByHand({ label: 'by hand, jumbo underlay (MTU 9000)', ...HAND_DEFAULTS, underlayMtu: 9000 }, teardown),
-      await buildByHand({ label: 'by hand + VXLAN tx checksum off', ...HAND_DEFAULTS, vxlanTxCsum: false }, teardown),
-    ]
+        await buildByHand({ label: 'by hand + GRO on every veth', ...HAND_DEFAULTS, gro: true }, teardown),
+        await buildByHand({ label: 'by hand + bridge-nf-call-* = 0', ...HAND_DEFAULTS, brNetfilter: false }, teardown),
+        await buildByHand({ label: 'by hand + vxlan noudpcsum', ...HAND_DEFAULTS, udpcsum: false }, teardown),
+        await buildByHand({ label: 'by hand, jumbo underlay (MTU 9000)', ...HAND_DEFAULTS, underlayMtu: 9000 }, teardown),
+        await buildByHand({ label: 'by hand + VXLAN tx checksum off', ...HAND_DEFAULTS, vxlanTxCsum: false }, teardown),
+      ]
     : [];
 
   const paths: Path[] = [
     { name: 'weft pod → pod', from: p1.name, to: p2.ip, serverNetns: p2.name, runs: [] },
-    { name: 'node → node (weft nodes\' underlay)', from: n1.netns, to: n2.underlayIp, serverNetns: n2.netns, runs: [] },
-    ...[hand, ...variants].map((v): Path => ({ name: `${v.label} pod → pod${v === hand ? ' (flannel-style)' : ''}`, from: v.pods[0].netns, to: v.pods[1].ip, serverNetns: v.pods[1].netns, runs: [] })),
+    { name: "node → node (weft nodes' underlay)", from: n1.netns, to: n2.underlayIp, serverNetns: n2.netns, runs: [] },
+    ...[hand, ...variants].map(
+      (v): Path => ({
+        name: `${v.label} pod → pod${v === hand ? ' (flannel-style)' : ''}`,
+        from: v.pods[0].netns,
+        to: v.pods[1].ip,
+        serverNetns: v.pods[1].netns,
+        runs: [],
+      }),
+    ),
   ];
   for (const p of paths) {
     const server = startIperfServer(p.serverNetns, p.to, PORT);
@@ -169,7 +200,13 @@ await runScript('bench-dataplane', async (teardown) => {
   const podMtu = await linkMtu(p1.name, 'eth0');
   const checks = [
     await mtuCheck('weft', p1.name, p2.ip, podMtu, [n1.netns, n2.netns]),
-    await mtuCheck('by hand', hand.pods[0].netns, hand.pods[1].ip, hand.podMtu, hand.nodes.map((n) => n.netns)),
+    await mtuCheck(
+      'by hand',
+      hand.pods[0].netns,
+      hand.pods[1].ip,
+      hand.podMtu,
+      hand.nodes.map((n) => n.netns),
+    ),
   ];
   const fragmentsDuringIperf = await fragmentsDuring([n1.netns, n2.netns], async () => {
     for (let round = 1; round <= flags.runs; round++) {

@@ -30,24 +30,49 @@ export function fakePeer(index: number): FakePeer {
 }
 
 const IMAGES = [
-  'registry.k8s.io/kube-proxy:v1.34.0', 'registry.k8s.io/pause:3.10', 'docker.io/library/nginx:1.27.2',
-  'quay.io/prometheus/node-exporter:v1.8.2', 'registry.k8s.io/coredns/coredns:v1.11.3', 'docker.io/weft/weftd:0.1.0',
-  'docker.io/library/redis:7.4.1', 'docker.io/library/postgres:17.0', 'ghcr.io/fluxcd/source-controller:v1.4.1',
-  'quay.io/jetstack/cert-manager-controller:v1.16.1', 'docker.io/grafana/promtail:3.2.1', 'registry.k8s.io/metrics-server/metrics-server:v0.7.2',
-  'docker.io/library/busybox:1.37.0', 'docker.io/library/alpine:3.20.3', 'docker.io/bitnami/kubectl:1.31.2',
-  'quay.io/cilium/hubble-relay:v1.16.3', 'docker.io/library/python:3.13-slim', 'docker.io/library/golang:1.23.2',
-  'registry.k8s.io/ingress-nginx/controller:v1.11.3', 'docker.io/library/memcached:1.6.32',
+  'registry.k8s.io/kube-proxy:v1.34.0',
+  'registry.k8s.io/pause:3.10',
+  'docker.io/library/nginx:1.27.2',
+  'quay.io/prometheus/node-exporter:v1.8.2',
+  'registry.k8s.io/coredns/coredns:v1.11.3',
+  'docker.io/weft/weftd:0.1.0',
+  'docker.io/library/redis:7.4.1',
+  'docker.io/library/postgres:17.0',
+  'ghcr.io/fluxcd/source-controller:v1.4.1',
+  'quay.io/jetstack/cert-manager-controller:v1.16.1',
+  'docker.io/grafana/promtail:3.2.1',
+  'registry.k8s.io/metrics-server/metrics-server:v0.7.2',
+  'docker.io/library/busybox:1.37.0',
+  'docker.io/library/alpine:3.20.3',
+  'docker.io/bitnami/kubectl:1.31.2',
+  'quay.io/cilium/hubble-relay:v1.16.3',
+  'docker.io/library/python:3.13-slim',
+  'docker.io/library/golang:1.23.2',
+  'registry.k8s.io/ingress-nginx/controller:v1.11.3',
+  'docker.io/library/memcached:1.6.32',
 ];
 
 function kubeletFields(p: FakePeer) {
   const now = '2026-01-01T00:00:00Z';
-  const condition = (type: string, status: string, reason: string, message: string) => ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: now });
+  const condition = (type: string, status: string, reason: string, message: string) => ({
+    type,
+    status,
+    reason,
+    message,
+    lastHeartbeatTime: now,
+    lastTransitionTime: now,
+  });
   const internal = `192.168.${(p.index >> 8) & 255}.${p.index & 255}`;
   return {
     labels: {
-      'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux',
-      'kubernetes.io/hostname': p.name, 'node.kubernetes.io/instance-type': 'm6i.2xlarge',
-      'topology.kubernetes.io/region': 'eu-west-1', 'topology.kubernetes.io/zone': `eu-west-1${'abc'[p.index % 3]}`,
+      'beta.kubernetes.io/arch': 'amd64',
+      'beta.kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': 'amd64',
+      'kubernetes.io/os': 'linux',
+      'kubernetes.io/hostname': p.name,
+      'node.kubernetes.io/instance-type': 'm6i.2xlarge',
+      'topology.kubernetes.io/region': 'eu-west-1',
+      'topology.kubernetes.io/zone': `eu-west-1${'abc'[p.index % 3]}`,
     },
     status: {
       capacity: { cpu: '8', 'ephemeral-storage': '102350Mi', 'hugepages-1Gi': '0', 'hugepages-2Mi': '0', memory: '32399364Ki', pods: '110' },
@@ -59,13 +84,23 @@ function kubeletFields(p: FakePeer) {
         condition('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
         condition('NetworkUnavailable', 'False', 'WeftIsUp', 'weft VXLAN overlay on weft.1 is up'),
       ],
-      addresses: [{ type: 'InternalIP', address: internal }, { type: 'Hostname', address: p.name }, { type: 'InternalDNS', address: `${p.name}.eu-west-1.compute.internal` }],
+      addresses: [
+        { type: 'InternalIP', address: internal },
+        { type: 'Hostname', address: p.name },
+        { type: 'InternalDNS', address: `${p.name}.eu-west-1.compute.internal` },
+      ],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
       nodeInfo: {
-        machineID: `${hex(p.index & 255)}${'0'.repeat(30)}`, systemUUID: `ec2${'0'.repeat(5)}-0000-0000-0000-${String(p.index).padStart(12, '0')}`,
-        bootID: `b00710d0-0000-0000-0000-${String(p.index).padStart(12, '0')}`, kernelVersion: '6.1.0-26-cloud-amd64',
-        osImage: 'Debian GNU/Linux 12 (bookworm)', containerRuntimeVersion: 'containerd://1.7.22', kubeletVersion: 'v1.34.0',
-        kubeProxyVersion: 'v1.34.0', operatingSystem: 'linux', architecture: 'amd64',
+        machineID: `${hex(p.index & 255)}${'0'.repeat(30)}`,
+        systemUUID: `ec2${'0'.repeat(5)}-0000-0000-0000-${String(p.index).padStart(12, '0')}`,
+        bootID: `b00710d0-0000-0000-0000-${String(p.index).padStart(12, '0')}`,
+        kernelVersion: '6.1.0-26-cloud-amd64',
+        osImage: 'Debian GNU/Linux 12 (bookworm)',
+        containerRuntimeVersion: 'containerd://1.7.22',
+        kubeletVersion: 'v1.34.0',
+        kubeProxyVersion: 'v1.34.0',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
       },
       images: IMAGES.map((name, i) => ({ names: [`${name.split(':')[0]}@sha256:${hex(i).repeat(32)}`, name], sizeBytes: 10_000_000 + i * 7_654_321 })),
     },

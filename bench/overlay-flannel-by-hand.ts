@@ -59,7 +59,27 @@ export async function buildByHand(options: HandOptions, teardown: Teardown): Pro
     await inNode(['link', 'set', 'eth0', 'up']);
     await inNode(['link', 'set', 'lo', 'up']);
     await run(['ip', 'netns', 'exec', node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    await inNode(['link', 'add', 'flannel.1', 'address', vtepMac(i), 'mtu', String(podMtu), 'type', 'vxlan', 'id', '1', 'local', underlayIp, 'dev', 'eth0', 'dstport', '4789', 'nolearning', options.udpcsum ? 'udpcsum' : 'noudpcsum']);
+    await inNode([
+      'link',
+      'add',
+      'flannel.1',
+      'address',
+      vtepMac(i),
+      'mtu',
+      String(podMtu),
+      'type',
+      'vxlan',
+      'id',
+      '1',
+      'local',
+      underlayIp,
+      'dev',
+      'eth0',
+      'dstport',
+      '4789',
+      'nolearning',
+      options.udpcsum ? 'udpcsum' : 'noudpcsum',
+    ]);
     await inNode(['link', 'set', 'flannel.1', 'up']);
     await inNode(['link', 'add', 'cni0', 'mtu', String(podMtu), 'type', 'bridge']);
     await inNode(['addr', 'add', `10.245.${i}.1/24`, 'dev', 'cni0']);
@@ -83,7 +103,10 @@ export async function buildByHand(options: HandOptions, teardown: Teardown): Pro
     nodes.push({ netns: node, ip: underlayIp });
     pods.push({ netns: pod, ip: `10.245.${i}.2` });
   }
-  for (const [i, j] of [[1, 2], [2, 1]] as const) {
+  for (const [i, j] of [
+    [1, 2],
+    [2, 1],
+  ] as const) {
     const node = nodes[i - 1]!.netns;
     await run(['ip', '-n', node, 'route', 'add', `10.245.${j}.0/24`, 'via', `10.245.${j}.0`, 'dev', 'flannel.1', 'onlink']);
     await run(['ip', '-n', node, 'neigh', 'add', `10.245.${j}.0`, 'lladdr', vtepMac(j), 'dev', 'flannel.1', 'nud', 'permanent']);

@@ -34,7 +34,11 @@ export class Expectation {
 const entryId = (kind: string, key: string) => `${kind} ${key}`;
 
 export function entriesOf(p: FakePeer): [string, string][] {
-  return [[entryId('fdb', p.vtepMac), p.vtepIp], [entryId('neigh', p.via), p.vtepMac], [entryId('route', p.podCidr), p.via]];
+  return [
+    [entryId('fdb', p.vtepMac), p.vtepIp],
+    [entryId('neigh', p.via), p.vtepMac],
+    [entryId('route', p.podCidr), p.via],
+  ];
 }
 
 export class Watcher {

@@ -2,7 +2,7 @@
 // file is only the process's I/O; src/cni/dispatch.ts decides everything.
 // Keep imports light: start-up time is on every pod's critical path.
 import { readSync } from 'node:fs';
-import { MAX_STDIN_BYTES, type Stdin, runPlugin } from '../src/cni/dispatch.ts';
+import { MAX_STDIN_BYTES, runPlugin, type Stdin } from '../src/cni/dispatch.ts';
 
 /** Reads stdin up to the cap and stops there, so a huge stdin costs no memory. */
 function readStdin(): Stdin {

@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { WEFTD_DEFAULTS, resolveDaemonConfig } from '../src/daemon/config.ts';
-import { DEFAULT_CONF_NAME, installCni } from './weftd/install-cni.ts';
+import { resolveDaemonConfig, WEFTD_DEFAULTS } from '../src/daemon/config.ts';
 import { readNetConf } from '../src/daemon/net-conf.ts';
 import { log, runDaemon } from '../src/daemon/run-loop.ts';
-import { nodeStatus, renderStatus } from './weftd/status.ts';
 import { messageOf } from '../src/text/error-message.ts';
+import { DEFAULT_CONF_NAME, installCni } from './weftd/install-cni.ts';
+import { nodeStatus, renderStatus } from './weftd/status.ts';
 
 void yargs(hideBin(process.argv))
   .scriptName('weftd')
@@ -20,24 +20,28 @@ void yargs(hideBin(process.argv))
   .command(
     'run',
     'run the overlay daemon for this node',
-    (y) => y
-      .option('node-name', { type: 'string', default: process.env.NODE_NAME, defaultDescription: '$NODE_NAME', describe: 'this node\'s Node object' })
-      .option('kubeconfig', { type: 'string', describe: 'kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)' })
-      .option('net-conf', { type: 'string', describe: 'net-conf.json with cluster-wide defaults (network, vni, port, mtu, directRouting, ipMasq); flags win' })
-      .option('cluster-cidr', { type: 'array', string: true, describe: 'the cluster\'s pod network (repeatable; net-conf "network")' })
-      .option('vni', { type: 'number', describe: `VXLAN network identifier; the device is weft.<vni> (default ${WEFTD_DEFAULTS.vni})` })
-      .option('port', { type: 'number', describe: `VXLAN UDP port (default ${WEFTD_DEFAULTS.port})` })
-      .option('iface', { type: 'array', string: true, describe: 'underlay interface name or address (repeatable, first match wins)' })
-      .option('iface-regex', { type: 'array', string: true, describe: 'underlay interface name or address regex (repeatable)' })
-      .option('iface-can-reach', { type: 'string', describe: 'use the interface that routes to this address' })
-      .option('mtu', { type: 'number', describe: 'pod MTU (default: underlay MTU - 50)' })
-      .option('subnet-file', { type: 'string', describe: `where the CNI plugin reads this node's subnet (default ${WEFTD_DEFAULTS.subnetFile})` })
-      .option('ip-masq', { type: 'boolean', describe: 'masquerade pod traffic leaving the cluster network (default false)' })
-      .option('direct-routing', { type: 'boolean', describe: 'route to peers on the underlay\'s subnet without VXLAN (default false)' })
-      .option('health-addr', { type: 'string', describe: `HOST:PORT for /healthz, /readyz, /metrics (default ${WEFTD_DEFAULTS.healthAddr})` })
-      .option('resync', { type: 'number', describe: `seconds between full resyncs of kernel state (default ${WEFTD_DEFAULTS.resyncSeconds})` })
-      .option('watchdog', { type: 'number', describe: `seconds of silence after which the Node watch restarts (default ${WEFTD_DEFAULTS.watchdogSeconds})` })
-      .option('coalesce', { type: 'number', describe: `seconds to gather Node events into one reconcile (default ${WEFTD_DEFAULTS.coalesceSeconds})` }),
+    (y) =>
+      y
+        .option('node-name', { type: 'string', default: process.env.NODE_NAME, defaultDescription: '$NODE_NAME', describe: "this node's Node object" })
+        .option('kubeconfig', { type: 'string', describe: 'kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)' })
+        .option('net-conf', {
+          type: 'string',
+          describe: 'net-conf.json with cluster-wide defaults (network, vni, port, mtu, directRouting, ipMasq); flags win',
+        })
+        .option('cluster-cidr', { type: 'array', string: true, describe: 'the cluster\'s pod network (repeatable; net-conf "network")' })
+        .option('vni', { type: 'number', describe: `VXLAN network identifier; the device is weft.<vni> (default ${WEFTD_DEFAULTS.vni})` })
+        .option('port', { type: 'number', describe: `VXLAN UDP port (default ${WEFTD_DEFAULTS.port})` })
+        .option('iface', { type: 'array', string: true, describe: 'underlay interface name or address (repeatable, first match wins)' })
+        .option('iface-regex', { type: 'array', string: true, describe: 'underlay interface name or address regex (repeatable)' })
+        .option('iface-can-reach', { type: 'string', describe: 'use the interface that routes to this address' })
+        .option('mtu', { type: 'number', describe: 'pod MTU (default: underlay MTU - 50)' })
+        .option('subnet-file', { type: 'string', describe: `where the CNI plugin reads this node's subnet (default ${WEFTD_DEFAULTS.subnetFile})` })
+        .option('ip-masq', { type: 'boolean', describe: 'masquerade pod traffic leaving the cluster network (default false)' })
+        .option('direct-routing', { type: 'boolean', describe: "route to peers on the underlay's subnet without VXLAN (default false)" })
+        .option('health-addr', { type: 'string', describe: `HOST:PORT for /healthz, /readyz, /metrics (default ${WEFTD_DEFAULTS.healthAddr})` })
+        .option('resync', { type: 'number', describe: `seconds between full resyncs of kernel state (default ${WEFTD_DEFAULTS.resyncSeconds})` })
+        .option('watchdog', { type: 'number', describe: `seconds of silence after which the Node watch restarts (default ${WEFTD_DEFAULTS.watchdogSeconds})` })
+        .option('coalesce', { type: 'number', describe: `seconds to gather Node events into one reconcile (default ${WEFTD_DEFAULTS.coalesceSeconds})` }),
     async (argv) => {
       const cfg = resolveDaemonConfig(argv, argv.netConf ? readNetConf(argv.netConf) : {});
       const stop = new AbortController();
@@ -47,12 +51,13 @@ void yargs(hideBin(process.argv))
   )
   .command(
     'status',
-    'print this node\'s overlay: device, subnet file, peers programmed, readiness, nodes skipped and why',
-    (y) => y
-      .option('vni', { type: 'number', default: WEFTD_DEFAULTS.vni })
-      .option('subnet-file', { type: 'string', default: WEFTD_DEFAULTS.subnetFile })
-      .option('health-addr', { type: 'string', default: WEFTD_DEFAULTS.healthAddr })
-      .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
+    "print this node's overlay: device, subnet file, peers programmed, readiness, nodes skipped and why",
+    (y) =>
+      y
+        .option('vni', { type: 'number', default: WEFTD_DEFAULTS.vni })
+        .option('subnet-file', { type: 'string', default: WEFTD_DEFAULTS.subnetFile })
+        .option('health-addr', { type: 'string', default: WEFTD_DEFAULTS.healthAddr })
+        .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
     async (argv) => {
       const status = await nodeStatus(argv.vni, argv.subnetFile, argv.healthAddr);
       process.stdout.write(argv.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
@@ -61,12 +66,13 @@ void yargs(hideBin(process.argv))
   .command(
     'install-cni',
     'copy the weft plugin into the CNI bin dir and the conflist into the CNI conf dir, atomically',
-    (y) => y
-      .option('conflist', { type: 'string', demandOption: true, describe: 'the network configuration list to install (JSON file)' })
-      .option('cni-bin-dir', { type: 'string', default: '/opt/cni/bin' })
-      .option('cni-conf-dir', { type: 'string', default: '/etc/cni/net.d' })
-      .option('conf-name', { type: 'string', default: DEFAULT_CONF_NAME, describe: 'file name in the conf dir; runtimes use the first in sort order' })
-      .option('plugin', { type: 'string', describe: 'the weft plugin executable (default: weft beside weftd)' }),
+    (y) =>
+      y
+        .option('conflist', { type: 'string', demandOption: true, describe: 'the network configuration list to install (JSON file)' })
+        .option('cni-bin-dir', { type: 'string', default: '/opt/cni/bin' })
+        .option('cni-conf-dir', { type: 'string', default: '/etc/cni/net.d' })
+        .option('conf-name', { type: 'string', default: DEFAULT_CONF_NAME, describe: 'file name in the conf dir; runtimes use the first in sort order' })
+        .option('plugin', { type: 'string', describe: 'the weft plugin executable (default: weft beside weftd)' }),
     (argv) => {
       let conflist: string;
       try {

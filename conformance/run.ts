@@ -16,7 +16,7 @@ import { beginShutdown, isShuttingDown, mark, unwindAll, unwindTo } from './lib/
 import { SetupError } from './lib/conf.ts';
 import { settleInFlight } from './lib/plugin.ts';
 import { Report, writeJsonReport } from './lib/report.ts';
-import { type Suite, prepareSuite } from './lib/suite.ts';
+import { prepareSuite, type Suite } from './lib/suite.ts';
 
 // Run one at a time: GC must not overlap any ADD or DEL (SPEC.md "Lifecycle
 // & Ordering"), and the checks that fill the address pool need it to themselves.
@@ -125,7 +125,10 @@ function warnAbout(leftovers: string[]): void {
 
 /** On the first Ctrl-C or SIGTERM, let running plugins finish, undo everything, and exit; a second one kills at once. */
 function installInterruptCleanup(): void {
-  for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+  for (const [signal, number] of [
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+  ] as const) {
     process.once(signal, () => {
       beginShutdown(`received ${signal}`);
       process.stderr.write(`conformance: ${signal}: removing what the suite created (send it again to exit at once)\n`);

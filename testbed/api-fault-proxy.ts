@@ -13,7 +13,7 @@
 // reaches through socat; the kubeconfig it writes names the address that
 // socat listens on.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type ClientRequest, type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type ClientRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { ControlPlane } from './apiserver.ts';
 
@@ -45,13 +45,20 @@ export async function startApiFaultProxy(cp: ControlPlane, socketPath: string, f
   const open = new Set<ClientRequest>();
 
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
-    const out = httpsRequest({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, agent,
-      headers: { ...req.headers, host: upstream.host },
-    }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const out = httpsRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        agent,
+        headers: { ...req.headers, host: upstream.host },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     open.add(out);
     out.once('close', () => open.delete(out));
     out.once('error', (err) => {
@@ -72,10 +79,16 @@ export async function startApiFaultProxy(cp: ControlPlane, socketPath: string, f
     injected.push({ method: req.method ?? '', path, status });
     req.resume();
     res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({
-      kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status, reason: 'InternalError',
-      message: `injected by the test's api-fault-proxy (${req.method} ${path})`,
-    }));
+    res.end(
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        code: status,
+        reason: 'InternalError',
+        message: `injected by the test's api-fault-proxy (${req.method} ${path})`,
+      }),
+    );
   });
   rmSync(socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {
@@ -90,14 +103,17 @@ export async function startApiFaultProxy(cp: ControlPlane, socketPath: string, f
     writeKubeconfig(path, serverUrl) {
       // Plain HTTP to the proxy, which alone holds credentials; client-node
       // takes an http:// server only with insecure-skip-tls-verify.
-      writeFileSync(path, JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'fault-proxy', cluster: { server: serverUrl, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'anonymous', user: {} }],
-        contexts: [{ name: 'fault-proxy', context: { cluster: 'fault-proxy', user: 'anonymous' } }],
-        'current-context': 'fault-proxy',
-      }));
+      writeFileSync(
+        path,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'fault-proxy', cluster: { server: serverUrl, 'insecure-skip-tls-verify': true } }],
+          users: [{ name: 'anonymous', user: {} }],
+          contexts: [{ name: 'fault-proxy', context: { cluster: 'fault-proxy', user: 'anonymous' } }],
+          'current-context': 'fault-proxy',
+        }),
+      );
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => {

@@ -228,8 +228,24 @@ async function makePki(dir: string): Promise<Pki> {
   // P-256 keys: generated in milliseconds, unlike RSA.
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const cert = (name: string, subject: string, extensions: string, signer: string[]): Promise<unknown> =>
-    openssl('req', '-x509', '-config', config, '-extensions', extensions, ...newKey,
-      '-days', '2', '-subj', subject, ...signer, '-keyout', file(`${name}.key`), '-out', file(`${name}.crt`));
+    openssl(
+      'req',
+      '-x509',
+      '-config',
+      config,
+      '-extensions',
+      extensions,
+      ...newKey,
+      '-days',
+      '2',
+      '-subj',
+      subject,
+      ...signer,
+      '-keyout',
+      file(`${name}.key`),
+      '-out',
+      file(`${name}.crt`),
+    );
 
   await cert('ca', '/CN=weft-test-ca', 'ca', []);
   const byCa = ['-CA', file('ca.crt'), '-CAkey', file('ca.key')];
@@ -237,8 +253,9 @@ async function makePki(dir: string): Promise<Pki> {
     cert('server', '/CN=kube-apiserver', 'server', byCa),
     // O=system:masters: the group every authorizer lets do anything.
     cert('admin', '/O=system:masters/CN=weft-test-admin', 'client', byCa),
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file('sa.key'))
-      .then(() => openssl('pkey', '-in', file('sa.key'), '-pubout', '-out', file('sa.pub'))),
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file('sa.key')).then(() =>
+      openssl('pkey', '-in', file('sa.key'), '-pubout', '-out', file('sa.pub')),
+    ),
   ]);
   return {
     caFile: file('ca.crt'),
@@ -263,14 +280,18 @@ async function openssl(...args: string[]): Promise<void> {
 
 function kubeconfigFor(server: string, pki: Pki): string {
   // JSON is YAML, and every kubeconfig reader takes it.
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'weft-test', cluster: { server, 'certificate-authority': pki.caFile } }],
-    users: [{ name: 'admin', user: { 'client-certificate': pki.adminCert, 'client-key': pki.adminKey } }],
-    contexts: [{ name: 'weft-test', context: { cluster: 'weft-test', user: 'admin' } }],
-    'current-context': 'weft-test',
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'weft-test', cluster: { server, 'certificate-authority': pki.caFile } }],
+      users: [{ name: 'admin', user: { 'client-certificate': pki.adminCert, 'client-key': pki.adminKey } }],
+      contexts: [{ name: 'weft-test', context: { cluster: 'weft-test', user: 'admin' } }],
+      'current-context': 'weft-test',
+    },
+    null,
+    2,
+  );
 }
 
 /** The admin's credentials, as node:https takes them. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { WEFTD_DEFAULTS } from '../src/daemon/config.ts';
 import { type ControlPlane, startControlPlane } from './apiserver.ts';
-import { type CniVerb, type Run, cnitool } from './cnitool.ts';
+import { type CniVerb, cnitool, type Run } from './cnitool.ts';
 import { uniqueSuffix } from './fixtures.ts';
 import { startJanitor } from './janitor.ts';
 import { addNetns, removeLink, removeNetns } from './netns.ts';
@@ -97,7 +97,10 @@ export class Cluster {
     this.kc = this.cp.adminConfig();
     this.core = this.kc.makeApiClient(CoreV1Api);
     this.apiPort = Number(new URL(this.cp.server).port);
-    const forwarder = background(['socat', `UNIX-LISTEN:${join(this.dir, 'api.sock')},fork`, `TCP:127.0.0.1:${this.apiPort}`], join(this.dir, 'socat-host.log'));
+    const forwarder = background(
+      ['socat', `UNIX-LISTEN:${join(this.dir, 'api.sock')},fork`, `TCP:127.0.0.1:${this.apiPort}`],
+      join(this.dir, 'socat-host.log'),
+    );
     this.teardown.add('API forwarder', () => forwarder.stop());
   }
 
@@ -122,17 +125,32 @@ export class Cluster {
     const dir = join(this.dir, name);
     mkdirSync(join(dir, 'conf'), { recursive: true });
     const node: ClusterNode = {
-      name, netns, underlayIp, podCidr: `10.244.${i}.0/24`, dir,
-      subnetFile: join(dir, 'subnet.json'), weftdLog: join(dir, 'weftd.log'), healthSocket: join(dir, 'health.sock'),
+      name,
+      netns,
+      underlayIp,
+      podCidr: `10.244.${i}.0/24`,
+      dir,
+      subnetFile: join(dir, 'subnet.json'),
+      weftdLog: join(dir, 'weftd.log'),
+      healthSocket: join(dir, 'health.sock'),
     };
-    writeFileSync(join(dir, 'conf', '10-weft.conflist'), JSON.stringify({
-      cniVersion: '1.1.0',
-      name: 'weft',
-      plugins: [{ type: 'weft', subnetFile: node.subnetFile, ipam: { dataDir: join(dir, 'ipam') } }],
-    }));
-    const toApi = background(['ip', 'netns', 'exec', netns, 'socat', `TCP-LISTEN:${this.apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${join(this.dir, 'api.sock')}`], join(dir, 'socat.log'));
+    writeFileSync(
+      join(dir, 'conf', '10-weft.conflist'),
+      JSON.stringify({
+        cniVersion: '1.1.0',
+        name: 'weft',
+        plugins: [{ type: 'weft', subnetFile: node.subnetFile, ipam: { dataDir: join(dir, 'ipam') } }],
+      }),
+    );
+    const toApi = background(
+      ['ip', 'netns', 'exec', netns, 'socat', `TCP-LISTEN:${this.apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${join(this.dir, 'api.sock')}`],
+      join(dir, 'socat.log'),
+    );
     this.teardown.add(`API forwarder in ${name}`, () => toApi.stop());
-    const toHealth = background(['ip', 'netns', 'exec', netns, 'socat', `UNIX-LISTEN:${node.healthSocket},fork,unlink-early`, `TCP:${HEALTH_ADDR}`], join(dir, 'socat-health.log'));
+    const toHealth = background(
+      ['ip', 'netns', 'exec', netns, 'socat', `UNIX-LISTEN:${node.healthSocket},fork,unlink-early`, `TCP:${HEALTH_ADDR}`],
+      join(dir, 'socat-health.log'),
+    );
     this.teardown.add(`health forwarder of ${name}`, () => toHealth.stop());
     this.teardown.add(`weftd on ${name}`, () => node.weftd?.stop('SIGKILL'));
     await this.core.createNode({ body: { metadata: { name }, spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] } } });
@@ -142,13 +160,24 @@ export class Cluster {
   /** Starts weftd in the node; settings in `env` (WEFTD_*) replace the matching flags. */
   async startWeftd(node: ClusterNode, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
     const flags: Record<string, string> = {
-      'node-name': node.name, kubeconfig: this.cp.kubeconfig, 'cluster-cidr': CLUSTER_CIDR, iface: 'eth0',
-      'subnet-file': node.subnetFile, 'health-addr': HEALTH_ADDR, resync: '2', watchdog: '10',
+      'node-name': node.name,
+      kubeconfig: this.cp.kubeconfig,
+      'cluster-cidr': CLUSTER_CIDR,
+      iface: 'eth0',
+      'subnet-file': node.subnetFile,
+      'health-addr': HEALTH_ADDR,
+      resync: '2',
+      watchdog: '10',
     };
     const fromEnv = (flag: string) => `WEFTD_${flag.toUpperCase().replace(/-/g, '_')}` in env;
-    const args = Object.entries(flags).filter(([flag]) => !fromEnv(flag)).flatMap(([flag, v]) => [`--${flag}`, v]);
+    const args = Object.entries(flags)
+      .filter(([flag]) => !fromEnv(flag))
+      .flatMap(([flag, v]) => [`--${flag}`, v]);
     // `ip netns exec` and setpriv exec in place: the pid is weftd's own.
-    node.weftd = background(['ip', 'netns', 'exec', node.netns, join(DIST, 'weftd'), 'run', ...args, ...extra], node.weftdLog, { env, name: `weftd on ${node.name}` });
+    node.weftd = background(['ip', 'netns', 'exec', node.netns, join(DIST, 'weftd'), 'run', ...args, ...extra], node.weftdLog, {
+      env,
+      name: `weftd on ${node.name}`,
+    });
   }
 
   async stopWeftd(node: ClusterNode, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -1,12 +1,13 @@
 // The built plugin in a test network of its own: a conflist with a bridge
 // name and a claimed subnet no other test uses, driven through cnitool, or by
 // direct exec with CNI_* variables for the error paths cnitool cannot express.
-import type { ExecutionContext } from 'ava';
-import { execa } from 'execa';
+
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { execa } from 'execa';
 import { hostVethName } from '../src/cni/host-veth.ts';
-import { type CniVerb, type Run, cnitool as runCnitool, forgetCnitoolResults, parseJson } from './cnitool.ts';
+import { type CniVerb, forgetCnitoolResults, parseJson, type Run, cnitool as runCnitool } from './cnitool.ts';
 import { claimSubnet, deleteLinkOnTeardown, tempDir, uniqueSuffix } from './fixtures.ts';
 import { ipJson, linkExists } from './netns.ts';
 import { DIST } from './paths.ts';
@@ -83,7 +84,9 @@ export async function footprint(net: TestNetwork, containerId: string, ifname = 
 
 export function reservations(net: TestNetwork): string[] {
   try {
-    return readdirSync(join(net.dataDir, net.name)).filter((f) => !f.startsWith('last_reserved_ip')).sort();
+    return readdirSync(join(net.dataDir, net.name))
+      .filter((f) => !f.startsWith('last_reserved_ip'))
+      .sort();
   } catch {
     return [];
   }

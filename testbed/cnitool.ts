@@ -2,10 +2,11 @@
 // demo runs a CNI plugin as a container runtime would. The command is built
 // in one place; the benchmark times it with its own spawn, everyone else runs
 // it here.
-import { execa } from 'execa';
+
 import { createHash } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { CNITOOL } from './paths.ts';
 import { SYSTEM_PATH } from './shell.ts';
 

@@ -62,7 +62,17 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
 
   const crictl = async (args: string[]): Promise<string> => {
     // --config /dev/null: the flags alone decide, not a host /etc/crictl.yaml.
-    const r = await sh(CRICTL, ['--config', '/dev/null', '--runtime-endpoint', `unix://${socket}`, '--image-endpoint', `unix://${socket}`, '--timeout', '30s', ...args]);
+    const r = await sh(CRICTL, [
+      '--config',
+      '/dev/null',
+      '--runtime-endpoint',
+      `unix://${socket}`,
+      '--image-endpoint',
+      `unix://${socket}`,
+      '--timeout',
+      '30s',
+      ...args,
+    ]);
     if (r.exitCode !== 0) throw new Error(`crictl ${args.join(' ')}: ${r.stderr}\ncontainerd log (${log}):\n${logTail({ log }, 20)}`);
     return r.stdout;
   };
@@ -99,7 +109,11 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
     // Unref'd: a test that never calls stop() must still let its process end.
     containerd = launch(['containerd', '--config', config], { log, unref: true });
     await waitReady(containerd, 'containerd to answer CRI status', opts.readyTimeoutMs ?? 20_000, () =>
-      crictl(['info']).then(() => true, () => false));
+      crictl(['info']).then(
+        () => true,
+        () => false,
+      ),
+    );
     // Into the CRI plugin's namespace, unpacked for its snapshotter: the
     // sandbox image is then never pulled.
     const imported = await sh('ctr', ['--address', socket, '--namespace', 'k8s.io', 'images', 'import', '--snapshotter', snapshotter, archive]);
@@ -112,10 +126,13 @@ export async function startContainerd(opts: { readyTimeoutMs?: number } = {}): P
   let pods = 0;
   const runPod = async (name: string): Promise<string> => {
     const file = join(dir, `pod-${++pods}.json`);
-    writeFileSync(file, JSON.stringify({
-      metadata: { name, namespace: 'default', uid: `${name}-${uniqueSuffix()}`, attempt: 0 },
-      linux: { cgroup_parent: `/${cgroupParent}` },
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        metadata: { name, namespace: 'default', uid: `${name}-${uniqueSuffix()}`, attempt: 0 },
+        linux: { cgroup_parent: `/${cgroupParent}` },
+      }),
+    );
     return (await crictl(['runp', file])).trim();
   };
 

@@ -1,10 +1,11 @@
 // What one test makes, with names no other test (or test process) uses, and
 // removed in that test's teardown, also when it fails.
-import type { ExecutionContext } from 'ava';
+
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import { addNetns, removeLink, removeNetns } from './netns.ts';
 
 export function uniqueSuffix(): string {

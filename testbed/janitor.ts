@@ -10,7 +10,10 @@ import { SYSTEM_PATH } from './shell.ts';
 export function startJanitor(script: string, args: string[]): { release(): Promise<void> } {
   // Ctrl-C signals the whole process group, the janitor included: it must
   // outlive the test to do its work, so it ignores those signals.
-  const janitor = spawn('sh', ['-c', `trap '' INT TERM HUP; cat >/dev/null; ${script}`, ...args], { stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: SYSTEM_PATH } });
+  const janitor = spawn('sh', ['-c', `trap '' INT TERM HUP; cat >/dev/null; ${script}`, ...args], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    env: { PATH: SYSTEM_PATH },
+  });
   const exited = new Promise((resolve) => janitor.once('exit', resolve));
   // The janitor must not keep a test process alive; release() waits for it.
   janitor.unref();

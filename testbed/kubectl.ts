@@ -5,10 +5,11 @@
 //   const admin = kubectlFor(t, { kubeconfig: cp.kubeconfig });
 //   await admin.ok(['apply', '-f', 'manifests/']);
 //   const asWeft = kubectlFor(t, { server: cp.server, caFile: cp.caFile, token });
-import type { ExecutionContext } from 'ava';
+
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
+import type { ExecutionContext } from 'ava';
 import { tempDir } from './fixtures.ts';
 import { CACHE_BIN, REPO, requireBuilt } from './paths.ts';
 import { sh } from './shell.ts';
@@ -38,14 +39,18 @@ export function kubectlFor(t: ExecutionContext, auth?: KubectlAuth): Kubectl {
   } else {
     // A kubeconfig of its own rather than --token on every command line.
     kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: auth.server, 'certificate-authority': auth.caFile } }],
-      users: [{ name: 'token', user: { token: auth.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'token' } }],
-      'current-context': 'test',
-    }), { mode: 0o600 });
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: { server: auth.server, 'certificate-authority': auth.caFile } }],
+        users: [{ name: 'token', user: { token: auth.token } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'token' } }],
+        'current-context': 'test',
+      }),
+      { mode: 0o600 },
+    );
   }
   const global = [...(kubeconfig ? ['--kubeconfig', kubeconfig] : []), '--cache-dir', join(dir, 'cache')];
   const run = async (args: string[], input?: string): Promise<KubectlResult> => {

@@ -77,7 +77,7 @@ export function launch(argv: string[], opts: LaunchOptions = {}): Launched {
  */
 export async function waitReady(p: Launched, what: string, timeoutMs: number, ready: () => Promise<boolean>, everyMs = 50): Promise<void> {
   try {
-    await eventually(what, async () => p.exitStatus() !== undefined || await ready(), timeoutMs, everyMs);
+    await eventually(what, async () => p.exitStatus() !== undefined || (await ready()), timeoutMs, everyMs);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${logTail(p)}`);
   }

@@ -3,11 +3,12 @@
 // package) plus the bundle injected by postject. `pkg` cannot do this offline
 // because it downloads its own patched Node bases; SEA needs nothing but the
 // Node we already pin.
-import { build } from 'esbuild';
+
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const dist = 'dist';
@@ -38,22 +39,27 @@ async function buildExecutable(target: Target): Promise<void> {
     minify: true,
     legalComments: 'none',
     // SEA runs CommonJS only.
-    ...(target.esmDependencies ? {
-      define: { 'import.meta.url': '__weftImportMetaUrl' },
-      banner: { js: 'var __weftImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
-    } : {}),
+    ...(target.esmDependencies
+      ? {
+          define: { 'import.meta.url': '__weftImportMetaUrl' },
+          banner: { js: 'var __weftImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
+        }
+      : {}),
     outfile: bundle,
     logLevel: 'warning',
   });
   const blob = join(work, `${target.name}.blob`);
   const seaConfig = join(work, `${target.name}.sea.json`);
-  writeFileSync(seaConfig, JSON.stringify({
-    main: bundle,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-    ...(target.execArgv ? { execArgv: target.execArgv } : {}),
-  }));
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: bundle,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      ...(target.execArgv ? { execArgv: target.execArgv } : {}),
+    }),
+  );
   execFileSync(process.execPath, [...(target.execArgv ?? []), '--experimental-sea-config', seaConfig], { stdio: 'pipe' });
   // Inject into a copy under dist/.sea and rename it into place: a runtime or
   // test executing dist/<name> meanwhile sees the old or the new file, never a

@@ -21,7 +21,8 @@ await runScript('demo', async (teardown) => {
   step('starting etcd + kube-apiserver and three node namespaces on an underlay bridge');
   const c = await Cluster.start(3, teardown);
   teardown.add('a word', () => step('removing the cluster: weftd processes, namespaces, bridge, API server'));
-  for (const node of c.nodes) console.log(`  ${node.name}: underlay ${node.underlayIp}, pod CIDR ${node.podCidr} (spec.podCIDR, as kube-controller-manager sets it)`);
+  for (const node of c.nodes)
+    console.log(`  ${node.name}: underlay ${node.underlayIp}, pod CIDR ${node.podCidr} (spec.podCIDR, as kube-controller-manager sets it)`);
 
   step('starting weftd on every node (inside its namespace)');
   for (const node of c.nodes) await c.startWeftd(node);
@@ -38,7 +39,7 @@ await runScript('demo', async (teardown) => {
     console.log(`  ${node.name}: VTEP ${a['weft.dev/vtep-ip']} ${a['weft.dev/vtep-mac']}, NetworkUnavailable=${cond?.status} (${cond?.reason})`);
   }
 
-  step('creating two pods per node with the weft CNI plugin (cnitool, in the node\'s namespace)');
+  step("creating two pods per node with the weft CNI plugin (cnitool, in the node's namespace)");
   const pods: Pod[] = [];
   for (const node of c.nodes) for (let i = 0; i < 2; i++) pods.push(await c.addPod(node));
   for (const pod of pods) console.log(`  ${pod.node.name}  ${pod.name.padEnd(30)} ${pod.ip}`);
@@ -57,7 +58,7 @@ await runScript('demo', async (teardown) => {
   step(`${n1.name}'s overlay, as in the seed walkthrough: FDB, neighbours, routes`);
   await show(c, n1, 'bridge fdb show dev weft.1', 'bridge', ['fdb', 'show', 'dev', 'weft.1']);
   await show(c, n1, 'ip neigh show dev weft.1', 'ip', ['neigh', 'show', 'dev', 'weft.1']);
-  await show(c, n1, 'ip route show proto 119   (weft\'s routes)', 'ip', ['route', 'show', 'proto', '119']);
+  await show(c, n1, "ip route show proto 119   (weft's routes)", 'ip', ['route', 'show', 'proto', '119']);
   await show(c, n1, 'ip -d link show weft.1', 'ip', ['-d', 'link', 'show', 'weft.1']);
   console.log(`${n1.name}$ weftd status`);
   const status = await c.inNode(n1, `${DIST}/weftd`, ['status', '--subnet-file', n1.subnetFile, '--health-addr', '127.0.0.1:9402']);

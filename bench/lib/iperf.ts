@@ -13,16 +13,40 @@ export function startIperfServer(netns: string, bind: string, port: number): Lau
 
 /** Waits until the server accepts connections (iperf3 -s takes a moment to listen). */
 export async function waitIperfServer(fromNetns: string, address: string, port: number): Promise<void> {
-  await eventually(`iperf3 server ${address}:${port} to answer ${fromNetns}`, () =>
-    must('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '--connect-timeout', '2000', '-n', '64K', '-J']), 15_000, 200);
+  await eventually(
+    `iperf3 server ${address}:${port} to answer ${fromNetns}`,
+    () => must('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '--connect-timeout', '2000', '-n', '64K', '-J']),
+    15_000,
+    200,
+  );
 }
 
 /** One TCP run of `seconds` (the first `omit` seconds of slow start left out). */
 export async function iperfClient(fromNetns: string, address: string, port: number, seconds: number, omit = 1, streams = 1): Promise<IperfRun> {
-  const out = await must('ip', ['netns', 'exec', fromNetns, 'iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-O', String(omit), '-P', String(streams), '-J']);
+  const out = await must('ip', [
+    'netns',
+    'exec',
+    fromNetns,
+    'iperf3',
+    '-c',
+    address,
+    '-p',
+    String(port),
+    '-t',
+    String(seconds),
+    '-O',
+    String(omit),
+    '-P',
+    String(streams),
+    '-J',
+  ]);
   const r = JSON.parse(out) as {
     error?: string;
-    end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };
+    end: {
+      sum_received: { bits_per_second: number };
+      sum_sent: { retransmits?: number };
+      cpu_utilization_percent: { host_total: number; remote_total: number };
+    };
   };
   if (r.error) throw new Error(`iperf3 ${fromNetns} → ${address}: ${r.error}`);
   return {

@@ -111,11 +111,15 @@ export function monitorNetns(netns: string, device: string, routeProtocol: numbe
   });
 
   const ready = (async () => {
-    await eventually(`the netlink monitors in ${netns} to show a probe event`, async () => {
-      if (!routeSeen) await must('ip', ['-n', netns, 'route', 'replace', 'blackhole', probeRoute]);
-      if (!fdbSeen) await must('bridge', ['-n', netns, 'fdb', 'replace', probeMac, 'dev', probeDev, 'self', 'permanent']);
-      return routeSeen && fdbSeen;
-    }, 10_000).catch((err: Error) => {
+    await eventually(
+      `the netlink monitors in ${netns} to show a probe event`,
+      async () => {
+        if (!routeSeen) await must('ip', ['-n', netns, 'route', 'replace', 'blackhole', probeRoute]);
+        if (!fdbSeen) await must('bridge', ['-n', netns, 'fdb', 'replace', probeMac, 'dev', probeDev, 'self', 'permanent']);
+        return routeSeen && fdbSeen;
+      },
+      10_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; ${problems.join('; ')}`);
     });
     await must('ip', ['-n', netns, 'route', 'del', 'blackhole', probeRoute]);

@@ -58,9 +58,15 @@ function runAsync(file: string, args: string[], options: RunOptions): Promise<Ru
     let stdout = '';
     let stderr = '';
     let spawnError: Error | undefined;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-    child.on('error', (e) => { spawnError = e; });
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', (e) => {
+      spawnError = e;
+    });
     child.on('close', (status, signal) => {
       const ms = elapsedMs(start);
       const error = errorOf(spawnError, signal, ms, options.timeoutMs);

@@ -33,15 +33,27 @@ export function installCni(opts: InstallCniOptions): { binary: string; conflist:
   const binary = join(opts.binDir, PLUGIN_NAME);
   const conflist = join(opts.confDir, confName);
   // The binary first: a runtime that sees the conflist must find the plugin.
-  installFile(binary, 0o755, (fd) => copyInto(opts.binary, fd), () => sameContent(opts.binary, binary));
+  installFile(
+    binary,
+    0o755,
+    (fd) => copyInto(opts.binary, fd),
+    () => sameContent(opts.binary, binary),
+  );
   const text = Buffer.from(opts.conflist);
-  installFile(conflist, 0o644, (fd) => writeAll(fd, text), () => sameBytes(conflist, text));
+  installFile(
+    conflist,
+    0o644,
+    (fd) => writeAll(fd, text),
+    () => sameBytes(conflist, text),
+  );
   return { binary, conflist };
 }
 
 function checkConfName(confName: string): void {
   if (confName.includes('/') || !confName.endsWith('.conflist') || confName === '.conflist') {
-    throw new Error(`CNI config name ${JSON.stringify(confName)} is not a file name ending in .conflist: runtimes read other extensions as a single plugin config, not a list; use e.g. ${DEFAULT_CONF_NAME}`);
+    throw new Error(
+      `CNI config name ${JSON.stringify(confName)} is not a file name ending in .conflist: runtimes read other extensions as a single plugin config, not a list; use e.g. ${DEFAULT_CONF_NAME}`,
+    );
   }
 }
 

@@ -2,11 +2,11 @@
 // kernel, the subnet file, and the running daemon for what only it knows
 // (readiness, and the nodes it leaves out and why).
 import { get } from 'node:http';
-import { readSubnetFile, type SubnetFile } from '../../src/subnet/subnet-file.ts';
+import { parseListenAddress, SKIPPED_PATH } from '../../src/daemon/health.ts';
 import { deviceName, readDevice } from '../../src/overlay/device.ts';
 import { readOverlayState } from '../../src/overlay/kernel-state.ts';
 import type { OverlayState, Skipped } from '../../src/overlay/types.ts';
-import { parseListenAddress, SKIPPED_PATH } from '../../src/daemon/health.ts';
+import { readSubnetFile, type SubnetFile } from '../../src/subnet/subnet-file.ts';
 import { messageOf } from '../../src/text/error-message.ts';
 
 export type PeerRow = { podCidr: string; via: string; vtepMac?: string; vtepIp?: string };

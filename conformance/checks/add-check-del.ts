@@ -1,21 +1,21 @@
 // ADD, CHECK and DEL of single pods: one pod through its whole life as a
 // runtime drives it with cnitool; every plugin's raw ADD output at each spec
 // version; and DEL when the runtime has less to give than at ADD.
-import { type Netns, deleteNetns, ip, kernelProblems, linkNames, pingFrom } from '../lib/host.ts';
+import { deleteNetns, ip, kernelProblems, linkNames, type Netns, pingFrom } from '../lib/host.ts';
 import { type Attachment, checkChain, cnitool, delChain, describeExit, describeFailure } from '../lib/plugin.ts';
 import { addNewPod, addPodDirectly, createPod, delPod, delPodDirectly, inspectPodResult } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
-import { type AddResultView, RESULT_VERSIONS, compareVersions, describeError, readErrorOutput } from '../lib/spec.ts';
+import { type AddResultView, compareVersions, describeError, RESULT_VERSIONS, readErrorOutput } from '../lib/spec.ts';
 import { type Suite, verbGate, versionGate } from '../lib/suite.ts';
 
-const RESULT: Check = { id: 'add.result', title: 'ADD through cnitool returns a result for CNI_IFNAME in CNI_NETNS in the conf\'s version' };
+const RESULT: Check = { id: 'add.result', title: "ADD through cnitool returns a result for CNI_IFNAME in CNI_NETNS in the conf's version" };
 const KERNEL: Check = { id: 'add.kernel-state', title: 'the netns holds the interface, addresses and routes of the result' };
 const GATEWAY: Check = { id: 'add.gateway-reachable', title: 'the pod reaches its gateway (ping)' };
 const CHECK_OK: Check = { id: 'check.after-add', title: 'CHECK right after ADD succeeds' };
-const CHECK_TAMPERED: Check = { id: 'check.after-tampering', title: 'CHECK fails with an error object once the pod\'s address is removed' };
+const CHECK_TAMPERED: Check = { id: 'check.after-tampering', title: "CHECK fails with an error object once the pod's address is removed" };
 const DEL_TWICE: Check = { id: 'del.twice', title: 'DEL succeeds, and succeeds again' };
 const DEL_REMOVES: Check = { id: 'del.removes-interface', title: 'DEL removes the container interface' };
-const NETNS_GONE: Check = { id: 'del.netns-gone', title: 'DEL succeeds after the pod\'s netns was deleted' };
+const NETNS_GONE: Check = { id: 'del.netns-gone', title: "DEL succeeds after the pod's netns was deleted" };
 const EMPTY_NETNS: Check = { id: 'del.empty-netns', title: 'DEL with an empty CNI_NETNS succeeds' };
 
 /** ADD, the result against the spec and the kernel, the gateway, CHECK before and after breaking the pod, and DEL twice. */
@@ -44,9 +44,7 @@ export async function checkLifecycle(suite: Suite): Promise<void> {
 
   const first = await delPod(suite, pod);
   const second = await cnitool(suite.cnitool, 'del', pod.netns.path);
-  const delProblems = [first, second].flatMap((completed, i) =>
-    completed.exitCode === 0 ? [] : [describeFailure(`DEL #${i + 1} (cnitool del)`, completed)],
-  );
+  const delProblems = [first, second].flatMap((completed, i) => (completed.exitCode === 0 ? [] : [describeFailure(`DEL #${i + 1} (cnitool del)`, completed)]));
   report.verdict(DEL_TWICE, delProblems);
 
   const links = await linkNames(pod.netns);
@@ -67,13 +65,7 @@ async function checkGateway(suite: Suite, netns: Netns, view: AddResultView): Pr
   suite.report.verdict(GATEWAY, problems, gateways.join(', '));
 }
 
-async function checkTampered(
-  suite: Suite,
-  netns: Netns,
-  attachment: Attachment,
-  view: AddResultView,
-  prevResult: Record<string, unknown>,
-): Promise<void> {
+async function checkTampered(suite: Suite, netns: Netns, attachment: Attachment, view: AddResultView, prevResult: Record<string, unknown>): Promise<void> {
   const victim = view.containerIps[0];
   if (!victim) {
     suite.report.fail(CHECK_TAMPERED, 'not reached: the result assigns no address to the container interface');
@@ -115,9 +107,7 @@ export async function checkRawResults(suite: Suite): Promise<void> {
       continue;
     }
     // Every plugin of a chain prints a full result, not just the last.
-    const problems = added.steps.flatMap(({ type, result }) =>
-      inspectPodResult(suite, pod, result, cniVersion).problems.map((p) => `${type}: ${p}`),
-    );
+    const problems = added.steps.flatMap(({ type, result }) => inspectPodResult(suite, pod, result, cniVersion).problems.map((p) => `${type}: ${p}`));
     const deleted = await delPodDirectly(suite, pod, cniVersion, added.result);
     if (!deleted.ok) problems.push(deleted.failure.reason);
     suite.report.verdict(check, problems);

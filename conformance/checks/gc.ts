@@ -3,7 +3,7 @@
 // forgotten pod's address must be free again and the named pods untouched.
 import { deleteNetns, kernelProblems, pingFrom, reservationDir, reservationHolder } from '../lib/host.ts';
 import { cnitool, describeExit, describeFailure, gcChain } from '../lib/plugin.ts';
-import { type Pod, addNewPod, delPod, fillPool, inspectPodResult, podAddress, probeAdd, requestAddress } from '../lib/pods.ts';
+import { addNewPod, delPod, fillPool, inspectPodResult, type Pod, podAddress, probeAdd, requestAddress } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
 import type { AddResultView, ResultIp } from '../lib/spec.ts';
 import { type Suite, verbGate } from '../lib/suite.ts';
@@ -70,7 +70,9 @@ async function proveByFullPool(suite: Suite, stale: AddedPod): Promise<Proof> {
   const probe = await grantedAddress(suite);
   if ('failed' in probe) return unproven(`the pool was full and an ADD after GC still failed, so GC did not free ${wanted}: ${probe.failed}`);
   if (probe.granted !== wanted) {
-    return unproven(`the pool was full and an ADD after GC got ${probe.granted ?? 'no address'}, not the collected ${wanted}: GC freed a valid attachment's address`);
+    return unproven(
+      `the pool was full and an ADD after GC got ${probe.granted ?? 'no address'}, not the collected ${wanted}: GC freed a valid attachment's address`,
+    );
   }
   return proven(`the pool was full; after GC a new ADD got ${wanted}`);
 }

@@ -13,19 +13,19 @@ import { prepareSandbox, restoreSandbox, sandboxed, sendHostileAdd } from '../li
 import {
   CANARY_SHELL_COMMANDS,
   type Canaries,
-  type HostileCase,
-  type HostileInput,
-  type IpamBase,
-  type RangeKey,
-  type RouteKey,
-  type Targets,
   canaryInjection,
   canaryInjectionProblem,
+  type HostileCase,
+  type HostileInput,
   hostileCase,
+  type IpamBase,
   ipamBase,
   nestedArrays,
   nestedObjects,
   prepareCanaries,
+  type RangeKey,
+  type RouteKey,
+  type Targets,
   targetIndexes,
   withExtraRoutes,
   withNetworkName,
@@ -49,7 +49,11 @@ export async function checkHostileInput(suite: Suite): Promise<void> {
   const hostile: Suite = { ...suite, exec: { ...suite.exec, cwd: canaries.dir, timeoutMs: TIME_BOUND_MS } };
   let sandbox = await prepareSandbox(hostile);
   const unusable = typeof sandbox === 'string' ? sandbox : await canaryInjectionProblem(canaries);
-  if (unusable !== undefined) return suite.report.unreached(cases.map((c) => c.check), unusable);
+  if (unusable !== undefined)
+    return suite.report.unreached(
+      cases.map((c) => c.check),
+      unusable,
+    );
 
   for (const { check, targets, input } of cases) {
     const indexes = targetIndexes(suite.net, targets);
@@ -103,7 +107,10 @@ function nameCases(net: NetworkConfig, canaries: Canaries, dataDirs: readonly st
       'name-traversal',
       `the network name "../${net.name}-<pid>-escape", which climbs out of the IPAM data dir`,
       'all',
-      withNetworkName(traversal, dataDirs.map((dir) => join(dir, traversal))),
+      withNetworkName(
+        traversal,
+        dataDirs.map((dir) => join(dir, traversal)),
+      ),
     ),
   ];
 }

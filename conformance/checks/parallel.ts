@@ -5,7 +5,7 @@
 // or by succeeding although the pool was full.
 import { addressesHeldBy, reservationDir } from '../lib/host.ts';
 import { describeFailure } from '../lib/plugin.ts';
-import { type Pod, addPod, createPod, delPod, podAddress, poolIsFull, requestAddress } from '../lib/pods.ts';
+import { addPod, createPod, delPod, type Pod, podAddress, poolIsFull, requestAddress } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
 import type { Suite } from '../lib/suite.ts';
 

@@ -24,11 +24,7 @@ const HEALTHY: Check = { id: 'status.healthy', title: 'STATUS succeeds for a hea
 
 export async function checkVersion(suite: Suite): Promise<void> {
   const declared = [...suite.versions].flatMap(([type, answer]) => answer.problems.map((p) => `${type}: ${p}`));
-  suite.report.verdict(
-    SUPPORTED_VERSIONS,
-    declared,
-    [...suite.versions].map(([type, answer]) => `${type}: ${answer.supported.join(', ')}`).join('; '),
-  );
+  suite.report.verdict(SUPPORTED_VERSIONS, declared, [...suite.versions].map(([type, answer]) => `${type}: ${answer.supported.join(', ')}`).join('; '));
 
   const replies = [...suite.versions].flatMap(([type, answer]) => (answer.reply ? [{ type, reply: answer.reply }] : []));
   suite.report.verdictOn(

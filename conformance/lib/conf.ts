@@ -3,7 +3,7 @@
 // picked the way libcni does.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { NEWEST_SPEC_VERSION, compareVersions, isObject, isVersion } from './spec.ts';
+import { compareVersions, isObject, isVersion, NEWEST_SPEC_VERSION } from './spec.ts';
 
 /** A problem with how the suite was invoked (flags, conf, binaries); the message says how to fix it. */
 export class SetupError extends Error {}

@@ -2,13 +2,13 @@
 // and for the host, the links, addresses and routes in them, the IPAM data
 // dirs, and snapshots of all of it that show exactly what a plugin changed.
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defer } from './cleanup.ts';
 import type { NetworkConfig } from './conf.ts';
-import { type Family, canonicalIp, routeDestination } from './ip.ts';
+import { canonicalIp, type Family, routeDestination } from './ip.ts';
 import { type Completed, describeFailure, run } from './plugin.ts';
-import { type AddResultView, type ResultRoute, escapeControls, isObject } from './spec.ts';
+import { type AddResultView, escapeControls, isObject, type ResultRoute } from './spec.ts';
 
 export type Netns = { name: string; path: string; forget: () => void };
 
@@ -19,9 +19,7 @@ let created = 0;
 /** `label` ends the name, for checks that need a path holding particular characters. */
 export async function createNetns(label = ''): Promise<Netns> {
   const name = `${NETNS_PREFIX}${++created}${label}`;
-  const forget = defer(`delete netns ${JSON.stringify(name)}`, () =>
-    removeWithIp(['netns', 'delete', name], /No such file|Invalid argument/),
-  );
+  const forget = defer(`delete netns ${JSON.stringify(name)}`, () => removeWithIp(['netns', 'delete', name], /No such file|Invalid argument/));
   await ip(['netns', 'add', name], `create netns ${JSON.stringify(name)}`);
   return { name, path: `/run/netns/${name}`, forget };
 }
@@ -232,7 +230,10 @@ export async function snapshotNet(netns: Netns): Promise<Set<string>> {
 
 /** "+line" for what appeared, "-line" for what went away. */
 export function setChanges(before: ReadonlySet<string>, after: ReadonlySet<string>): string[] {
-  return [...[...after].filter((line) => !before.has(line)).map((line) => `+${line}`), ...[...before].filter((line) => !after.has(line)).map((line) => `-${line}`)];
+  return [
+    ...[...after].filter((line) => !before.has(line)).map((line) => `+${line}`),
+    ...[...before].filter((line) => !after.has(line)).map((line) => `-${line}`),
+  ];
 }
 
 /** Files and directories, with the content of files; allocation cursors by name only, since an ADD and its DEL legitimately move them. */

@@ -14,8 +14,6 @@ import { existsSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { defer } from './cleanup.ts';
 import {
-  type Netns,
-  type Observation,
   addressesHeldBy,
   changesSince,
   createNetns,
@@ -23,13 +21,15 @@ import {
   kernelProblems,
   linkNames,
   listChanges,
+  type Netns,
+  type Observation,
   observe,
   setChanges,
   snapshotNet,
 } from './host.ts';
-import { type Canaries, type HostileInput, canaryTraces } from './hostile-payloads.ts';
+import { type Canaries, canaryTraces, type HostileInput } from './hostile-payloads.ts';
 import { type Completed, describeFailure, invoke, prevResultForDel, shorten } from './plugin.ts';
-import { type BrokenAdd, addPodDirectly, brokenStdin, createPod, delPodDirectly, prepareBrokenAdd } from './pods.ts';
+import { addPodDirectly, type BrokenAdd, brokenStdin, createPod, delPodDirectly, prepareBrokenAdd } from './pods.ts';
 import { type AddResultView, inspectAddResult, readErrorOutput, readOneObject, stackTraceIn } from './spec.ts';
 import type { Suite } from './suite.ts';
 
@@ -101,7 +101,10 @@ function answerProblems(completed: Completed): string[] {
   const problems: string[] = [];
   if (completed.timedOutAfterMs !== undefined) problems.push(`gave no answer within ${completed.timedOutAfterMs / 1000} s`);
   else if (completed.signal) problems.push(`crashed (killed by ${completed.signal})`);
-  for (const [stream, text] of [['stderr', completed.stderr], ['stdout', completed.stdout]] as const) {
+  for (const [stream, text] of [
+    ['stderr', completed.stderr],
+    ['stdout', completed.stdout],
+  ] as const) {
     const stack = stackTraceIn(text);
     if (stack) problems.push(`printed ${stack} on ${stream}: ${shorten(text)}`);
   }

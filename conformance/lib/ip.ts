@@ -57,9 +57,7 @@ function toValue(cidr: Cidr): bigint {
   const groups = (part: string) => (part === '' ? [] : part.split(':'));
   const headGroups = groups(head);
   const tailGroups = groups(tail);
-  const all = cidr.address.includes('::')
-    ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
-    : headGroups;
+  const all = cidr.address.includes('::') ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups] : headGroups;
   return all.reduce((value, group) => (value << 16n) | BigInt(parseInt(group, 16)), 0n);
 }
 

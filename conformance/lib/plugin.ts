@@ -9,7 +9,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertMayStart, defer } from './cleanup.ts';
-import { type NetworkConfig, type PluginConf, distinctPlugins } from './conf.ts';
+import { distinctPlugins, type NetworkConfig, type PluginConf } from './conf.ts';
 import { compareVersions, isVersion, readOneObject } from './spec.ts';
 import type { Suite } from './suite.ts';
 
@@ -100,9 +100,7 @@ export function shorten(text: string): string {
 }
 
 /** CNI_* variables to set; a variable left out is unset in the plugin's environment. */
-export type CniVariables = Partial<
-  Record<'CNI_COMMAND' | 'CNI_CONTAINERID' | 'CNI_NETNS' | 'CNI_IFNAME' | 'CNI_ARGS' | 'CNI_PATH', string>
->;
+export type CniVariables = Partial<Record<'CNI_COMMAND' | 'CNI_CONTAINERID' | 'CNI_NETNS' | 'CNI_IFNAME' | 'CNI_ARGS' | 'CNI_PATH', string>>;
 
 /** Where and how long a plugin runs; by default in the suite's own namespace and directory, with the suite's time limit. */
 export type ExecContext = {

@@ -6,15 +6,15 @@
 import { rmSync } from 'node:fs';
 import { defer } from './cleanup.ts';
 import type { NetworkConfig, PluginConf } from './conf.ts';
-import { type Netns, createNetns, noteHostInterfaces } from './host.ts';
+import { createNetns, type Netns, noteHostInterfaces } from './host.ts';
 import {
   type Attachment,
+  addChain,
+  attachmentVariables,
   type ChainAdd,
   type ChainRun,
   type CniVariables,
   type Completed,
-  addChain,
-  attachmentVariables,
   cachedResultFile,
   cnitool,
   cnitoolContainerId,

@@ -149,7 +149,7 @@ function readInterfaces(raw: unknown, problems: string[]): ResultInterface[] {
 
 function readIps(raw: unknown, interfaceCount: number, cniVersion: string, problems: string[]): ResultIp[] {
   if (!Array.isArray(raw)) {
-    problems.push('ips is missing or not a list; the suite needs the pod\'s address to check it');
+    problems.push("ips is missing or not a list; the suite needs the pod's address to check it");
     return [];
   }
   // 0.3.x and 0.4.0 results carry ips[].version; 1.0.0 removed it.

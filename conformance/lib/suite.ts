@@ -5,11 +5,11 @@
 // applies.
 import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
-import { type NetworkConfig, SetupError, distinctPlugins, loadNetworkConfig } from './conf.ts';
+import { distinctPlugins, loadNetworkConfig, type NetworkConfig, SetupError } from './conf.ts';
 import { watchHostLinks } from './host.ts';
-import { type Cnitool, type ExecContext, type VersionAnswer, askVersions, findPlugin, prepareCnitool } from './plugin.ts';
+import { askVersions, type Cnitool, type ExecContext, findPlugin, prepareCnitool, type VersionAnswer } from './plugin.ts';
 import type { Report } from './report.ts';
-import { type GatedVerb, INTRODUCED_IN, compareVersions } from './spec.ts';
+import { compareVersions, type GatedVerb, INTRODUCED_IN } from './spec.ts';
 
 export type Suite = {
   net: NetworkConfig;
@@ -55,7 +55,10 @@ function loadInputs(options: SuiteOptions): { net: NetworkConfig; cniPath: strin
     throw new SetupError(`cnitool is not an executable at ${options.cnitool}; build it with tools/go-tools.sh (make go-tools) or pass --cnitool`);
   }
   const net = loadNetworkConfig(options.conf);
-  const cniPath = options.cniPath.split(':').filter(Boolean).map((dir) => resolve(dir));
+  const cniPath = options.cniPath
+    .split(':')
+    .filter(Boolean)
+    .map((dir) => resolve(dir));
   if (cniPath.length === 0) throw new SetupError('--cni-path is empty; pass the directories holding the plugin binaries, separated by ":"');
   const binaries = new Map<string, string>();
   for (const { type } of distinctPlugins(net)) {

@@ -4,23 +4,23 @@
 // a later one fails: a failed ADD leaves no reservation, no veth, and no
 // bridge that it created.
 import { existsSync, readdirSync } from 'node:fs';
-import { formatAddress } from '../net/address.ts';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { makeStoreDir, recordLastReserved, releaseAddress, removeStoreDir, reserve, storeDir } from '../ipam/store.ts';
 import { type IpCommand, IpCommandError, ipBatch, linkAdd, linkDel, linkSet } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
-import { macForAddress, macForName } from '../net/mac.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
-import { type SysfsLink, linkExists, readSysfsLink } from '../linux/sysfs.ts';
-import { type Gateway, bridgeCommands, bridgeGateways, pinnedBridgeMac } from './bridge.ts';
-import type { NetworkConfig } from './network-config.ts';
+import { linkExists, readSysfsLink, type SysfsLink } from '../linux/sysfs.ts';
+import { formatAddress } from '../net/address.ts';
+import { macForAddress, macForName } from '../net/mac.ts';
+import { bridgeCommands, bridgeGateways, type Gateway, pinnedBridgeMac } from './bridge.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode, envError } from './errors.ts';
 import { hostVethAlias, hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
-import { addMasquerade } from './pod-masquerade.ts';
 import { type NodeNetwork, resolveNodeNetwork } from './network.ts';
-import { type PodAddress, checkRoutes, podRoutes } from './pod-routes.ts';
+import type { NetworkConfig } from './network-config.ts';
+import { addMasquerade } from './pod-masquerade.ts';
+import { checkRoutes, type PodAddress, podRoutes } from './pod-routes.ts';
 import type { Result, Route } from './types.ts';
 
 type Assigned = PodAddress & { cidr: string };
@@ -58,7 +58,11 @@ export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
     const wired = wireHostSide(inv, conf, network, gateways, bridge, bridgeSetup, { host, hostMac, podMac, mtu }, made);
     const routes = podRoutes(conf.ipam.routes, made.reserved);
     configurePod(inv, made.reserved, routes);
-    if (conf.ipMasq) addMasquerade(made.reserved.map((a) => a.address), network.noMasquerade);
+    if (conf.ipMasq)
+      addMasquerade(
+        made.reserved.map((a) => a.address),
+        network.noMasquerade,
+      );
     for (const [i, a] of made.reserved.entries()) recordLastReserved(dir, i, a.address);
     return {
       cniVersion: conf.cniVersion,
@@ -142,12 +146,35 @@ type VethSpec = { host: string; hostMac: string; podMac: string; mtu: number };
  * now is, and records in `made` what it created.
  */
 function wireHostSide(
-  inv: Invocation, conf: NetworkConfig, network: NodeNetwork, gateways: Gateway[], bridge: SysfsLink | undefined, bridgeSetup: IpCommand[],
-  veth: VethSpec, made: Made,
+  inv: Invocation,
+  conf: NetworkConfig,
+  network: NodeNetwork,
+  gateways: Gateway[],
+  bridge: SysfsLink | undefined,
+  bridgeSetup: IpCommand[],
+  veth: VethSpec,
+  made: Made,
 ): SysfsLink | undefined {
   const { host, hostMac, podMac, mtu } = veth;
   const vethCommands: IpCommand[] = [
-    linkAdd(host, 'mtu', String(mtu), 'address', hostMac, 'type', 'veth', 'peer', 'name', inv.ifname, 'mtu', String(mtu), 'address', podMac, 'netns', inv.netns),
+    linkAdd(
+      host,
+      'mtu',
+      String(mtu),
+      'address',
+      hostMac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      inv.ifname,
+      'mtu',
+      String(mtu),
+      'address',
+      podMac,
+      'netns',
+      inv.netns,
+    ),
     // GC tells this network's veths from another's on the same bridge by it.
     linkSet(host, 'alias', hostVethAlias(conf.name)),
     linkSet(host, 'master', conf.bridge),

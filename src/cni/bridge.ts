@@ -2,12 +2,13 @@
 // pinned MAC (a Linux bridge otherwise takes the lowest MAC of its ports, and
 // its MAC would change as pods come and go). Its commands go at the head of
 // the ADD's host batch, so the common case costs no process of its own.
-import { type Address, formatAddress } from '../net/address.ts';
+
 import type { RangeSet } from '../ipam/range.ts';
 import { type IpCommand, linkAdd, linkSet } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
-import { macForAddress, macForName } from '../net/mac.ts';
 import type { SysfsLink } from '../linux/sysfs.ts';
+import { type Address, formatAddress } from '../net/address.ts';
+import { macForAddress, macForName } from '../net/mac.ts';
 import { configError } from './errors.ts';
 
 export type Gateway = { address: Address; prefix: number };

@@ -1,15 +1,15 @@
 // CHECK: the attachment the runtime believes in (prevResult) against what the
 // kernel and the IPAM store hold; the first drift found is the error.
 import { existsSync } from 'node:fs';
-import { formatAddress, parseAddress, parseCidr } from '../net/address.ts';
 import { listReservations, storeDir } from '../ipam/store.ts';
 import { ipShow } from '../linux/ip.ts';
 import { type AddressInfo, type Link, type RouteInfo, readLink } from '../linux/links.ts';
-import type { NetworkConfig } from './network-config.ts';
+import { formatAddress, parseAddress, parseCidr } from '../net/address.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
+import type { NetworkConfig } from './network-config.ts';
 import { parsePrevResult } from './prev-result.ts';
 import { compareVersions } from './version.ts';
 
@@ -25,7 +25,15 @@ export function cmdCheck(inv: Invocation, conf: NetworkConfig): void {
 
   let container: unknown[][];
   try {
-    container = ipShow([['link', 'show'], ['addr', 'show'], ['route', 'show', 'table', 'main', 'root', '0.0.0.0/0'], ['route', 'show', 'table', 'main', 'root', '::/0']], { netns: inv.netns });
+    container = ipShow(
+      [
+        ['link', 'show'],
+        ['addr', 'show'],
+        ['route', 'show', 'table', 'main', 'root', '0.0.0.0/0'],
+        ['route', 'show', 'table', 'main', 'root', '::/0'],
+      ],
+      { netns: inv.netns },
+    );
   } catch (err) {
     throw kernelError(`cannot read ${inv.netns}`, err);
   }

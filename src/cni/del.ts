@@ -4,10 +4,10 @@
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch, linkDel } from '../linux/ip.ts';
 import { linkExists } from '../linux/sysfs.ts';
-import type { NetworkConfig } from './network-config.ts';
 import type { Invocation } from './env.ts';
 import { hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
+import type { NetworkConfig } from './network-config.ts';
 import { removeMasquerade } from './pod-masquerade.ts';
 
 export function cmdDel(inv: Invocation, conf: NetworkConfig): void {

@@ -2,16 +2,17 @@
 // variables and stdin in, stdout, stderr and the exit code out. The verbs
 // touch the kernel and the IPAM store; everything else, the error envelope
 // above all, is decided here and unit-tested without spawning the plugin.
+
+import { messageOf } from '../text/error-message.ts';
 import { cmdAdd } from './add.ts';
 import { cmdCheck } from './check.ts';
-import { configVersion, decodeConfig, parseNetworkConfig } from './network-config.ts';
 import { cmdDel } from './del.ts';
 import { parseInvocation } from './env.ts';
-import { messageOf } from '../text/error-message.ts';
-import { CniError, ErrorCode, asCniError } from './errors.ts';
+import { asCniError, CniError, ErrorCode } from './errors.ts';
 import { cmdGc } from './gc.ts';
+import { configVersion, decodeConfig, parseNetworkConfig } from './network-config.ts';
 import { cmdStatus } from './status.ts';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, requireSupportedVersion, resultForVersion } from './version.ts';
+import { LATEST_VERSION, requireSupportedVersion, resultForVersion, SUPPORTED_VERSIONS } from './version.ts';
 
 /** No network config comes near this; a larger stdin is refused unread. */
 export const MAX_STDIN_BYTES = 4 << 20;
@@ -40,7 +41,11 @@ function dispatch(env: Env, stdin: Stdin): unknown {
     return { cniVersion: stdin.tooLarge ? LATEST_VERSION : replyVersion(stdin.text), supportedVersions: SUPPORTED_VERSIONS };
   }
   if (stdin.tooLarge) {
-    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is larger than ${MAX_STDIN_BYTES >> 20} MiB`, 'pass the network configuration, not more, on stdin');
+    throw new CniError(
+      ErrorCode.DecodeFailure,
+      `network config on stdin is larger than ${MAX_STDIN_BYTES >> 20} MiB`,
+      'pass the network configuration, not more, on stdin',
+    );
   }
   const obj = decodeConfig(stdin.text);
   const version = configVersion(obj);
@@ -66,7 +71,8 @@ export function runPlugin(env: Env, stdin: Stdin): PluginOutput {
     return { stdout: out === undefined ? '' : `${JSON.stringify(out)}\n`, stderr: '', exitCode: 0 };
   } catch (err) {
     const known = asCniError(err);
-    const cniErr = known ?? new CniError(ErrorCode.Internal, `internal error: ${messageOf(err)}`, 'this is a bug in weft: report it with the plugin\'s stderr', err);
+    const cniErr =
+      known ?? new CniError(ErrorCode.Internal, `internal error: ${messageOf(err)}`, "this is a bug in weft: report it with the plugin's stderr", err);
     const reply: Record<string, unknown> = { cniVersion: stdin.tooLarge ? LATEST_VERSION : replyVersion(stdin.text), code: cniErr.code, msg: cniErr.message };
     if (cniErr.details) reply.details = cniErr.details;
     const trace = known ? '' : `\n${err instanceof Error ? err.stack : ''}`;

@@ -1,6 +1,6 @@
-import { envError } from './errors.ts';
 import { quote } from '../text/quote.ts';
-import { MAX_CONTAINER_ID, absolutePathProblem, interfaceNameProblem, isValidContainerId } from './names.ts';
+import { envError } from './errors.ts';
+import { absolutePathProblem, interfaceNameProblem, isValidContainerId, MAX_CONTAINER_ID } from './names.ts';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const;
 export type Command = (typeof COMMANDS)[number];

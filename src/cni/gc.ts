@@ -5,9 +5,9 @@
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch, ipShow, linkDel } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
-import type { NetworkConfig } from './network-config.ts';
 import { hostVethAlias, hostVethName, isHostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
+import type { NetworkConfig } from './network-config.ts';
 import { removeMasquerade } from './pod-masquerade.ts';
 
 export function cmdGc(conf: NetworkConfig): void {

@@ -2,7 +2,7 @@
 // config error that names the field and what it should be. Strings and
 // arrays are bounded: the config is a runtime's input, and a megabyte-long
 // name or a million-element list is an attack, not a network.
-import { type JsonObject, isObject } from '../text/json.ts';
+import { isObject, type JsonObject } from '../text/json.ts';
 import { quote } from '../text/quote.ts';
 import { configError } from './errors.ts';
 

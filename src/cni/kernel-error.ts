@@ -1,5 +1,5 @@
-import { CniError, ErrorCode } from './errors.ts';
 import { messageOf } from '../text/error-message.ts';
+import { CniError, ErrorCode } from './errors.ts';
 
 /** Wraps a failed kernel operation into the CNI error the runtime sees. */
 export function kernelError(what: string, err: unknown): CniError {

@@ -1,14 +1,13 @@
 // The network configuration weft reads on stdin: decoded and validated once,
 // here, into plain data the verbs trust.
-import { type JsonObject, isObject } from '../text/json.ts';
-import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
-import { type Address, type Cidr, parseAddress, parseCidr } from '../net/address.ts';
+
 import type { RangeSpec } from '../ipam/range.ts';
+import { type Address, type Cidr, parseAddress, parseCidr } from '../net/address.ts';
+import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
+import { isObject, type JsonObject } from '../text/json.ts';
 import { quote } from '../text/quote.ts';
-import { CniError, ErrorCode, configError } from './errors.ts';
-import {
-  optArray, optBoolean, optInteger, optObject, optString, optStringArray,
-} from './json-fields.ts';
+import { CniError, configError, ErrorCode } from './errors.ts';
+import { optArray, optBoolean, optInteger, optObject, optString, optStringArray } from './json-fields.ts';
 import { absolutePathProblem, interfaceNameProblem, isValidContainerId, isValidNetworkName, MAX_NETWORK_NAME } from './names.ts';
 import type { Attachment, Dns } from './types.ts';
 
@@ -50,7 +49,11 @@ export function decodeConfig(raw: string): JsonObject {
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, 'pass the network configuration as a JSON object on stdin');
+    throw new CniError(
+      ErrorCode.DecodeFailure,
+      `network config on stdin is not valid JSON: ${err instanceof Error ? err.message : String(err)}`,
+      'pass the network configuration as a JSON object on stdin',
+    );
   }
   if (!isObject(value)) {
     throw new CniError(ErrorCode.DecodeFailure, 'network config on stdin is not a JSON object', 'pass the network configuration as a JSON object on stdin');

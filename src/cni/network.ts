@@ -1,9 +1,10 @@
 // Which addresses and MTU this node's pods get: from ipam.ranges when the
 // config gives them (standalone use), else from the subnet file weftd writes.
-import { SubnetFileError, readSubnetFile } from '../subnet/subnet-file.ts';
-import { CniError, ErrorCode } from './errors.ts';
+
+import { parseRangeSets, type RangeSet } from '../ipam/range.ts';
 import { type Cidr, parseCidr } from '../net/address.ts';
-import { type RangeSet, parseRangeSets } from '../ipam/range.ts';
+import { readSubnetFile, SubnetFileError } from '../subnet/subnet-file.ts';
+import { CniError, ErrorCode } from './errors.ts';
 import type { NetworkConfig } from './network-config.ts';
 
 export type NodeNetwork = {
@@ -20,7 +21,10 @@ export function resolveNodeNetwork(conf: NetworkConfig): NodeNetwork {
     return { rangeSets, mtu: conf.mtu, noMasquerade: rangeSets.flat().map((r) => r.subnet) };
   }
   const file = readNodeSubnetFile(conf.subnetFile);
-  const rangeSets = parseRangeSets(file.subnets.map((s) => [s]), `subnet file ${conf.subnetFile}: subnets`);
+  const rangeSets = parseRangeSets(
+    file.subnets.map((s) => [s]),
+    `subnet file ${conf.subnetFile}: subnets`,
+  );
   return {
     rangeSets,
     mtu: conf.mtu ?? file.mtu,

@@ -3,8 +3,9 @@
 // holds a set of pod sources and a set of destinations that keep the pod's
 // address; ADD and DEL only add and remove set elements, so concurrent
 // plugins never race on rules.
-import { type Address, type Cidr, formatAddress, formatCidr } from '../net/address.ts';
+
 import { type NftCommand, nftApply } from '../linux/nft.ts';
+import { type Address, type Cidr, formatAddress, formatCidr } from '../net/address.ts';
 import { kernelError } from './kernel-error.ts';
 
 export const MASQ_TABLE = 'weft-pod-masq';

@@ -2,10 +2,11 @@
 // ipam.routes, one default route per family, via the gateway of the first
 // range set of that family (several sets of one family give the pod several
 // addresses, but a second default route would be refused by the kernel).
-import { type Address, type Cidr, cidrContains, formatAddress, formatCidr } from '../net/address.ts';
+
 import type { RangeSet } from '../ipam/range.ts';
-import type { RouteSpec } from './network-config.ts';
+import { type Address, type Cidr, cidrContains, formatAddress, formatCidr } from '../net/address.ts';
 import { configError } from './errors.ts';
+import type { RouteSpec } from './network-config.ts';
 import type { Route } from './types.ts';
 
 export type PodAddress = { address: Address; gateway: Address };
@@ -36,7 +37,9 @@ export function checkRoutes(specs: RouteSpec[] | undefined, rangeSets: RangeSet[
   specs?.forEach((r, i) => {
     const where = `ipam.routes[${i}]`;
     if (r.gw && !subnets.some((s) => cidrContains(s, r.gw!))) {
-      throw configError(`${where}.gw ${formatAddress(r.gw)} is not on any of the pod's subnets (${subnets.map(formatCidr).join(', ')}): the pod could not reach it; use an address of its subnet`);
+      throw configError(
+        `${where}.gw ${formatAddress(r.gw)} is not on any of the pod's subnets (${subnets.map(formatCidr).join(', ')}): the pod could not reach it; use an address of its subnet`,
+      );
     }
     if (subnets.some((s) => s.family === r.dst.family && s.network === r.dst.network && s.prefix === r.dst.prefix)) {
       throw configError(`${where}.dst ${formatCidr(r.dst)} is the pod's own subnet, which it reaches directly: remove that route`);

@@ -1,7 +1,8 @@
 // Reads the prevResult a runtime hands back on CHECK, whatever version wrote
 // it (0.3.x/0.4.0 results carry ips[].version, which weft ignores).
-import { configError } from './errors.ts';
+
 import { isObject } from '../text/json.ts';
+import { configError } from './errors.ts';
 import { MAX_STRING } from './json-fields.ts';
 import type { Interface, IpConfig, Route } from './types.ts';
 
@@ -21,7 +22,8 @@ export function parsePrevResult(value: unknown): PrevResult {
   };
   const str = (o: Record<string, unknown>, key: string, where: string): string | undefined => {
     const v = o[key];
-    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING)) throw configError(`${where}.${key} must be a string of at most ${MAX_STRING} characters`);
+    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING))
+      throw configError(`${where}.${key} must be a string of at most ${MAX_STRING} characters`);
     return v;
   };
   return {

@@ -1,11 +1,12 @@
 // STATUS: can an ADD succeed right now? Not without the node's subnets, and
 // not with every address of a range set taken.
-import { formatCidr } from '../net/address.ts';
+
 import { capacity, findRange } from '../ipam/range.ts';
 import { listReservations, storeDir } from '../ipam/store.ts';
-import type { NetworkConfig } from './network-config.ts';
+import { formatCidr } from '../net/address.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { resolveNodeNetwork } from './network.ts';
+import type { NetworkConfig } from './network-config.ts';
 
 export function cmdStatus(conf: NetworkConfig): void {
   const { rangeSets } = resolveNodeNetwork(conf);

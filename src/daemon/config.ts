@@ -1,12 +1,13 @@
 // weftd's settings: flags first, then net-conf.json, then defaults; validated
 // here once, so the run loop trusts them. A setting that reaches a kernel
 // command leaves here parsed (a Cidr) or in canonical form, never as typed.
-import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
+
 import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
+import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
+import { messageOf } from '../text/error-message.ts';
 import { quote } from '../text/quote.ts';
 import type { NetConfFile } from './net-conf.ts';
 import type { UnderlayOptions } from './underlay.ts';
-import { messageOf } from '../text/error-message.ts';
 
 export type DaemonConfig = {
   nodeName: string;
@@ -69,10 +70,11 @@ function seconds(flag: string, value: number): number {
 
 /** The cluster's pod networks; `source` names where they came from, for the error. */
 export function parseClusterCidrs(texts: string[], source = '--cluster-cidr'): Cidr[] {
-  if (texts.length === 0) throw new Error('--cluster-cidr is required (or net-conf "network"): pass the cluster\'s pod network, e.g. --cluster-cidr 10.244.0.0/16');
+  if (texts.length === 0)
+    throw new Error('--cluster-cidr is required (or net-conf "network"): pass the cluster\'s pod network, e.g. --cluster-cidr 10.244.0.0/16');
   return texts.map((t) => {
     const c = parseCidr(t);
-    if (!c || c.family !== 4) throw new Error(`${source} ${quote(t)} is not an IPv4 CIDR: write it like 10.244.0.0/16`);
+    if (c?.family !== 4) throw new Error(`${source} ${quote(t)} is not an IPv4 CIDR: write it like 10.244.0.0/16`);
     if (c.host !== c.network) throw new Error(`${source} ${quote(t)} has bits set after its prefix: did you mean ${formatCidr(c)}?`);
     return c;
   });
@@ -82,7 +84,8 @@ export function parseClusterCidrs(texts: string[], source = '--cluster-cidr'): C
 function parseReachable(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const address = parseAddress(text);
-  if (!address) throw new Error(`--iface-can-reach ${quote(text)} is not an IP address: give the address of a host the underlay reaches, e.g. --iface-can-reach 10.0.0.1`);
+  if (!address)
+    throw new Error(`--iface-can-reach ${quote(text)} is not an IP address: give the address of a host the underlay reaches, e.g. --iface-can-reach 10.0.0.1`);
   return formatAddress(address);
 }
 
@@ -98,13 +101,14 @@ function checkRegexes(patterns: string[]): string[] {
 }
 
 export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonConfig {
-  if (!flags.nodeName) throw new Error('--node-name is required (or NODE_NAME): the name of this node\'s Node object');
+  if (!flags.nodeName) throw new Error("--node-name is required (or NODE_NAME): the name of this node's Node object");
   const vni = flags.vni ?? file.vni ?? WEFTD_DEFAULTS.vni;
   const port = flags.port ?? file.port ?? WEFTD_DEFAULTS.port;
   const mtu = flags.mtu ?? file.mtu;
   if (!Number.isInteger(vni) || vni < 1 || vni > 16777215) throw new Error(`VNI ${vni} (--vni or net-conf "vni") is out of range: use 1 to 16777215`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} (--port or net-conf "port") is not a UDP port: use 1 to 65535`);
-  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65485)) throw new Error(`MTU ${mtu} (--mtu or net-conf "mtu") is out of range: use 576 to 65485`);
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65485))
+    throw new Error(`MTU ${mtu} (--mtu or net-conf "mtu") is out of range: use 576 to 65485`);
   return {
     nodeName: flags.nodeName,
     kubeconfig: flags.kubeconfig,

@@ -2,7 +2,7 @@
 // the DaemonSet's probes and Prometheus; /skipped, the nodes the overlay
 // leaves out and why, for `weftd status` (only the running daemon knows
 // which peer the kernel refused or lost a conflict).
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Skipped } from '../overlay/types.ts';
 
@@ -36,7 +36,10 @@ export async function serveHealth(addr: string, state: HealthState, registry: Re
       case SKIPPED_PATH:
         return send(200, `${JSON.stringify(state.skipped())}\n`, 'application/json');
       case '/metrics':
-        registry.metrics().then((body) => send(200, body, registry.contentType), (err: Error) => send(500, `${err.message}\n`));
+        registry.metrics().then(
+          (body) => send(200, body, registry.contentType),
+          (err: Error) => send(500, `${err.message}\n`),
+        );
         return;
       default:
         return send(404, `weftd serves /healthz, /readyz, /metrics and ${SKIPPED_PATH}\n`);

@@ -1,6 +1,6 @@
 // weftd's Prometheus metrics: what an operator needs to see that the overlay
 // converges and stays converged.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -8,7 +8,12 @@ export function createMetrics() {
   return {
     registry,
     peers: new Gauge({ name: 'weft_peers_programmed', help: 'Other nodes whose routes, neighbours and FDB entries are programmed', registers: [registry] }),
-    skippedNodes: new Gauge({ name: 'weft_nodes_skipped', help: 'Nodes left out of the overlay, by reason: not-ready, malformed, conflict, kernel-refused', labelNames: ['reason'], registers: [registry] }),
+    skippedNodes: new Gauge({
+      name: 'weft_nodes_skipped',
+      help: 'Nodes left out of the overlay, by reason: not-ready, malformed, conflict, kernel-refused',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     reconcileSeconds: new Histogram({
       name: 'weft_reconcile_duration_seconds',
       help: 'Time of one reconcile pass (read kernel state, diff, apply)',
@@ -18,8 +23,17 @@ export function createMetrics() {
     reconcileErrors: new Counter({ name: 'weft_reconcile_errors_total', help: 'Reconcile passes that failed (retried)', registers: [registry] }),
     entriesAdded: new Counter({ name: 'weft_entries_added_total', help: 'Kernel entries (route, neighbour, FDB) added or replaced', registers: [registry] }),
     entriesRemoved: new Counter({ name: 'weft_entries_removed_total', help: 'Kernel entries removed', registers: [registry] }),
-    driftRepaired: new Counter({ name: 'weft_drift_repaired_total', help: 'Kernel entries repaired by a periodic resync (changed behind weftd\'s back)', registers: [registry] }),
-    deviceRecreated: new Counter({ name: 'weft_vxlan_device_changes_total', help: 'VXLAN device created, recreated or fixed', labelNames: ['action'], registers: [registry] }),
+    driftRepaired: new Counter({
+      name: 'weft_drift_repaired_total',
+      help: "Kernel entries repaired by a periodic resync (changed behind weftd's back)",
+      registers: [registry],
+    }),
+    deviceRecreated: new Counter({
+      name: 'weft_vxlan_device_changes_total',
+      help: 'VXLAN device created, recreated or fixed',
+      labelNames: ['action'],
+      registers: [registry],
+    }),
     watchRestarts: new Counter({ name: 'weft_watch_restarts_total', help: 'Node watch restarts, by reason', labelNames: ['reason'], registers: [registry] }),
     apiErrors: new Counter({ name: 'weft_api_errors_total', help: 'Errors talking to the API server', registers: [registry] }),
   };

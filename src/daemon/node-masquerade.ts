@@ -1,8 +1,9 @@
 // Node-wide masquerade (--ip-masq): pod traffic leaving the cluster network
 // takes the node's address; pod-to-pod traffic keeps the pod's. Also accepts
 // forwarding of pod traffic, which a default-drop FORWARD policy would lose.
+
+import { type ChainRules, ensureChains, type Jump, type Rule } from '../linux/iptables.ts';
 import { type Cidr, formatCidr } from '../net/address.ts';
-import { type ChainRules, type Jump, type Rule, ensureChains } from '../linux/iptables.ts';
 
 export const NAT_CHAIN = 'WEFT-POSTROUTING';
 export const FORWARD_CHAIN = 'WEFT-FORWARD';
@@ -22,7 +23,10 @@ export function masqueradeChains(clusterCidrs: Cidr[]): { chains: ChainRules[]; 
     forward.push(['-d', cidr, ...comment('weft:forward-pod-traffic'), '-j', 'ACCEPT']);
   }
   return {
-    chains: [{ table: 'nat', chain: NAT_CHAIN, rules: nat }, { table: 'filter', chain: FORWARD_CHAIN, rules: forward }],
+    chains: [
+      { table: 'nat', chain: NAT_CHAIN, rules: nat },
+      { table: 'filter', chain: FORWARD_CHAIN, rules: forward },
+    ],
     jumps: [
       { table: 'nat', from: 'POSTROUTING', to: NAT_CHAIN, comment: 'weft-masquerade' },
       { table: 'filter', from: 'FORWARD', to: FORWARD_CHAIN, comment: 'weft-forward' },

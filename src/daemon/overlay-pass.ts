@@ -1,12 +1,13 @@
 // One pass from the Node list to the kernel, with what weftd remembers
 // between passes: what it programmed (so an event pass need not re-read the
 // kernel), which peers the kernel refused, and what it has logged.
+
+import { type Own, resolveClaims } from '../overlay/claims.ts';
 import type { LocalView } from '../overlay/desired.ts';
 import type { VxlanSpec } from '../overlay/device.ts';
-import { type Own, resolveClaims } from '../overlay/claims.ts';
-import { type NodeView, type SelfView, type Verdict, peersFromNodes } from '../overlay/peers.ts';
+import { type NodeView, peersFromNodes, type SelfView, type Verdict } from '../overlay/peers.ts';
 import { type ReconcileResult, reconcileOverlay } from '../overlay/reconcile.ts';
-import { type Refusals, holdRefused, nextRefusals, refusedProblem } from '../overlay/refusals.ts';
+import { holdRefused, nextRefusals, type Refusals, refusedProblem } from '../overlay/refusals.ts';
 import { type OverlayState, SKIP_REASONS, type Skipped } from '../overlay/types.ts';
 import type { createMetrics } from './metrics.ts';
 import type { PassKind } from './scheduler.ts';

@@ -2,10 +2,10 @@
 // CIDR, and refuses one outside the cluster network (its pods would be
 // unreachable from every other node).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../net/address.ts';
 import { readNode } from '../k8s/node-status.ts';
-import { quote } from '../text/quote.ts';
+import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
+import { quote } from '../text/quote.ts';
 
 /** The node's IPv4 pod CIDRs, parsed, or the reason weftd cannot run with them. */
 export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Cidr[]): Cidr[] {
@@ -18,12 +18,21 @@ export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Ci
   if (v4.length === 0) throw new Error(`node ${nodeName} has only IPv6 pod CIDRs (${podCidrs.join(', ')}): weft's VXLAN overlay needs an IPv4 pod CIDR`);
   const outside = v4.find((c) => !cidrWithin(c, cluster));
   if (outside) {
-    throw new Error(`node ${nodeName} has pod CIDR ${formatCidr(outside)} outside the cluster network (--cluster-cidr): make kube-controller-manager's --cluster-cidr and weft's agree`);
+    throw new Error(
+      `node ${nodeName} has pod CIDR ${formatCidr(outside)} outside the cluster network (--cluster-cidr): make kube-controller-manager's --cluster-cidr and weft's agree`,
+    );
   }
   return v4;
 }
 
-export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster: Cidr[], log: (m: string) => void, signal: AbortSignal, pollMs = 1000): Promise<Cidr[]> {
+export async function waitForPodCidrs(
+  kc: KubeConfig,
+  nodeName: string,
+  cluster: Cidr[],
+  log: (m: string) => void,
+  signal: AbortSignal,
+  pollMs = 1000,
+): Promise<Cidr[]> {
   let told = false;
   while (!signal.aborted) {
     let node: Awaited<ReturnType<typeof readNode>>;
@@ -34,9 +43,11 @@ export async function waitForPodCidrs(kc: KubeConfig, nodeName: string, cluster:
     }
     if (node && node.podCidrs.length > 0) return usablePodCidrs(nodeName, node.podCidrs, cluster);
     if (!told) {
-      log(node
-        ? `node ${nodeName} has no spec.podCIDR yet: waiting for kube-controller-manager (--allocate-node-cidrs) to assign one`
-        : `node ${nodeName} does not exist yet: waiting for the kubelet to register it (is --node-name / NODE_NAME right?)`);
+      log(
+        node
+          ? `node ${nodeName} has no spec.podCIDR yet: waiting for kube-controller-manager (--allocate-node-cidrs) to assign one`
+          : `node ${nodeName} does not exist yet: waiting for the kubelet to register it (is --node-name / NODE_NAME right?)`,
+      );
       told = true;
     }
     await new Promise((r) => setTimeout(r, pollMs));

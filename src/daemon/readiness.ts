@@ -14,9 +14,9 @@ export type ReadinessFacts = {
 
 export function readiness(f: ReadinessFacts): { ready: boolean; reason: string } {
   const waiting = (reason: string) => ({ ready: false, reason });
-  if (!f.podCidr) return waiting('waiting for this node\'s pod CIDR');
+  if (!f.podCidr) return waiting("waiting for this node's pod CIDR");
   // An error names the request and the node already.
-  if (!f.vtep.succeeded) return waiting(f.vtep.error ? `${f.vtep.error}; retrying` : 'publishing this node\'s VTEP');
+  if (!f.vtep.succeeded) return waiting(f.vtep.error ? `${f.vtep.error}; retrying` : "publishing this node's VTEP");
   if (!f.synced) return waiting('waiting for the first full sync of Nodes');
   if (!f.subnetFile.present) return waiting(`subnet file ${f.subnetFile.path} is missing; the next reconcile pass writes it again`);
   if (!f.networkAvailable.succeeded) {

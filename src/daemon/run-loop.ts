@@ -4,26 +4,26 @@
 // pod traffic, and the next start reconciles whatever changed meanwhile.
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { type Cidr, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { VTEP_IP, VTEP_MAC, type Vtep } from '../k8s/annotations.ts';
 import { exponentialBackoff } from '../k8s/backoff.ts';
 import { loadKubeConfig } from '../k8s/client.ts';
-import { type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { publishVtep, setNetworkAvailable } from '../k8s/node-status.ts';
+import { type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { type RetriedRequest, type RetryOptions, retriedRequest } from '../k8s/retry.ts';
+import { type Cidr, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { macForName } from '../net/mac.ts';
 import { deviceName, type VxlanSpec } from '../overlay/device.ts';
+import { ensureSubnetFile, subnetFileFor } from '../subnet/subnet-file.ts';
+import { messageOf } from '../text/error-message.ts';
 import { type DaemonConfig, VXLAN_OVERHEAD } from './config.ts';
 import { serveHealth } from './health.ts';
-import { ensureMasquerade } from './node-masquerade.ts';
 import { createMetrics } from './metrics.ts';
-import { type OverlayPass, createOverlayPass } from './overlay-pass.ts';
+import { ensureMasquerade } from './node-masquerade.ts';
+import { createOverlayPass, type OverlayPass } from './overlay-pass.ts';
 import { waitForPodCidrs } from './own-node.ts';
 import { type Attempt, readiness } from './readiness.ts';
-import { type PassKind, createScheduler } from './scheduler.ts';
-import { ensureSubnetFile, subnetFileFor } from '../subnet/subnet-file.ts';
+import { createScheduler, type PassKind } from './scheduler.ts';
 import { detectUnderlay } from './underlay.ts';
-import { messageOf } from '../text/error-message.ts';
 
 export function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} weftd: ${msg}\n`);
@@ -45,19 +45,24 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   let overlay: OverlayPass | undefined;
   let vtepRequest: RetriedRequest | undefined;
   let networkRequest: RetriedRequest | undefined;
-  const server: Server = await serveHealth(cfg.healthAddr, {
-    // Alive while passes keep finishing; a wedged pass (hung `ip`) is a restart.
-    alive: () => !scheduler || Date.now() - scheduler.lastPassAt() < 3 * cfg.resyncMs + 30_000,
-    // The subnet file is looked at on each probe: the plugin fails without it.
-    ready: () => readiness({
-      podCidr: podCidrs !== undefined,
-      vtep: attempt(vtepRequest),
-      synced,
-      subnetFile: { path: cfg.subnetFile, present: existsSync(cfg.subnetFile) },
-      networkAvailable: attempt(networkRequest),
-    }),
-    skipped: () => overlay?.skipped() ?? [],
-  }, metrics.registry);
+  const server: Server = await serveHealth(
+    cfg.healthAddr,
+    {
+      // Alive while passes keep finishing; a wedged pass (hung `ip`) is a restart.
+      alive: () => !scheduler || Date.now() - scheduler.lastPassAt() < 3 * cfg.resyncMs + 30_000,
+      // The subnet file is looked at on each probe: the plugin fails without it.
+      ready: () =>
+        readiness({
+          podCidr: podCidrs !== undefined,
+          vtep: attempt(vtepRequest),
+          synced,
+          subnetFile: { path: cfg.subnetFile, present: existsSync(cfg.subnetFile) },
+          networkAvailable: attempt(networkRequest),
+        }),
+      skipped: () => overlay?.skipped() ?? [],
+    },
+    metrics.registry,
+  );
   // An API request weftd's readiness needs: tried until it succeeds.
   const untilDone = (done: string): RetryOptions => ({
     backoff: exponentialBackoff(500, 30_000),

@@ -2,7 +2,7 @@
 // or its problem changes, and one when it is no longer skipped; nothing on
 // the passes in between, which would repeat every line twice a minute for as
 // long as the node stays as it is.
-import type { SkipReason, Skipped } from '../overlay/types.ts';
+import type { Skipped, SkipReason } from '../overlay/types.ts';
 
 // A node still waiting for its pod CIDR or VTEP is normal while it joins;
 // the metric counts those.

@@ -9,7 +9,12 @@ export type Ipv4 = { address: string; prefix: number };
 export type InterfaceView = { name: string; mtu: number; up: boolean; ipv4: Ipv4[] };
 
 /** Pure choice over what the kernel reported; throws with the fix when nothing fits. */
-export function chooseUnderlay(ifaces: InterfaceView[], defaultRouteDev: string | undefined, reachDev: { dev: string; src?: string } | undefined, opts: UnderlayOptions): Underlay {
+export function chooseUnderlay(
+  ifaces: InterfaceView[],
+  defaultRouteDev: string | undefined,
+  reachDev: { dev: string; src?: string } | undefined,
+  opts: UnderlayOptions,
+): Underlay {
   const usable = ifaces.filter((i) => i.up && i.ipv4.length > 0);
   const pick = (i: InterfaceView, ip: Ipv4, reason: string): Underlay => ({ name: i.name, ip: ip.address, prefix: ip.prefix, mtu: i.mtu, reason });
   for (const wanted of opts.iface) {
@@ -29,7 +34,9 @@ export function chooseUnderlay(ifaces: InterfaceView[], defaultRouteDev: string 
     }
   }
   if (opts.iface.length > 0 || opts.ifaceRegex.length > 0) {
-    throw new Error(`no up interface with an IPv4 address matches ${[...opts.iface.map((i) => `--iface ${i}`), ...opts.ifaceRegex.map((r) => `--iface-regex ${r}`)].join(', ')}: check the flags against \`ip -br addr\``);
+    throw new Error(
+      `no up interface with an IPv4 address matches ${[...opts.iface.map((i) => `--iface ${i}`), ...opts.ifaceRegex.map((r) => `--iface-regex ${r}`)].join(', ')}: check the flags against \`ip -br addr\``,
+    );
   }
   if (opts.ifaceCanReach) {
     const i = reachDev && usable.find((x) => x.name === reachDev.dev);
@@ -42,7 +49,10 @@ export function chooseUnderlay(ifaces: InterfaceView[], defaultRouteDev: string 
 }
 
 export function detectUnderlay(opts: UnderlayOptions): Underlay {
-  const [addrs, defaults] = ipShow([['addr', 'show'], ['route', 'show', 'default']]) as [(Link & AddressInfo)[], { dev?: string }[]];
+  const [addrs, defaults] = ipShow([
+    ['addr', 'show'],
+    ['route', 'show', 'default'],
+  ]) as [(Link & AddressInfo)[], { dev?: string }[]];
   const ifaces: InterfaceView[] = addrs.map((l) => ({
     name: l.ifname,
     mtu: l.mtu,

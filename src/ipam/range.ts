@@ -1,11 +1,21 @@
 // Address ranges with host-local's semantics, as pure functions: which
 // addresses a range may hand out and in which order (round-robin from the last
 // reservation). The on-disk side is store.ts.
-import { IpamError } from './errors.ts';
-import { quote } from '../text/quote.ts';
+
 import {
-  type Address, type Cidr, type Family, cidrContains, cidrsOverlap, formatAddress, formatCidr, lastAddress, parseAddress, parseCidr,
+  type Address,
+  type Cidr,
+  cidrContains,
+  cidrsOverlap,
+  type Family,
+  formatAddress,
+  formatCidr,
+  lastAddress,
+  parseAddress,
+  parseCidr,
 } from '../net/address.ts';
+import { quote } from '../text/quote.ts';
+import { IpamError } from './errors.ts';
 
 /** One entry of host-local's `ranges` format. */
 export type RangeSpec = {
@@ -97,7 +107,10 @@ function rangeConflict(a: AddressRange, b: AddressRange): string | undefined {
   if (a.first <= b.last && b.first <= a.last) {
     return `ranges in ${formatCidr(a.subnet)} and ${formatCidr(b.subnet)} overlap: give each range its own addresses`;
   }
-  for (const [r, other] of [[a, b], [b, a]] as const) {
+  for (const [r, other] of [
+    [a, b],
+    [b, a],
+  ] as const) {
     if (inRange(r.gateway, other)) {
       return `gateway ${gw(r)} of ${formatCidr(r.subnet)} lies inside the range of ${formatCidr(other.subnet)}: it would be handed to a pod; narrow that range or pick another gateway`;
     }

@@ -3,12 +3,12 @@
 // "<containerID>\r\n<ifname>", plus last_reserved_ip.<set> per range set.
 // Creating a reservation with O_EXCL is what makes concurrent ADDs safe: two
 // processes can race for an address but only one create succeeds.
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { type Address, formatAddress, formatCidr, parseAddress } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import { IpamError } from './errors.ts';
-import { type Address, formatAddress, formatCidr, parseAddress } from '../net/address.ts';
-import { type RangeSet, candidates } from './range.ts';
+import { candidates, type RangeSet } from './range.ts';
 
 export type Reservation = { address: Address; file: string; containerId: string; ifname: string };
 
@@ -67,11 +67,7 @@ export function reserve(dir: string, set: RangeSet, setIndex: number, containerI
     return address;
   }
   const ranges = set.map((r) => formatCidr(r.subnet)).join(', ');
-  throw new IpamError(
-    'exhausted',
-    `no free address left in ${ranges} for network ${dir}`,
-    'remove pods from this node, or give the node a larger pod CIDR',
-  );
+  throw new IpamError('exhausted', `no free address left in ${ranges} for network ${dir}`, 'remove pods from this node, or give the node a larger pod CIDR');
 }
 
 export function listReservations(dir: string): Reservation[] {
@@ -108,7 +104,6 @@ export function release(reservation: Reservation): void {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot release ${reservation.file}`, err);
   }
 }
-
 
 function markerFile(dir: string, setIndex: number): string {
   return join(dir, `${LAST_RESERVED}${setIndex}`);

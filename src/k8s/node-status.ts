@@ -1,7 +1,7 @@
 // What weftd writes to (and reads from) its own Node: its VTEP as
 // annotations, and the NetworkUnavailable condition the scheduler waits on.
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { vtepAnnotations, type Vtep } from './annotations.ts';
+import { type Vtep, vtepAnnotations } from './annotations.ts';
 import { httpStatusOf, type NodeRequest, nodeRequestError } from './api-errors.ts';
 import { type NodeInfo, toNodeInfo } from './node-info.ts';
 

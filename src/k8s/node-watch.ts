@@ -6,15 +6,7 @@
 // client-node's informer (ListWatch) would keep whole Node objects and has no
 // watchdog, hence this small loop on CoreV1Api.listNode and Watch.
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CoreV1Api,
-  type KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-  Watch,
-} from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, Observable, type ObservableMiddleware, type RequestContext, type ResponseContext, Watch } from '@kubernetes/client-node';
 import { describeApiError, httpStatusOf } from './api-errors.ts';
 import { exponentialBackoff } from './backoff.ts';
 import { type NodeInfo, type NodeObject, sameNodeInfo, toNodeInfo } from './node-info.ts';
@@ -211,9 +203,11 @@ export function watchNodes(kc: KubeConfig, onChange: () => void, opts: NodeWatch
       } else {
         resourceVersion = end.resourceVersion;
         const why =
-          end.reason === 'error' ? `the watch failed: ${describeApiError(end.error)}`
-          : end.reason === 'watchdog' ? `nothing from the API server for ${watchdogMs} ms`
-          : 'the API server ended the watch';
+          end.reason === 'error'
+            ? `the watch failed: ${describeApiError(end.error)}`
+            : end.reason === 'watchdog'
+              ? `nothing from the API server for ${watchdogMs} ms`
+              : 'the API server ended the watch';
         log(`node watch: ${why}; watching again from resourceVersion ${resourceVersion} in ${delay} ms`);
         if (end.reason === 'error') apiError(end.error);
       }
@@ -253,9 +247,7 @@ export function watchWithIdleTimeout(kc: KubeConfig, idleMs: number): Watch {
 /** A watch ERROR event's Status as an Error carrying its HTTP code, like Watch's own errors. */
 function watchErrorStatus(object: unknown): Error & { statusCode?: number } {
   const status = (object ?? {}) as { code?: unknown; message?: unknown };
-  const error: Error & { statusCode?: number } = new Error(
-    typeof status.message === 'string' ? status.message : `watch ERROR event ${JSON.stringify(object)}`,
-  );
+  const error: Error & { statusCode?: number } = new Error(typeof status.message === 'string' ? status.message : `watch ERROR event ${JSON.stringify(object)}`);
   if (typeof status.code === 'number') error.statusCode = status.code;
   return error;
 }

@@ -10,7 +10,9 @@ const UNSAFE = /[\s#"'\\`\p{Cc}\p{Zl}\p{Zp}]/u;
 
 export class UnsafeWordError extends Error {
   constructor(tool: string, word: string) {
-    super(`refusing to pass ${quote(word)} to ${tool}: a command word may not be empty or hold whitespace, "#", quotes, "\\" or control characters (this is a bug in weft: report it)`);
+    super(
+      `refusing to pass ${quote(word)} to ${tool}: a command word may not be empty or hold whitespace, "#", quotes, "\\" or control characters (this is a bug in weft: report it)`,
+    );
     this.name = 'UnsafeWordError';
   }
 }

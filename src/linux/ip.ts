@@ -104,7 +104,7 @@ function run(tool: Tool, args: string[], commands: IpCommand[] | undefined, wher
     const stderr = child.stderr.trim();
     const failures = lines ? parseBatchFailures(stderr) : [];
     const first = failures[0];
-    const what = first ? lines![first.index] ?? `${tool} -batch` : `${tool} ${args.join(' ')}`;
+    const what = first ? (lines![first.index] ?? `${tool} -batch`) : `${tool} ${args.join(' ')}`;
     const reason = first ? first.reason : stderr.replace(/\n/g, '; ');
     const more = failures.length > 1 ? ` (and ${failures.length - 1} more failed lines)` : '';
     throw new IpCommandError(`${what}${where.netns ? ` (in ${where.netns})` : ''}: ${reason || `exit ${child.status}`}${more}`, stderr, failures);

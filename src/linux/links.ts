@@ -1,5 +1,5 @@
 // The parts of `ip -j -d link show` weft reads.
-import { IpCommandError, type Namespace, ipShow } from './ip.ts';
+import { IpCommandError, ipShow, type Namespace } from './ip.ts';
 
 export type Link = {
   ifindex: number;

@@ -5,7 +5,7 @@
 // run. So when the error output does not end with a named line, the kernel
 // is asked which neighbour lines took effect, and the batch goes on from
 // there.
-import { IpCommandError, type IpCommand } from '../linux/ip.ts';
+import { type IpCommand, IpCommandError } from '../linux/ip.ts';
 import type { PlannedCommand } from './diff.ts';
 
 export type LineFailure = { command: PlannedCommand; reason: string };
@@ -14,7 +14,10 @@ const NAMED = /^Command failed \S*:\d+$/;
 
 /** The error text after the last named failure: what cut the batch short, or undefined. */
 export function unnamedTail(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const lastNamed = lines.findLastIndex((l) => NAMED.test(l));
   const tail = lines.slice(lastNamed + 1);
   return tail.length > 0 ? tail.join('; ') : undefined;

@@ -85,7 +85,13 @@ export function resolveClaims(peers: Peer[], own: Own): { accepted: Peer[]; conf
   return { accepted, conflicts };
 }
 
-function conflictOf(peer: Peer, mine: { text: string; cidr: Cidr }[], own: Own, cidrs: ReturnType<typeof cidrClaims>, macs: Map<string, Holder>): string | undefined {
+function conflictOf(
+  peer: Peer,
+  mine: { text: string; cidr: Cidr }[],
+  own: Own,
+  cidrs: ReturnType<typeof cidrClaims>,
+  macs: Map<string, Holder>,
+): string | undefined {
   const macHolder = macs.get(peer.vtepMac);
   if (macHolder) {
     return macHolder.node === own.node
@@ -103,7 +109,5 @@ function conflictOf(peer: Peer, mine: { text: string; cidr: Cidr }[], own: Own, 
 }
 
 function why(peer: Peer, holder: Holder): string {
-  return holder.created !== undefined && holder.created < peer.created
-    ? '(it is the older Node)'
-    : '(the same age, and its name sorts first)';
+  return holder.created !== undefined && holder.created < peer.created ? '(it is the older Node)' : '(the same age, and its name sorts first)';
 }

@@ -49,8 +49,24 @@ export function inPlaceFixes(link: Link, spec: VxlanSpec): IpCommand[] {
 
 function createCommands(spec: VxlanSpec): IpCommand[] {
   return [
-    linkAdd(spec.name, 'address', spec.mac, 'mtu', String(spec.mtu), 'type', 'vxlan', 'id', String(spec.vni),
-      'local', spec.localIp, 'dev', spec.underlay, 'dstport', String(spec.port), 'nolearning'),
+    linkAdd(
+      spec.name,
+      'address',
+      spec.mac,
+      'mtu',
+      String(spec.mtu),
+      'type',
+      'vxlan',
+      'id',
+      String(spec.vni),
+      'local',
+      spec.localIp,
+      'dev',
+      spec.underlay,
+      'dstport',
+      String(spec.port),
+      'nolearning',
+    ),
     linkSet(spec.name, 'up'),
   ];
 }

@@ -67,7 +67,9 @@ export function changeCommands(changes: OverlayChanges, device: string, routePro
     ...adds.neighbors.map((n) => neighborLine(n, 'add', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', device, 'nud', 'permanent'])),
     // onlink: the VXLAN device has no address in the remote subnet to say the
     // next hop is reachable; a direct route's next hop is on the underlay.
-    ...adds.routes.map((r) => add(routeKey(r), ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(r.dev === device ? ['onlink'] : []), 'proto', proto])),
+    ...adds.routes.map((r) =>
+      add(routeKey(r), ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(r.dev === device ? ['onlink'] : []), 'proto', proto]),
+    ),
   ];
   return { ip, bridge, ipAfterFdb };
 }

@@ -12,7 +12,10 @@ type FdbJson = { mac: string; dst?: string; state?: string };
 type RouteJson = { dst: string; gateway?: string; dev?: string };
 
 export function readOverlayState(device: string): OverlayState {
-  const [neighbors, routes] = ipShow([['neigh', 'show', 'dev', device], ['route', 'show', 'table', 'main', 'proto', String(WEFT_ROUTE_PROTOCOL)]]) as [NeighJson[], RouteJson[]];
+  const [neighbors, routes] = ipShow([
+    ['neigh', 'show', 'dev', device],
+    ['route', 'show', 'table', 'main', 'proto', String(WEFT_ROUTE_PROTOCOL)],
+  ]) as [NeighJson[], RouteJson[]];
   const [fdb] = bridgeShow([['fdb', 'show', 'dev', device]]) as [FdbJson[]];
   return parseOverlayState(neighbors, fdb, routes);
 }
@@ -25,14 +28,8 @@ export function readNeighbors(device: string): Map<string, string> {
 
 export function parseOverlayState(neighbors: NeighJson[], fdb: FdbJson[], routes: RouteJson[]): OverlayState {
   return {
-    neighbors: neighbors
-      .filter((n) => n.lladdr && (n.state ?? []).includes('PERMANENT'))
-      .map((n) => ({ ip: n.dst, mac: n.lladdr!.toLowerCase() })),
-    fdb: fdb
-      .filter((f) => f.dst && f.state === 'permanent' && f.mac !== '00:00:00:00:00:00')
-      .map((f) => ({ mac: f.mac.toLowerCase(), dst: f.dst! })),
-    routes: routes
-      .filter((r) => r.gateway && r.dev)
-      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway!, dev: r.dev! })),
+    neighbors: neighbors.filter((n) => n.lladdr && (n.state ?? []).includes('PERMANENT')).map((n) => ({ ip: n.dst, mac: n.lladdr!.toLowerCase() })),
+    fdb: fdb.filter((f) => f.dst && f.state === 'permanent' && f.mac !== '00:00:00:00:00:00').map((f) => ({ mac: f.mac.toLowerCase(), dst: f.dst! })),
+    routes: routes.filter((r) => r.gateway && r.dev).map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway!, dev: r.dev! })),
   };
 }

@@ -7,7 +7,7 @@ import { parseVtep } from '../k8s/annotations.ts';
 import { type Cidr, cidrWithin, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 import type { Peer, Skipped } from './types.ts';
-import { type VtepContext, unicastProblem, vtepIpProblem, vtepMacProblem } from './vtep-checks.ts';
+import { unicastProblem, type VtepContext, vtepIpProblem, vtepMacProblem } from './vtep-checks.ts';
 
 /** The parts of a Node the overlay reads (the node watch's NodeInfo has them). */
 export type NodeView = { name: string; podCidrs: string[]; annotations: Record<string, string>; created?: number };

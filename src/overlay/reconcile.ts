@@ -3,13 +3,13 @@
 // the periodic resync all run exactly this. A line the kernel refuses costs
 // only the peer it belongs to: that peer is taken out whole and reported,
 // every other peer is programmed in the same pass.
-import { bridgeBatch, ipBatch, type IpCommand } from '../linux/ip.ts';
+import { bridgeBatch, type IpCommand, ipBatch } from '../linux/ip.ts';
 import { type LineFailure, runForced } from './batch.ts';
-import { type LocalView, desiredState } from './desired.ts';
-import { type DeviceAction, type VxlanSpec, ensureDevice } from './device.ts';
+import { desiredState, type LocalView } from './desired.ts';
+import { type DeviceAction, ensureDevice, type VxlanSpec } from './device.ts';
 import { changeCommands, diffOverlay, removalCommands } from './diff.ts';
 import { filterState } from './entry-keys.ts';
-import { WEFT_ROUTE_PROTOCOL, readNeighbors, readOverlayState } from './kernel-state.ts';
+import { readNeighbors, readOverlayState, WEFT_ROUTE_PROTOCOL } from './kernel-state.ts';
 import type { OverlayState, Peer } from './types.ts';
 
 /** A peer left out because the kernel refused one of its entries: the line and iproute2's words. */
@@ -38,7 +38,8 @@ export function chargeFailures(failures: LineFailure[], owners: Map<string, stri
   for (const { command, reason } of failures) {
     const line = command.words.join(' ');
     if (/Cannot find device/.test(reason)) throw new Error(`${line}: ${reason}: a device weftd programs is gone; the next pass recreates it`);
-    if (/Operation not permitted/.test(reason)) throw new Error(`${line}: ${reason}: weftd may not change the kernel's tables; run it as root or with CAP_NET_ADMIN`);
+    if (/Operation not permitted/.test(reason))
+      throw new Error(`${line}: ${reason}: weftd may not change the kernel's tables; run it as root or with CAP_NET_ADMIN`);
     if (command.op === 'remove') {
       removalFailed = true;
       continue;
@@ -77,7 +78,11 @@ export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalVie
   if (refused.size > 0) {
     // Whatever of a refused peer did go in comes out again; a line that
     // finds nothing to remove is what is expected here.
-    const undo = removalCommands(filterState(desired, (key) => !taken(key)), spec.name, WEFT_ROUTE_PROTOCOL);
+    const undo = removalCommands(
+      filterState(desired, (key) => !taken(key)),
+      spec.name,
+      WEFT_ROUTE_PROTOCOL,
+    );
     runForced(ip, undo.ip, neighbors);
     runForced(bridge, undo.bridge, neighbors);
   }

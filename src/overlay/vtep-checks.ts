@@ -40,7 +40,7 @@ export type VtepContext = {
 export function vtepIpProblem(ip: Address, ctx: VtepContext): string | undefined {
   const scope = unicastProblem(ip);
   if (scope) return `is ${scope}`;
-  if (ip.family === ctx.ownIp.family && ip.value === ctx.ownIp.value) return 'is this node\'s own VTEP address';
+  if (ip.family === ctx.ownIp.family && ip.value === ctx.ownIp.value) return "is this node's own VTEP address";
   const { underlay } = ctx;
   // A /31 or /32 (and an IPv6 subnet) has no network or broadcast address to avoid.
   if (underlay.family !== 4 || underlay.prefix > 30 || !cidrContains(underlay, ip)) return undefined;

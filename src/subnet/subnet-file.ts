@@ -4,10 +4,10 @@
 // and masquerade choice from it. Neither program's error types live here:
 // a problem is a SubnetFileError, and each side says what it means to it.
 import { readFileSync } from 'node:fs';
-import { isObject } from '../text/json.ts';
-import { messageOf } from '../text/error-message.ts';
-import { type Address, type Cidr, cidrContains, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
+import { type Address, type Cidr, cidrContains, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
+import { messageOf } from '../text/error-message.ts';
+import { isObject } from '../text/json.ts';
 
 export const SUBNET_FILE_VERSION = 1;
 

@@ -1,7 +1,7 @@
 // Addresses as (family, bigint), for the generators' arithmetic and the
 // oracle's comparisons. Text goes through ip-num, not the plugin's own
 // address code: the oracle should not share the plugin's mistakes.
-import { IPv4, IPv6, Validator, collapseIPv6Number } from 'ip-num';
+import { collapseIPv6Number, IPv4, IPv6, Validator } from 'ip-num';
 
 export type Family = 4 | 6;
 export type Address = { family: Family; value: bigint };

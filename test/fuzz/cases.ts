@@ -3,7 +3,7 @@
 // decode, version or config), since the spec does not say which class wins
 // when an input breaks two.
 import fc from 'fast-check';
-import { type Conf, bulkValue, invalidConf, validConf } from './config.ts';
+import { bulkValue, type Conf, invalidConf, validConf } from './config.ts';
 import { invalidCommand, invalidId, invalidIfname, invalidPath, invalidVersion, validId, validIfname } from './grammar.ts';
 import { type Fixture, type Long, toJson } from './values.ts';
 
@@ -35,14 +35,15 @@ function addEnv(containerId: string | Long, ifname: string): Record<string, stri
 const validEnv = fc.tuple(validId(1024), validIfname()).map(([id, ifname]) => addEnv(id, ifname));
 
 /** A valid config, sometimes with one huge unknown member or padded to exactly the 4 MiB limit. */
-const validStdin: fc.Arbitrary<Stdin> = fc.tuple(validConf(), fc.oneof(
-  { weight: 16, arbitrary: fc.constant(undefined) },
-  { weight: 2, arbitrary: bulkValue },
-  { weight: 1, arbitrary: fc.constant('pad' as const) },
-)).map(([conf, extra]): Stdin => {
-  if (extra === 'pad') return { conf, padTo: MAX_STDIN };
-  return { conf: extra === undefined ? conf : { ...conf, 'x-bulk': extra } };
-});
+const validStdin: fc.Arbitrary<Stdin> = fc
+  .tuple(
+    validConf(),
+    fc.oneof({ weight: 16, arbitrary: fc.constant(undefined) }, { weight: 2, arbitrary: bulkValue }, { weight: 1, arbitrary: fc.constant('pad' as const) }),
+  )
+  .map(([conf, extra]): Stdin => {
+    if (extra === 'pad') return { conf, padTo: MAX_STDIN };
+    return { conf: extra === undefined ? conf : { ...conf, 'x-bulk': extra } };
+  });
 
 export function validAdd(): fc.Arbitrary<FuzzCase> {
   return fc.tuple(validEnv, validStdin).map(([env, stdin]) => ({ why: 'valid', expect: 'ok', env, stdin }));
@@ -61,7 +62,35 @@ export function validDel(): fc.Arbitrary<FuzzCase> {
 const unset = (env: Record<string, string | Long>, key: string) => Object.fromEntries(Object.entries(env).filter(([k]) => k !== key));
 
 // Characters a netns name may hold (anything but "/" and NUL) outside the path alphabet.
-const netnsNameChars = [' ', '#', '%', '"', "'", '\\', '$', '`', '*', '?', '!', '&', ';', '|', '<', '>', '(', ')', '[', ']', '{', '}', '~', '^', '\t', 'é', '\u202e'];
+const netnsNameChars = [
+  ' ',
+  '#',
+  '%',
+  '"',
+  "'",
+  '\\',
+  '$',
+  '`',
+  '*',
+  '?',
+  '!',
+  '&',
+  ';',
+  '|',
+  '<',
+  '>',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  '~',
+  '^',
+  '\t',
+  'é',
+  '\u202e',
+];
 
 export function envFault(): fc.Arbitrary<FuzzCase> {
   return fc.tuple(validEnv, validConf()).chain(([env, conf]) => {
@@ -80,10 +109,16 @@ export function envFault(): fc.Arbitrary<FuzzCase> {
       variable('CNI_IFNAME', invalidIfname(), 'CNI_IFNAME invalid'),
       variable('CNI_NETNS', invalidPath('/var/run/netns', fc.constant('@pod')), 'CNI_NETNS not an absolute clean path'),
       variable('CNI_NETNS', fc.constantFrom('/var/run/netns/@pod-gone', '/var/run/netns/@pod/'), 'CNI_NETNS does not exist for ADD'),
-      fc.string({ unit: fc.constantFrom(...netnsNameChars), minLength: 1, maxLength: 4 }).map((podSuffix) => ({ why: 'CNI_NETNS holds a character outside the path alphabet', env, podSuffix })),
-      fc.constantFrom('CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS').chain((key) =>
-        (key === 'CNI_CONTAINERID' ? invalidId(1024) : key === 'CNI_IFNAME' ? invalidIfname() : invalidPath('/var/run/netns', fc.constant('@pod')))
-          .map((v) => ({ why: `${key} invalid for DEL`, env: { ...env, CNI_COMMAND: 'DEL', [key]: v } }))),
+      fc
+        .string({ unit: fc.constantFrom(...netnsNameChars), minLength: 1, maxLength: 4 })
+        .map((podSuffix) => ({ why: 'CNI_NETNS holds a character outside the path alphabet', env, podSuffix })),
+      fc
+        .constantFrom('CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS')
+        .chain((key) =>
+          (key === 'CNI_CONTAINERID' ? invalidId(1024) : key === 'CNI_IFNAME' ? invalidIfname() : invalidPath('/var/run/netns', fc.constant('@pod'))).map(
+            (v) => ({ why: `${key} invalid for DEL`, env: { ...env, CNI_COMMAND: 'DEL', [key]: v } }),
+          ),
+        ),
     );
     return faults.map((f) => ({ ...f, expect: 4 as const, stdin: { conf } }));
   });
@@ -106,11 +141,29 @@ export function decodeFault(): fc.Arbitrary<FuzzCase> {
     const text = (why: string, values: fc.Arbitrary<string>) => values.map((t): Pick<FuzzCase, 'why' | 'stdin'> => ({ why, stdin: { text: t } }));
     const faults: fc.Arbitrary<Pick<FuzzCase, 'why' | 'stdin'>> = fc.oneof(
       text('stdin empty', fc.constant('')),
-      text('stdin a truncated config', fc.nat(json.length - 1).map((n) => json.slice(0, n))),
+      text(
+        'stdin a truncated config',
+        fc.nat(json.length - 1).map((n) => json.slice(0, n)),
+      ),
       text('stdin a config with trailing bytes', fc.constantFrom(`${json}x`, `${json}${json}`, `${json},`, `${json}}`, `${json}\0`)),
-      text('stdin JavaScript, not JSON', fc.constantFrom(`{'cniVersion':'1.1.0'}`, '{"a":1,}', '{"a":NaN}', '{"a":undefined}', '{"a":0x10}', '// c\n{}', '{a:1}', '{"a":"\t"}')),
-      text('stdin not JSON', fc.string({ unit: 'binary', maxLength: 40 }).filter((t) => !isJson(t))),
-      text('stdin JSON but not an object', fc.oneof(fc.constantFrom('[]', `[${json}]`, '"{}"', '1', 'true', 'false', 'null', JSON.stringify(json)), fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)))),
+      text(
+        'stdin JavaScript, not JSON',
+        fc.constantFrom(`{'cniVersion':'1.1.0'}`, '{"a":1,}', '{"a":NaN}', '{"a":undefined}', '{"a":0x10}', '// c\n{}', '{a:1}', '{"a":"\t"}'),
+      ),
+      text(
+        'stdin not JSON',
+        fc.string({ unit: 'binary', maxLength: 40 }).filter((t) => !isJson(t)),
+      ),
+      text(
+        'stdin JSON but not an object',
+        fc.oneof(
+          fc.constantFrom('[]', `[${json}]`, '"{}"', '1', 'true', 'false', 'null', JSON.stringify(json)),
+          fc
+            .jsonValue()
+            .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
+            .map((v) => JSON.stringify(v)),
+        ),
+      ),
       fc.integer({ min: 1, max: 1024 * 1024 }).map((extra) => ({ why: 'stdin larger than 4 MiB', stdin: { conf, padTo: MAX_STDIN + extra } })),
     );
     return faults.map((f) => ({ ...f, expect: 6 as const, env }));
@@ -121,7 +174,10 @@ export function decodeFault(): fc.Arbitrary<FuzzCase> {
 
 export function versionFault(): fc.Arbitrary<FuzzCase> {
   return fc.tuple(validEnv, validConf(), invalidVersion()).map(([env, conf, cniVersion]) => ({
-    why: 'cniVersion unsupported', expect: 1, env, stdin: { conf: { ...conf, cniVersion } },
+    why: 'cniVersion unsupported',
+    expect: 1,
+    env,
+    stdin: { conf: { ...conf, cniVersion } },
   }));
 }
 

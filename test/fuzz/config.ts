@@ -10,9 +10,30 @@ import { deep, long } from './values.ts';
 export type Conf = Record<string, unknown>;
 
 const KNOWN_KEYS = [
-  'cniversion', 'cniversions', 'name', 'type', 'bridge', 'mtu', 'hairpinmode', 'ipmasq', 'subnetfile', 'ipam', 'dns',
-  'prevresult', 'runtimeconfig', 'args', 'capabilities', 'plugins', 'disablecheck', 'disablegc',
-  'isgateway', 'isdefaultgateway', 'forceaddress', 'promiscmode', 'vlan', 'macspoofchk',
+  'cniversion',
+  'cniversions',
+  'name',
+  'type',
+  'bridge',
+  'mtu',
+  'hairpinmode',
+  'ipmasq',
+  'subnetfile',
+  'ipam',
+  'dns',
+  'prevresult',
+  'runtimeconfig',
+  'args',
+  'capabilities',
+  'plugins',
+  'disablecheck',
+  'disablegc',
+  'isgateway',
+  'isdefaultgateway',
+  'forceaddress',
+  'promiscmode',
+  'vlan',
+  'macspoofchk',
 ];
 
 // JSON keys are case-sensitive but a Go runtime's decoder is not: a key that
@@ -39,26 +60,29 @@ export const bulkValue: fc.Arbitrary<unknown> = fc.oneof(
   }),
 );
 
-const unknownKey = fc.oneof(
-  printable(20).map((k) => `x-${k}`),
-  hostileString({ nul: true, maxLength: 12 }),
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', ''),
-).filter(isUnknownKey);
+const unknownKey = fc
+  .oneof(
+    printable(20).map((k) => `x-${k}`),
+    hostileString({ nul: true, maxLength: 12 }),
+    fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', ''),
+  )
+  .filter(isUnknownKey);
 
 const unknownMembers = fc.uniqueArray(fc.tuple(unknownKey, hostileValue), { maxLength: 3, selector: ([k]) => k });
 
 const dnsText = fc.oneof({ weight: 9, arbitrary: printable(30) }, { weight: 1, arbitrary: fc.constant(long(1024, 'a')) });
-const dnsList = (item: fc.Arbitrary<unknown>) => fc.oneof(
-  { weight: 9, arbitrary: fc.array(item, { maxLength: 3 }) },
-  { weight: 1, arbitrary: fc.array(item, { minLength: 64, maxLength: 64 }) },
-);
+const dnsList = (item: fc.Arbitrary<unknown>) =>
+  fc.oneof({ weight: 9, arbitrary: fc.array(item, { maxLength: 3 }) }, { weight: 1, arbitrary: fc.array(item, { minLength: 64, maxLength: 64 }) });
 
-const validDns = fc.record({
-  nameservers: dnsList(fc.constantFrom('10.96.0.10', '8.8.8.8', 'fd00::10', '::1')),
-  domain: dnsText,
-  search: dnsList(dnsText),
-  options: dnsList(fc.oneof(fc.constantFrom('ndots:5', 'edns0', 'timeout:1'), dnsText)),
-}, { requiredKeys: [] });
+const validDns = fc.record(
+  {
+    nameservers: dnsList(fc.constantFrom('10.96.0.10', '8.8.8.8', 'fd00::10', '::1')),
+    domain: dnsText,
+    search: dnsList(dnsText),
+    options: dnsList(fc.oneof(fc.constantFrom('ndots:5', 'edns0', 'timeout:1'), dnsText)),
+  },
+  { requiredKeys: [] },
+);
 
 const mtuFor = (sets: RangeJson[][]) => {
   // Below 1280 the kernel turns IPv6 off on the link: no IPv6 address would fit.
@@ -70,25 +94,27 @@ const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
 export function validConf(): fc.Arbitrary<Conf> {
   return validRangeSets().chain((ranges) =>
-    fc.record({
-      cniVersion: validVersion(),
-      name: validId(128),
-      bridge: opt(validIfname()),
-      mtu: opt(mtuFor(ranges)),
-      hairpinMode: opt(fc.boolean()),
-      ipMasq: opt(fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })),
-      subnetFile: opt(validPath('@case')),
-      ipamType: opt(fc.constantFrom('weft', 'host-local')),
-      dataDir: validPath('@case'),
-      routes: opt(validRoutes(ranges)),
-      dns: opt(validDns),
-      unknown: unknownMembers,
-    }).map(({ ipamType, dataDir, routes, unknown, ...top }) => ({
-      ...top,
-      type: 'weft',
-      ipam: { type: ipamType, dataDir, ranges, routes },
-      ...Object.fromEntries(unknown),
-    })),
+    fc
+      .record({
+        cniVersion: validVersion(),
+        name: validId(128),
+        bridge: opt(validIfname()),
+        mtu: opt(mtuFor(ranges)),
+        hairpinMode: opt(fc.boolean()),
+        ipMasq: opt(fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })),
+        subnetFile: opt(validPath('@case')),
+        ipamType: opt(fc.constantFrom('weft', 'host-local')),
+        dataDir: validPath('@case'),
+        routes: opt(validRoutes(ranges)),
+        dns: opt(validDns),
+        unknown: unknownMembers,
+      })
+      .map(({ ipamType, dataDir, routes, unknown, ...top }) => ({
+        ...top,
+        type: 'weft',
+        ipam: { type: ipamType, dataDir, ranges, routes },
+        ...Object.fromEntries(unknown),
+      })),
   );
 }
 
@@ -119,7 +145,9 @@ const dnsFaults = (dns: Record<string, unknown>) => {
   return fc.oneof(
     wrongType('object').map((v) => ({ why: 'dns: not an object', change: (c: Conf): Conf => ({ ...c, dns: v }) })),
     fc.tuple(list, wrongType('array')).map(([k, v]) => set(`dns: ${k} not a list`)({ [k]: v })),
-    fc.tuple(list, wrongType('string'), fc.array(printable(10), { maxLength: 3 })).map(([k, v, rest]) => set(`dns: ${k} holds a non-string`)({ [k]: [...rest, v] })),
+    fc
+      .tuple(list, wrongType('string'), fc.array(printable(10), { maxLength: 3 }))
+      .map(([k, v, rest]) => set(`dns: ${k} holds a non-string`)({ [k]: [...rest, v] })),
     fc.tuple(list, fc.integer({ min: 65, max: 200 })).map(([k, n]) => set(`dns: ${k} longer than 64`)({ [k]: Array.from({ length: n }, (_, i) => `e${i}`) })),
     fc.tuple(list, fc.integer({ min: 1025, max: 5000 })).map(([k, n]) => set(`dns: a ${k} string over 1024`)({ [k]: [long(n, 'a')] })),
     fc.integer({ min: 1025, max: 5000 }).map((n) => set('dns: domain over 1024')({ domain: long(n, 'a') })),
@@ -141,8 +169,13 @@ export function invalidConf(): fc.Arbitrary<Fault<Conf>> {
       topLevel('ipMasq', nonBoolean, 'ipMasq not a boolean'),
       topLevel('subnetFile', fc.oneof(invalidPath('@case', pathSegment, { nul: true }), wrongType('string')), 'subnetFile not an absolute clean path'),
       inIpam('dataDir', fc.oneof(invalidPath('@case', pathSegment, { nul: true }), wrongType('string')), 'ipam.dataDir not an absolute clean path'),
-      inIpam('type', fc.oneof(fc.constantFrom('dhcp', 'static', 'bridge', 'Weft', 'weft ', 'host-local\n', ''), hostileString({ nul: true }), wrongType('string'))
-        .filter((t) => t !== 'weft' && t !== 'host-local'), 'ipam.type unsupported'),
+      inIpam(
+        'type',
+        fc
+          .oneof(fc.constantFrom('dhcp', 'static', 'bridge', 'Weft', 'weft ', 'host-local\n', ''), hostileString({ nul: true }), wrongType('string'))
+          .filter((t) => t !== 'weft' && t !== 'host-local'),
+        'ipam.type unsupported',
+      ),
       topLevel('ipam', wrongType('object'), 'ipam not an object'),
       rangeFaults(ipam.ranges).map((f) => ({ why: f.why, change: (c: Conf) => withIpam(c, { ranges: f.value }) })),
       routeFaults(ipam.ranges, ipam.routes ?? []).map((f) => ({ why: f.why, change: (c: Conf) => withIpam(c, { routes: f.value }) })),

@@ -1,5 +1,5 @@
 // What a case can leave behind, and what changed between two looks at it.
-import { type Sandbox, describeNetns, netnsState, tree } from './sandbox.ts';
+import { describeNetns, netnsState, type Sandbox, tree } from './sandbox.ts';
 
 export type Footprint = { host: string[]; pod: string[]; files: string[] };
 

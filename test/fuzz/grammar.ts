@@ -3,7 +3,7 @@
 // refuses, hostile ones first among them. A value whose verdict the spec
 // leaves open is in neither (see the notes at each rule).
 import fc from 'fast-check';
-import { long, type Long } from './values.ts';
+import { type Long, long } from './values.ts';
 
 const range = (from: string, to: string) =>
   Array.from({ length: to.charCodeAt(0) - from.charCodeAt(0) + 1 }, (_, i) => String.fromCharCode(from.charCodeAt(0) + i));
@@ -16,10 +16,47 @@ const PATH_CHARS = [...ID_CHARS, ':', '@', '+', '=', ','];
 // Environment variables cannot hold NUL, so it is added only where JSON
 // carries the value.
 const HOSTILE_CHARS = [
-  ...Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)), '\x7f',
-  ' ', '#', '%', '"', "'", '\\', '/', ':', '@', '$', '`', '*', '?', '!', '&', ';', '|', '<', '>',
-  '(', ')', '[', ']', '{', '}', '~', '^', '=', '+', ',',
-  '\u00a0', '\u0085', '\u200b', '\u202e', '\ufeff', '\u2028', 'é', 'ı', '😀',
+  ...Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)),
+  '\x7f',
+  ' ',
+  '#',
+  '%',
+  '"',
+  "'",
+  '\\',
+  '/',
+  ':',
+  '@',
+  '$',
+  '`',
+  '*',
+  '?',
+  '!',
+  '&',
+  ';',
+  '|',
+  '<',
+  '>',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  '~',
+  '^',
+  '=',
+  '+',
+  ',',
+  '\u00a0',
+  '\u0085',
+  '\u200b',
+  '\u202e',
+  '\ufeff',
+  '\u2028',
+  'é',
+  'ı',
+  '😀',
 ];
 
 /** One character the rule's alphabet does not have. */
@@ -28,8 +65,7 @@ function outside(alphabet: readonly string[], opts: { nul?: boolean } = {}): fc.
   return fc.constantFrom(...(opts.nul ? [...chars, '\0'] : chars));
 }
 
-const word = (alphabet: readonly string[], minLength: number, maxLength: number) =>
-  fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
+const word = (alphabet: readonly string[], minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
 
 /** `valid` with one character replaced or joined by one from outside the alphabet. */
 function withForeignChar(valid: fc.Arbitrary<string>, alphabet: readonly string[], opts: { nul?: boolean } = {}) {
@@ -65,10 +101,9 @@ const notTaken = (name: string) => name !== 'lo';
 
 /** 1–15 of [A-Za-z0-9_.-], not starting with "-", not "." or "..". */
 export function validIfname(): fc.Arbitrary<string> {
-  return fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom('eth0', 'net1', 'a', 'e'.repeat(15), 'v_1.2-3') },
-    { weight: 6, arbitrary: word(ID_CHARS, 1, 15) },
-  ).filter((n) => !n.startsWith('-') && n !== '.' && n !== '..' && notTaken(n));
+  return fc
+    .oneof({ weight: 3, arbitrary: fc.constantFrom('eth0', 'net1', 'a', 'e'.repeat(15), 'v_1.2-3') }, { weight: 6, arbitrary: word(ID_CHARS, 1, 15) })
+    .filter((n) => !n.startsWith('-') && n !== '.' && n !== '..' && notTaken(n));
 }
 
 export function invalidIfname(opts: { nul?: boolean } = {}): fc.Arbitrary<string> {
@@ -117,20 +152,42 @@ export const validVersion = () => fc.constantFrom(...SUPPORTED_VERSIONS);
 
 /** Never empty: whether "" is a missing cniVersion (7) or a bad one (1) is open. */
 export function invalidVersion(): fc.Arbitrary<string> {
-  return fc.oneof(
-    fc.constantFrom('0.1.0', '0.2.0', '1.0', '1', '1.1', '1.2.0', '2.0.0', '9.9.9', 'v1.0.0', '1.0.0-rc1', '1.1.0 ', ' 1.0.0', '1.0.0\n', '1.1.0.0', 'latest', '%s', '1.1.0#'),
-    fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }),
-  ).filter((v) => v !== '' && !(SUPPORTED_VERSIONS as readonly string[]).includes(v));
+  return fc
+    .oneof(
+      fc.constantFrom(
+        '0.1.0',
+        '0.2.0',
+        '1.0',
+        '1',
+        '1.1',
+        '1.2.0',
+        '2.0.0',
+        '9.9.9',
+        'v1.0.0',
+        '1.0.0-rc1',
+        '1.1.0 ',
+        ' 1.0.0',
+        '1.0.0\n',
+        '1.1.0.0',
+        'latest',
+        '%s',
+        '1.1.0#',
+      ),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }),
+    )
+    .filter((v) => v !== '' && !(SUPPORTED_VERSIONS as readonly string[]).includes(v));
 }
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const;
 
 export function invalidCommand(): fc.Arbitrary<string> {
-  return fc.oneof(
-    fc.constantFrom('', 'add', 'Add', 'ADD ', ' ADD', 'ADD\n', 'ADDD', 'DELETE', 'ATTACH', 'VERSION\t', 'ADD;DEL', '%n'),
-    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }),
-    withForeignChar(fc.constantFrom(...COMMANDS), []),
-  ).filter((c) => !(COMMANDS as readonly string[]).includes(c));
+  return fc
+    .oneof(
+      fc.constantFrom('', 'add', 'Add', 'ADD ', ' ADD', 'ADD\n', 'ADDD', 'DELETE', 'ATTACH', 'VERSION\t', 'ADD;DEL', '%n'),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }),
+      withForeignChar(fc.constantFrom(...COMMANDS), []),
+    )
+    .filter((c) => !(COMMANDS as readonly string[]).includes(c));
 }
 
 // --- Free text --------------------------------------------------------------

@@ -6,10 +6,10 @@
 // - a successful ADD put in the kernel what its result says, and a DEL with
 //   the same input takes it all away again.
 import { existsSync } from 'node:fs';
-import { type FuzzCase, confOf } from './cases.ts';
+import { confOf, type FuzzCase } from './cases.ts';
 import { changes, footprint } from './footprint.ts';
-import { type Sandbox, type Sandboxes, defaultStore, removeIfNew, runPlugin } from './sandbox.ts';
 import { delOutputProblems, oneJsonObject, traceProblems } from './output.ts';
+import { defaultStore, removeIfNew, runPlugin, type Sandbox, type Sandboxes } from './sandbox.ts';
 import { successProblems } from './success.ts';
 import { expand, resolveString, toJson } from './values.ts';
 

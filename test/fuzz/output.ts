@@ -15,7 +15,12 @@ export function oneJsonObject(stdout: string): { value?: Record<string, unknown>
 const STACK_FRAME = /^\s*at (?:.+ \(.+:\d+:\d+\)|.+:\d+:\d+)\s*$/m;
 
 export function traceProblems(stdout: string, stderr: string): string[] {
-  return [['stdout', stdout], ['stderr', stderr]].filter(([, text]) => STACK_FRAME.test(text!)).map(([name, text]) => `a stack trace on ${name}: ${text!.slice(0, 400)}`);
+  return [
+    ['stdout', stdout],
+    ['stderr', stderr],
+  ]
+    .filter(([, text]) => STACK_FRAME.test(text!))
+    .map(([name, text]) => `a stack trace on ${name}: ${text!.slice(0, 400)}`);
 }
 
 /** A successful DEL has no result. */

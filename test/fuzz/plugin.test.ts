@@ -26,14 +26,18 @@
 //    change the generator so it no longer makes such cases, and say why there.
 import test from 'ava';
 import type fc from 'fast-check';
-import { type FuzzCase, configFault, decodeFault, envFault, validAdd, validDel, versionFault } from './cases.ts';
+import { configFault, decodeFault, envFault, type FuzzCase, validAdd, validDel, versionFault } from './cases.ts';
 import { checkCase } from './oracle.ts';
 import { openSandboxes } from './sandbox.ts';
 import { checkProperty } from './settings.ts';
 
 const addEnv = (ifname: string) => ({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'A', CNI_NETNS: '@netns', CNI_IFNAME: ifname, CNI_PATH: '/opt/cni/bin' });
 const smallConf = (extra: Record<string, unknown> = {}) => ({
-  cniVersion: '1.1.0', name: 'A', type: 'weft', ipam: { dataDir: '@case/A', ranges: [[{ subnet: '1.0.0.0/8' }]] }, ...extra,
+  cniVersion: '1.1.0',
+  name: 'A',
+  type: 'weft',
+  ipam: { dataDir: '@case/A', ranges: [[{ subnet: '1.0.0.0/8' }]] },
+  ...extra,
 });
 
 /** Counterexamples found so far (shrunk, then trimmed by hand); each runs on every `make test`. */

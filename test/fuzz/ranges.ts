@@ -6,7 +6,7 @@
 // 10/8 and 2001:db8::/32 are kept for the faults that need room of their own.
 // The plugin runs in a private netns, so any unicast space is safe to use.
 import fc from 'fast-check';
-import { type Cidr, type Family, BITS, addressText, cidrText, lastOf, networkOf, parseCidr, usable } from './addresses.ts';
+import { addressText, BITS, type Cidr, cidrText, type Family, lastOf, networkOf, parseCidr, usable } from './addresses.ts';
 import { hostileString } from './grammar.ts';
 import { deep } from './values.ts';
 
@@ -65,7 +65,10 @@ function dropUndefined<T extends Record<string, unknown>>(obj: T): T {
 type SetShape = { family: Family; size: number };
 
 const setShapes: fc.Arbitrary<SetShape[]> = fc.oneof(
-  { weight: 12, arbitrary: fc.array(fc.record({ family: fc.constantFrom<Family>(4, 4, 6), size: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 3 }) },
+  {
+    weight: 12,
+    arbitrary: fc.array(fc.record({ family: fc.constantFrom<Family>(4, 4, 6), size: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 3 }),
+  },
   // The limits themselves: 16 range sets, 64 ranges in a set.
   { weight: 1, arbitrary: fc.array(fc.constantFrom<Family>(4, 6), { minLength: 16, maxLength: 16 }).map((fs) => fs.map((family) => ({ family, size: 1 }))) },
   { weight: 1, arbitrary: fc.constantFrom<Family>(4, 6).map((family) => [{ family, size: 64 }]) },
@@ -112,9 +115,16 @@ const familyOf = (set: RangeJson[]) => parseCidr(set[0]!.subnet)!.family;
 export function validRoutes(sets: RangeJson[][]): fc.Arbitrary<RouteJson[]> {
   const families = [...new Set(sets.map(familyOf))];
   const subnets = sets.flat().map((r) => parseCidr(r.subnet)!);
-  const gateways = (f: Family) => sets.filter((s) => s.length === 1 && familyOf(s) === f).map((s) => addressText({ family: f, value: parseRange(s[0]!).gateway }));
-  const route = fc.constantFrom(...families).chain((family) =>
-    fc.record({ dst: destination(family), gw: fc.option(gateways(family).length ? fc.constantFrom(...gateways(family)) : fc.constant(undefined), { nil: undefined }) }))
+  const gateways = (f: Family) =>
+    sets.filter((s) => s.length === 1 && familyOf(s) === f).map((s) => addressText({ family: f, value: parseRange(s[0]!).gateway }));
+  const route = fc
+    .constantFrom(...families)
+    .chain((family) =>
+      fc.record({
+        dst: destination(family),
+        gw: fc.option(gateways(family).length ? fc.constantFrom(...gateways(family)) : fc.constant(undefined), { nil: undefined }),
+      }),
+    )
     .filter((r) => !subnets.some((s) => inside(parseCidr(r.dst)!, s)))
     .map((r) => dropUndefined(r));
   const key = (r: RouteJson) => canonicalDst(r.dst);
@@ -152,29 +162,49 @@ export function wrongType(expected: 'string' | 'number' | 'boolean' | 'array' | 
     string: fc.oneof(hostileString(), fc.constantFrom('1500', 'true', '[]', '{}', '10.0.0.0/24')),
     number: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
     boolean: fc.boolean(),
-    array: fc.oneof(fc.array(fc.jsonValue({ maxDepth: 2 }).filter((v) => v !== null), { maxLength: 3 }), fc.integer({ min: 1, max: 5000 }).map(deep)),
+    array: fc.oneof(
+      fc.array(
+        fc.jsonValue({ maxDepth: 2 }).filter((v) => v !== null),
+        { maxLength: 3 },
+      ),
+      fc.integer({ min: 1, max: 5000 }).map(deep),
+    ),
     object: fc.dictionary(hostileString({ maxLength: 6 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),
   };
-  return fc.oneof(...Object.entries(kinds).filter(([k]) => k !== expected).map(([, v]) => v));
+  return fc.oneof(
+    ...Object.entries(kinds)
+      .filter(([k]) => k !== expected)
+      .map(([, v]) => v),
+  );
 }
 
 /** Text that is no CIDR of either family. */
 function notACidr(family: Family): fc.Arbitrary<string> {
   const a = family === 4 ? '10.1.2.0' : 'fd00:1::';
   const bits = BITS[family];
-  return fc.oneof(
-    fc.constantFrom(a, `${a}/`, `${a}/${bits + 1}`, `${a}/-1`, `${a}/ 24`, `${a}/24 `, ` ${a}/24`, `${a}/2a`, `${a}/24/24`, `${a}/1e1`, ''),
-    fc.constantFrom(...(family === 4 ? ['256.0.0.0/8', '10.0.0/24', '1.2.3.4.5/24', '10.0.0.0.0/8', 'a.b.c.d/8'] : ['fd00:::/64', 'g::/64', 'fd00::%eth0/64', '1:2:3:4:5:6:7:8:9/64', ':/64'])),
-    hostileString({ nul: true }),
-  ).filter((t) => !(t.includes('/') && parseCidr(t)));
+  return fc
+    .oneof(
+      fc.constantFrom(a, `${a}/`, `${a}/${bits + 1}`, `${a}/-1`, `${a}/ 24`, `${a}/24 `, ` ${a}/24`, `${a}/2a`, `${a}/24/24`, `${a}/1e1`, ''),
+      fc.constantFrom(
+        ...(family === 4
+          ? ['256.0.0.0/8', '10.0.0/24', '1.2.3.4.5/24', '10.0.0.0.0/8', 'a.b.c.d/8']
+          : ['fd00:::/64', 'g::/64', 'fd00::%eth0/64', '1:2:3:4:5:6:7:8:9/64', ':/64']),
+      ),
+      hostileString({ nul: true }),
+    )
+    .filter((t) => !(t.includes('/') && parseCidr(t)));
 }
 
 /** Text that is no address of `family` at all. */
 function notAnAddress(family: Family): fc.Arbitrary<string> {
-  return fc.oneof(
-    fc.constantFrom(...(family === 4 ? ['10.0.0.256', '1.2.3', '1.2.3.4.5', '10.0.0.1/32', ' 10.0.0.1', ''] : ['fd00:::1', 'g::1', 'fd00::1%eth0', 'fd00::1/128', ''])),
-    hostileString({ nul: true }),
-  ).filter((t) => parseCidr(t) === undefined || t.includes('/'));
+  return fc
+    .oneof(
+      fc.constantFrom(
+        ...(family === 4 ? ['10.0.0.256', '1.2.3', '1.2.3.4.5', '10.0.0.1/32', ' 10.0.0.1', ''] : ['fd00:::1', 'g::1', 'fd00::1%eth0', 'fd00::1/128', '']),
+      ),
+      hostileString({ nul: true }),
+    )
+    .filter((t) => parseCidr(t) === undefined || t.includes('/'));
 }
 
 type Target = { set: number; range: number };
@@ -216,7 +246,7 @@ export function rangeFaults(sets: RangeJson[][]): fc.Arbitrary<Fault<unknown>> {
     const outsideValue = subnet.network > 0n ? subnet.network - 1n : lastOf(subnet) + 1n;
     const values = fc.oneof(
       // The network and broadcast addresses are unusable beyond doubt in IPv4 only.
-      fc.constantFrom(addr(f, outsideValue), addr(other, 1n << 24n | 1n), ...(f === 4 ? [addr(4, subnet.network), addr(4, lastOf(subnet))] : [])),
+      fc.constantFrom(addr(f, outsideValue), addr(other, (1n << 24n) | 1n), ...(f === 4 ? [addr(4, subnet.network), addr(4, lastOf(subnet))] : [])),
       notAnAddress(f),
       wrongType('string'),
     );
@@ -225,11 +255,14 @@ export function rangeFaults(sets: RangeJson[][]): fc.Arbitrary<Fault<unknown>> {
   const startAfterEnd = target(sets).chain((t) => {
     const subnet = parseCidr(at(t).subnet)!;
     const { first, last } = usable(subnet);
-    return fc.tuple(pick(first, last), pick(first, last)).filter(([a, b]) => a !== b).map(([a, b]) => {
-      const [lo, hi] = a < b ? [a, b] : [b, a];
-      const r = { subnet: at(t).subnet, rangeStart: addr(subnet.family, hi), rangeEnd: addr(subnet.family, lo) };
-      return set(replaceAt(sets, t, r), 'ranges: rangeStart after rangeEnd');
-    });
+    return fc
+      .tuple(pick(first, last), pick(first, last))
+      .filter(([a, b]) => a !== b)
+      .map(([a, b]) => {
+        const [lo, hi] = a < b ? [a, b] : [b, a];
+        const r = { subnet: at(t).subnet, rangeStart: addr(subnet.family, hi), rangeEnd: addr(subnet.family, lo) };
+        return set(replaceAt(sets, t, r), 'ranges: rangeStart after rangeEnd');
+      });
   });
   const overlap = fc.tuple(target(sets), fc.boolean(), fc.nat()).map(([t, wide, where]) => {
     const subnet = parseCidr(at(t).subnet)!;
@@ -251,13 +284,20 @@ export function rangeFaults(sets: RangeJson[][]): fc.Arbitrary<Fault<unknown>> {
   const tooManyRanges = target(sets).map((t) => {
     const f = fam(t);
     const extra = Array.from({ length: Math.max(0, 65 - sets[t.set]!.length) }, (_, k) => ({ subnet: cidrText(reservedSubnet(f, k, f === 4 ? 16 : 48)) }));
-    return set(sets.map((s, i) => (i === t.set ? [...s, ...extra] : s)), 'ranges: 65 ranges in a set');
+    return set(
+      sets.map((s, i) => (i === t.set ? [...s, ...extra] : s)),
+      'ranges: 65 ranges in a set',
+    );
   });
   const wrongTypes = fc.oneof(
     wrongType('array').map((v): Fault<unknown> => ({ why: 'ranges: not an array', value: v })),
-    fc.tuple(fc.nat(), wrongType('array')).map(([i, v]): Fault<unknown> => ({ why: 'ranges: a range set not an array', value: sets.map((s, k) => (k === i % sets.length ? v : s)) })),
+    fc
+      .tuple(fc.nat(), wrongType('array'))
+      .map(([i, v]): Fault<unknown> => ({ why: 'ranges: a range set not an array', value: sets.map((s, k) => (k === i % sets.length ? v : s)) })),
     fc.tuple(target(sets), wrongType('object')).map(([t, v]) => set(replaceAt(sets, t, v), 'ranges: a range not an object')),
-    fc.tuple(target(sets), fc.constantFrom('subnet', 'rangeStart', 'rangeEnd', 'gateway'), wrongType('string')).map(([t, key, v]) => set(replaceAt(sets, t, { ...at(t), [key]: v }), `ranges: ${key} not a string`)),
+    fc
+      .tuple(target(sets), fc.constantFrom('subnet', 'rangeStart', 'rangeEnd', 'gateway'), wrongType('string'))
+      .map(([t, key, v]) => set(replaceAt(sets, t, { ...at(t), [key]: v }), `ranges: ${key} not a string`)),
     target(sets).map((t) => {
       const { subnet: _, ...rest } = at(t);
       return set(replaceAt(sets, t, rest), 'ranges: subnet missing');
@@ -268,7 +308,10 @@ export function rangeFaults(sets: RangeJson[][]): fc.Arbitrary<Fault<unknown>> {
 
 /** `range` added to a set of its family, or as a set of its own. */
 function insertRange(sets: RangeJson[][], range: RangeJson, family: Family, where: number): RangeJson[][] {
-  const sameFamily = sets.map((s, i) => [s, i] as const).filter(([s]) => familyOf(s) === family).map(([, i]) => i);
+  const sameFamily = sets
+    .map((s, i) => [s, i] as const)
+    .filter(([s]) => familyOf(s) === family)
+    .map(([, i]) => i);
   const choice = where % (sameFamily.length + 1);
   if (choice === sameFamily.length) return [...sets, [range]];
   const i = sameFamily[choice]!;
@@ -280,7 +323,9 @@ export function routeFaults(sets: RangeJson[][], routes: RouteJson[]): fc.Arbitr
   const base = routes.length ? routes : [{ dst: family === 4 ? '0.0.0.0/0' : '::/0' }];
   const at = fc.nat().map((i) => i % base.length);
   const replace = (i: number, value: unknown) => base.map((r, k) => (k === i ? value : r));
-  const fault = (why: string) => (value: unknown): Fault<unknown> => ({ why, value });
+  const fault =
+    (why: string) =>
+    (value: unknown): Fault<unknown> => ({ why, value });
   const fam = (r: RouteJson) => parseCidr(r.dst)!.family;
   return fc.oneof(
     wrongType('array').map(fault('routes: not an array')),
@@ -290,10 +335,12 @@ export function routeFaults(sets: RangeJson[][], routes: RouteJson[]): fc.Arbitr
     at.chain((i) => {
       const r = base[i]!;
       const otherFamily = addressText({ family: fam(r) === 4 ? 6 : 4, value: (1n << 24n) | 1n });
-      return fc.oneof(fc.constant(otherFamily), notAnAddress(fam(r)), wrongType('string'))
+      return fc
+        .oneof(fc.constant(otherFamily), notAnAddress(fam(r)), wrongType('string'))
         .map((gw) => fault('routes: gw not an address of the family')(replace(i, { ...r, gw })));
     }),
-    fc.uniqueArray(destination(family), { minLength: 65, maxLength: 65, selector: canonicalDst })
+    fc
+      .uniqueArray(destination(family), { minLength: 65, maxLength: 65, selector: canonicalDst })
       .map((dsts) => fault('routes: 65 routes')(dsts.map((dst) => ({ dst })))),
   );
 }

@@ -7,10 +7,11 @@
 // Each case removes its world when it ends. For a run that ends abruptly
 // (Ctrl-C, a crashed worker), a janitor removes every netns with the run's
 // prefix and the run's directory once the test process is gone.
-import type { ExecutionContext } from 'ava';
-import { execa } from 'execa';
+
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { execa } from 'execa';
 import { tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
 import { startJanitor } from '../../testbed/janitor.ts';
 import { addNetns, netnsPath, removeNetns } from '../../testbed/netns.ts';
@@ -87,7 +88,10 @@ export async function netnsState(name: string): Promise<NetnsState> {
   const commands = 'addr show\nroute show table all root 0.0.0.0/0\nroute show table all root ::/0\n';
   const r = await sh('ip', ['-d', '-j', '-n', name, '-batch', '-'], commands);
   if (r.exitCode !== 0) throw new Error(`ip -n ${name} -batch: ${r.stderr}`);
-  const [links = [], routes4 = [], routes6 = []] = r.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown[]);
+  const [links = [], routes4 = [], routes6 = []] = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as unknown[]);
   return { links: links as Link[], routes: { 4: routes4 as KernelRoute[], 6: routes6 as KernelRoute[] } };
 }
 

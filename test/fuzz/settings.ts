@@ -37,6 +37,7 @@ export async function checkProperty<T>(t: ExecutionContext, arb: fc.Arbitrary<T>
     { seed: SEED, path: PATH, numRuns, interruptAfterTimeLimit: budget, markInterruptAsFailure: false, endOnFailure: PATH !== undefined },
   );
   t.log(`${details.numRuns} cases, seed ${details.seed}${details.interrupted ? ' (stopped at the time budget)' : ''}`);
-  if (details.failed) t.fail(`${fc.defaultReportMessage(details)}\nWhat went wrong:\n${(details.errorInstance as Error | undefined)?.message ?? String(details.errorInstance)}`);
+  if (details.failed)
+    t.fail(`${fc.defaultReportMessage(details)}\nWhat went wrong:\n${(details.errorInstance as Error | undefined)?.message ?? String(details.errorInstance)}`);
   else t.pass();
 }

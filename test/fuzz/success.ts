@@ -2,13 +2,13 @@
 // what it says (pod interface, addresses, routes; host veth on the bridge),
 // and a DEL of the same attachment leaves the netns pair and the data dir as
 // they were (but for the bridge, which outlives its pods).
-import { type Family, addressText, canonical, parseCidr } from './addresses.ts';
-import { type FuzzCase, confOf } from './cases.ts';
+import { addressText, canonical, type Family, parseCidr } from './addresses.ts';
+import { confOf, type FuzzCase } from './cases.ts';
+import { changes, type Footprint, footprint } from './footprint.ts';
 import { SUPPORTED_VERSIONS } from './grammar.ts';
-import { type Footprint, changes, footprint } from './footprint.ts';
-import { type ParsedRange, type RangeJson, type RouteJson, parseRange } from './ranges.ts';
 import { delOutputProblems, traceProblems } from './output.ts';
-import { type KernelRoute, type Link, type NetnsState, type Sandbox, netnsState, runPlugin } from './sandbox.ts';
+import { type ParsedRange, parseRange, type RangeJson, type RouteJson } from './ranges.ts';
+import { type KernelRoute, type Link, type NetnsState, netnsState, runPlugin, type Sandbox } from './sandbox.ts';
 
 type Interface = { name?: unknown; mac?: unknown; mtu?: unknown; sandbox?: unknown };
 type IpConfig = { address?: unknown; gateway?: unknown; interface?: unknown; version?: unknown };
@@ -35,7 +35,13 @@ const isCidr = (v: unknown): v is string => typeof v === 'string' && v.includes(
 const isAddress = (v: unknown): v is string => typeof v === 'string' && !v.includes('/') && parseCidr(v) !== undefined;
 
 /** `call` is the ADD as the plugin got it; the DEL gets the same. */
-export async function successProblems(c: FuzzCase, call: { env: Record<string, string>; stdin: string }, sb: Sandbox, result: Record<string, unknown>, before: Footprint): Promise<string[]> {
+export async function successProblems(
+  c: FuzzCase,
+  call: { env: Record<string, string>; stdin: string },
+  sb: Sandbox,
+  result: Record<string, unknown>,
+  before: Footprint,
+): Promise<string[]> {
   const { env } = call;
   const want = asked(c);
   const shape = shapeProblems(result, want);
@@ -63,11 +69,17 @@ function shapeProblems(result: Record<string, unknown>, want: Asked): string[] {
   const legacy = (SUPPORTED_VERSIONS as readonly string[]).indexOf(want.cniVersion) < SUPPORTED_VERSIONS.indexOf('1.0.0');
   for (const ip of ips) {
     if (!isCidr(ip.address)) problems.push(`ips: address ${String(ip.address)} is not a CIDR`);
-    else if (ip.gateway !== undefined && !(isAddress(ip.gateway) && familyOf(ip.gateway) === familyOf(ip.address))) problems.push(`ips: gateway ${String(ip.gateway)} of ${ip.address}`);
-    if (ip.interface !== undefined && !(Number.isInteger(ip.interface) && (ip.interface as number) >= 0 && (ip.interface as number) < interfaces.length)) problems.push(`ips: interface ${String(ip.interface)} is no index into interfaces`);
-    if (legacy && isCidr(ip.address) && ip.version !== String(familyOf(ip.address))) problems.push(`ips: a ${want.cniVersion} result needs version "${familyOf(ip.address)}", got ${String(ip.version)}`);
+    else if (ip.gateway !== undefined && !(isAddress(ip.gateway) && familyOf(ip.gateway) === familyOf(ip.address)))
+      problems.push(`ips: gateway ${String(ip.gateway)} of ${ip.address}`);
+    if (ip.interface !== undefined && !(Number.isInteger(ip.interface) && (ip.interface as number) >= 0 && (ip.interface as number) < interfaces.length))
+      problems.push(`ips: interface ${String(ip.interface)} is no index into interfaces`);
+    if (legacy && isCidr(ip.address) && ip.version !== String(familyOf(ip.address)))
+      problems.push(`ips: a ${want.cniVersion} result needs version "${familyOf(ip.address)}", got ${String(ip.version)}`);
   }
-  if (routes !== undefined && (!Array.isArray(routes) || routes.some((r) => !isCidr(r.dst) || (r.gw !== undefined && !(isAddress(r.gw) && familyOf(r.gw) === familyOf(r.dst)))))) {
+  if (
+    routes !== undefined &&
+    (!Array.isArray(routes) || routes.some((r) => !isCidr(r.dst) || (r.gw !== undefined && !(isAddress(r.gw) && familyOf(r.gw) === familyOf(r.dst)))))
+  ) {
     problems.push(`routes is not a list of {dst, gw}: ${JSON.stringify(routes).slice(0, 200)}`);
   }
   if (dns !== undefined && (typeof dns !== 'object' || dns === null || Array.isArray(dns))) problems.push('dns is not an object');
@@ -93,9 +105,10 @@ function assignmentProblems(result: Record<string, unknown>, want: Asked): strin
     const range = want.sets[setIndex]!.find((r) => inRange(r, cidr.family, cidr.host))!;
     if (cidr.prefix !== range.subnet.prefix) problems.push(`address ${ip.address} has not its subnet's prefix /${range.subnet.prefix}`);
     const gateway = addressText({ family: cidr.family, value: range.gateway });
-    if (ip.gateway !== undefined && canonical(ip.gateway) !== gateway) problems.push(`address ${ip.address} has gateway ${ip.gateway}, its range's is ${gateway}`);
+    if (ip.gateway !== undefined && canonical(ip.gateway) !== gateway)
+      problems.push(`address ${ip.address} has gateway ${ip.gateway}, its range's is ${gateway}`);
   }
-  covered.forEach((n, i) => n !== 1 && problems.push(`range set ${i} gave ${n} addresses, not 1`));
+  for (const [i, n] of covered.entries()) if (n !== 1) problems.push(`range set ${i} gave ${n} addresses, not 1`);
   const routes = routesOf(result);
   if (want.routes === undefined) {
     for (const family of new Set(want.sets.map((s) => s[0]!.subnet.family))) {
@@ -108,7 +121,8 @@ function assignmentProblems(result: Record<string, unknown>, want: Asked): strin
     if (got.join() !== wanted.join()) problems.push(`routes to ${got.join(', ')}; the config asks for ${wanted.join(', ')}`);
     for (const r of want.routes.filter((x) => x.gw)) {
       const match = routes.find((x) => canonical(x.dst) === canonical(r.dst));
-      if (match && (!match.gw || canonical(match.gw) !== canonical(r.gw!))) problems.push(`route to ${r.dst} via ${String(match.gw)}, the config says via ${r.gw}`);
+      if (match && (!match.gw || canonical(match.gw) !== canonical(r.gw!)))
+        problems.push(`route to ${r.dst} via ${String(match.gw)}, the config says via ${r.gw}`);
     }
   }
   return problems;
@@ -125,21 +139,33 @@ function podProblems(result: Record<string, unknown>, want: Asked, ifname: strin
   const link = pod.links.find((l) => l.ifname === ifname);
   if (!link) return [`${ifname} is missing`];
   const problems: string[] = [];
-  if (typeof declared.mac === 'string' && declared.mac.toLowerCase() !== link.address?.toLowerCase()) problems.push(`${ifname} has MAC ${link.address}, the result says ${declared.mac}`);
+  if (typeof declared.mac === 'string' && declared.mac.toLowerCase() !== link.address?.toLowerCase())
+    problems.push(`${ifname} has MAC ${link.address}, the result says ${declared.mac}`);
   if (want.mtu !== undefined && link.mtu !== want.mtu) problems.push(`${ifname} has MTU ${link.mtu}, the config says ${want.mtu}`);
   if (declared.mtu !== undefined && declared.mtu !== link.mtu) problems.push(`${ifname} has MTU ${link.mtu}, the result says ${String(declared.mtu)}`);
   if (!link.flags?.includes('UP')) problems.push(`${ifname} is down`);
-  const addresses = (link.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => canonical(`${a.local}/${a.prefixlen}`)).sort();
-  const results = ipsOf(result).map((ip) => canonical(ip.address)).sort();
+  const addresses = (link.addr_info ?? [])
+    .filter((a) => a.scope === 'global')
+    .map((a) => canonical(`${a.local}/${a.prefixlen}`))
+    .sort();
+  const results = ipsOf(result)
+    .map((ip) => canonical(ip.address))
+    .sort();
   if (addresses.join() !== results.join()) problems.push(`${ifname} has addresses ${addresses.join(', ') || 'none'}, the result says ${results.join(', ')}`);
-  const kernelRoutes = ([4, 6] as const).flatMap((f) => pod.routes[f].filter((r) => isConfigured(r, ifname)).map((r) => routeText(kernelDst(r, f), r.gateway))).sort();
-  const resultRoutes = routesOf(result).map((r) => routeText(r.dst, r.gw)).sort();
-  if (kernelRoutes.join() !== resultRoutes.join()) problems.push(`routes ${kernelRoutes.join('; ') || 'none'}, the result says ${resultRoutes.join('; ') || 'none'}`);
+  const kernelRoutes = ([4, 6] as const)
+    .flatMap((f) => pod.routes[f].filter((r) => isConfigured(r, ifname)).map((r) => routeText(kernelDst(r, f), r.gateway)))
+    .sort();
+  const resultRoutes = routesOf(result)
+    .map((r) => routeText(r.dst, r.gw))
+    .sort();
+  if (kernelRoutes.join() !== resultRoutes.join())
+    problems.push(`routes ${kernelRoutes.join('; ') || 'none'}, the result says ${resultRoutes.join('; ') || 'none'}`);
   return problems;
 }
 
 // A route someone added, not one the kernel made for an address or a link.
-const isConfigured = (r: KernelRoute, ifname: string) => r.dev === ifname && r.protocol !== 'kernel' && (r.table ?? 'main') === 'main' && (r.type ?? 'unicast') === 'unicast';
+const isConfigured = (r: KernelRoute, ifname: string) =>
+  r.dev === ifname && r.protocol !== 'kernel' && (r.table ?? 'main') === 'main' && (r.type ?? 'unicast') === 'unicast';
 
 function kernelDst(r: KernelRoute, family: Family): string {
   if (r.dst === 'default') return family === 4 ? '0.0.0.0/0' : '::/0';
@@ -162,8 +188,10 @@ function hostProblems(result: Record<string, unknown>, want: Asked, host: NetnsS
   if (!veth) return [...problems, `host veth ${String(hostSide[0]!.name)} is missing`];
   if (veth.linkinfo?.info_kind !== 'veth') problems.push(`${veth.ifname} is a ${veth.linkinfo?.info_kind ?? 'plain'} link, not a veth`);
   if (veth.master !== want.bridge) problems.push(`${veth.ifname} is on ${veth.master ?? 'no bridge'}, not ${want.bridge}`);
-  if (typeof hostSide[0]!.mac === 'string' && hostSide[0]!.mac.toLowerCase() !== veth.address?.toLowerCase()) problems.push(`${veth.ifname} has MAC ${veth.address}, the result says ${hostSide[0]!.mac}`);
+  if (typeof hostSide[0]!.mac === 'string' && hostSide[0]!.mac.toLowerCase() !== veth.address?.toLowerCase())
+    problems.push(`${veth.ifname} has MAC ${veth.address}, the result says ${hostSide[0]!.mac}`);
   const hairpin = veth.linkinfo?.info_slave_data?.hairpin;
-  if (want.hairpinMode !== undefined && hairpin !== want.hairpinMode) problems.push(`${veth.ifname} has hairpin ${String(hairpin)}, hairpinMode is ${want.hairpinMode}`);
+  if (want.hairpinMode !== undefined && hairpin !== want.hairpinMode)
+    problems.push(`${veth.ifname} has hairpin ${String(hairpin)}, hairpinMode is ${want.hairpinMode}`);
   return problems;
 }

@@ -2,15 +2,16 @@
 // veth, and no bridge it created; and failing again and again accumulates
 // nothing. Failures are injected by putting a failing `ip` or `nft` first on
 // the plugin's PATH, the way a broken node would fail it.
-import test, { type ExecutionContext } from 'ava';
-import { execa } from 'execa';
+
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type TestNetwork, execWeft, footprint, makeNetwork } from '../../testbed/cni.ts';
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { execWeft, footprint, makeNetwork, type TestNetwork } from '../../testbed/cni.ts';
 import { makeNetns, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
 import { ipJson } from '../../testbed/netns.ts';
 import { DIST } from '../../testbed/paths.ts';
-import { SYSTEM_PATH, must } from '../../testbed/shell.ts';
+import { must, SYSTEM_PATH } from '../../testbed/shell.ts';
 
 /** A PATH whose `tool` runs `script` (sh) and whose other tools are the system's. */
 async function pathWith(t: ExecutionContext, tool: string, script: string): Promise<string> {
@@ -25,7 +26,10 @@ const realIp = async () => (await must('sh', ['-c', `PATH=${SYSTEM_PATH} command
 /** The network's links on the host: its bridge, the bridge's ports, and veths carrying its alias. */
 async function networkLinks(net: TestNetwork): Promise<string[]> {
   const links = await ipJson<{ ifname: string; master?: string; ifalias?: string }>(['link', 'show']);
-  return links.filter((l) => l.ifname === net.bridge || l.master === net.bridge || l.ifalias === `weft:${net.name}`).map((l) => l.ifname).sort();
+  return links
+    .filter((l) => l.ifname === net.bridge || l.master === net.bridge || l.ifalias === `weft:${net.name}`)
+    .map((l) => l.ifname)
+    .sort();
 }
 
 test('ADD that fails inside the pod netns removes the veth, the bridge it created and the reservation', async (t) => {
@@ -33,7 +37,11 @@ test('ADD that fails inside the pod netns removes the veth, the bridge it create
   const pod = await makeNetns(t);
   const ip = await realIp();
   // The pod-side batch is the one run with -n; it fails as a kernel refusal would.
-  const PATH = await pathWith(t, 'ip', `if [ "$1" = "-n" ]; then cat >/dev/null; echo 'RTNETLINK answers: injected failure' >&2; echo 'Command failed -:1' >&2; exit 1; fi\nexec ${ip} "$@"`);
+  const PATH = await pathWith(
+    t,
+    'ip',
+    `if [ "$1" = "-n" ]; then cat >/dev/null; echo 'RTNETLINK answers: injected failure' >&2; echo 'Command failed -:1' >&2; exit 1; fi\nexec ${ip} "$@"`,
+  );
   const containerId = `rb-${uniqueSuffix()}`;
   const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', PATH }, JSON.stringify(net.pluginConf));
   t.is(r.json?.code, 100);
@@ -47,7 +55,16 @@ test('ADD that fails at the last step (masquerade) undoes everything, and keeps 
   const pod = await makeNetns(t);
   const neighbour = await makeNetns(t);
   // A pod already on the bridge: the bridge is not this ADD's to remove.
-  const first = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'rb-neighbour', CNI_NETNS: neighbour.path, CNI_IFNAME: 'eth0', PATH: await pathWith(t, 'nft', 'cat >/dev/null; exit 0') }, JSON.stringify(net.pluginConf));
+  const first = await execWeft(
+    {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: 'rb-neighbour',
+      CNI_NETNS: neighbour.path,
+      CNI_IFNAME: 'eth0',
+      PATH: await pathWith(t, 'nft', 'cat >/dev/null; exit 0'),
+    },
+    JSON.stringify(net.pluginConf),
+  );
   t.is(first.exitCode, 0, first.stdout);
   const before = await footprint(net, 'rb-neighbour');
 
@@ -59,7 +76,7 @@ test('ADD that fails at the last step (masquerade) undoes everything, and keeps 
   t.is(after.hostVeth, undefined);
   t.true(after.bridgeExists);
   t.deepEqual(after.bridgePorts, before.bridgePorts, 'the neighbour stays plugged in');
-  t.deepEqual(after.reservations, before.reservations, 'only the neighbour\'s address stays reserved');
+  t.deepEqual(after.reservations, before.reservations, "only the neighbour's address stays reserved");
   t.deepEqual(await ipJson(['link', 'show', 'type', 'veth'], pod.name), []);
 });
 
@@ -70,7 +87,10 @@ test('repeated failing ADDs never accumulate links', async (t) => {
   await must('ip', ['-n', pod.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer']);
   const before = await networkLinks(net);
   for (let i = 0; i < 5; i++) {
-    const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: `rb-repeat-${i}`, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' }, JSON.stringify(net.pluginConf));
+    const r = await execWeft(
+      { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `rb-repeat-${i}`, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' },
+      JSON.stringify(net.pluginConf),
+    );
     t.is(r.json?.code, 4);
   }
   t.deepEqual(await networkLinks(net), before);
@@ -81,7 +101,13 @@ test('in a node namespace whose /sys still shows the host, the second ADD finds 
   // unshare --net --mount keeps the host's sysfs: /sys/class/net lists the
   // host's links, not this namespace's. Each pod netns is a sleeping process.
   const dir = tempDir(t);
-  const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'stale-sysfs', type: 'weft', bridge: 'wsys0', ipam: { ranges: [[{ subnet: '10.231.0.0/24' }]], dataDir: dir } });
+  const conf = JSON.stringify({
+    cniVersion: '1.1.0',
+    name: 'stale-sysfs',
+    type: 'weft',
+    bridge: 'wsys0',
+    ipam: { ranges: [[{ subnet: '10.231.0.0/24' }]], dataDir: dir },
+  });
   writeFileSync(join(dir, 'conf.json'), conf);
   const weft = join(DIST, 'weft');
   const script = `set -e
@@ -95,7 +121,11 @@ for i in 1 2; do
   echo
 done
 ip -j link show master wsys0`;
-  const r = await execa('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', script], { env: { PATH: SYSTEM_PATH }, extendEnv: false, reject: false });
+  const r = await execa('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', script], {
+    env: { PATH: SYSTEM_PATH },
+    extendEnv: false,
+    reject: false,
+  });
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
   t.is(r.exitCode, 0, r.stderr);
   t.is(lines.length, 3, r.stdout);
@@ -106,7 +136,12 @@ ip -j link show master wsys0`;
 
 /** The plugin's peak RSS in KiB for one run, as GNU time reports it. */
 async function peakRssKib(env: Record<string, string>, stdinFile: string): Promise<{ kib: number; stdout: string }> {
-  const r = await execa('/usr/bin/time', ['-f', '%M', join(DIST, 'weft')], { env: { PATH: SYSTEM_PATH, ...env }, extendEnv: false, inputFile: stdinFile, reject: false });
+  const r = await execa('/usr/bin/time', ['-f', '%M', join(DIST, 'weft')], {
+    env: { PATH: SYSTEM_PATH, ...env },
+    extendEnv: false,
+    inputFile: stdinFile,
+    reject: false,
+  });
   return { kib: Number(r.stderr.trim().split('\n').at(-1)), stdout: r.stdout };
 }
 

@@ -2,15 +2,9 @@
 // @kubernetes/client-node reads back and takes a merge patch, the apiserver
 // survives an outage, and ServiceAccount tokens are held to RBAC. Needs
 // tools/kube-tools.sh to have built etcd and kube-apiserver.
+
+import { type ApiException, CoreV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import test from 'ava';
-import {
-  type ApiException,
-  CoreV1Api,
-  KubeConfig,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
 import { startControlPlane } from '../../testbed/apiserver.ts';
 
 test('a Node round-trips through a real kube-apiserver', async (t) => {
@@ -70,10 +64,7 @@ test('a ServiceAccount token authenticates and is held to RBAC', async (t) => {
     body: { spec: { audiences: [], expirationSeconds: 600 } },
   });
   const asWeftd = new KubeConfig();
-  asWeftd.loadFromClusterAndUser(
-    { name: 'weft-test', server: cp.server, caFile: cp.caFile, skipTLSVerify: false },
-    { name: 'weftd', token: status?.token },
-  );
+  asWeftd.loadFromClusterAndUser({ name: 'weft-test', server: cp.server, caFile: cp.caFile, skipTLSVerify: false }, { name: 'weftd', token: status?.token });
   const weftdCore = asWeftd.makeApiClient(CoreV1Api);
 
   const denied = await t.throwsAsync(weftdCore.listNode());

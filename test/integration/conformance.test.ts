@@ -1,11 +1,12 @@
 // The conformance suite (conformance/run.ts) against the Debian reference
 // plugins, whose known departures from the spec are pinned here, and against
 // weft, which must pass everything.
-import test from 'ava';
-import { execa } from 'execa';
+
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
 import type { JsonReport, Status } from '../../conformance/lib/report.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');

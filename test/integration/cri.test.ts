@@ -3,11 +3,12 @@
 // CRI plugin reads CNI dirs in a temp dir; weftd's installCni puts the plugin
 // and the conflist there, as the DaemonSet does on a node, and crictl plays
 // the kubelet.
-import test, { type ExecutionContext } from 'ava';
+
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { hostVethName } from '../../src/cni/host-veth.ts';
+import test, { type ExecutionContext } from 'ava';
 import { installCni } from '../../cmd/weftd/install-cni.ts';
+import { hostVethName } from '../../src/cni/host-veth.ts';
 import { type Containerd, startContainerd } from '../../testbed/containerd.ts';
 import { eventually } from '../../testbed/eventually.ts';
 import { claimSubnet, deleteLinkOnTeardown, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
@@ -70,7 +71,9 @@ function inPod(pod: SandboxNetwork, cmd: string, args: string[]) {
 
 function reserved(net: WeftNetwork): string[] {
   try {
-    return readdirSync(join(net.dataDir, net.name)).filter((f) => !f.startsWith('last_reserved_ip')).sort();
+    return readdirSync(join(net.dataDir, net.name))
+      .filter((f) => !f.startsWith('last_reserved_ip'))
+      .sort();
   } catch {
     return [];
   }
@@ -97,13 +100,19 @@ test('crictl runp gets a pod sandbox a weft address inside the conflist subnet',
   const addrs = await inPod(pod, 'ip', ['-j', 'addr', 'show', 'eth0']);
   t.is(addrs.exitCode, 0, addrs.stderr);
   const eth0 = (JSON.parse(addrs.stdout) as { addr_info: { family: string; local: string; prefixlen: number }[] }[])[0];
-  t.deepEqual(eth0?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), [`${pod.ip}/24`]);
+  t.deepEqual(
+    eth0?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+    [`${pod.ip}/24`],
+  );
   const route = await inPod(pod, 'ip', ['-j', 'route', 'show', 'default']);
   t.like((JSON.parse(route.stdout) as Record<string, unknown>[])[0], { gateway: `${net.prefix}1`, dev: 'eth0' });
 
   // The host end of the pair is a port of the conflist's bridge.
   const ports = await ipJson<{ ifname: string }>(['link', 'show', 'master', net.bridge]);
-  t.deepEqual(ports.map((p) => p.ifname), [hostVethName(id, 'eth0')]);
+  t.deepEqual(
+    ports.map((p) => p.ifname),
+    [hostVethName(id, 'eth0')],
+  );
   t.deepEqual(reserved(net), [pod.ip]);
 });
 
@@ -114,7 +123,10 @@ test('two pod sandboxes reach each other', async (t) => {
   if (!a || !b) throw new Error('runPod returned no sandbox');
   t.not(a.ip, b.ip);
   t.deepEqual(reserved(net), [a.ip, b.ip].sort());
-  for (const [from, to] of [[a, b], [b, a]] as const) {
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ] as const) {
     const ping = await inPod(from, 'ping', ['-c1', '-W2', to.ip]);
     t.is(ping.exitCode, 0, `ping ${from.ip} → ${to.ip}: ${ping.stdout}${ping.stderr}`);
   }

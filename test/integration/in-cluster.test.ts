@@ -13,16 +13,18 @@
 // The image is stood in for by the host's /usr and /etc (the image is
 // debian:12-slim with the same packages) and dist/weft and dist/weftd at
 // /usr/local/bin. Needs root, runc, tools/kube-tools.sh and make build.
-import test, { type ExecutionContext } from 'ava';
+
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
 import { CLUSTER_CIDR, Cluster, type ClusterNode } from '../../testbed/cluster.ts';
 import { eventually } from '../../testbed/eventually.ts';
 import { tempDir } from '../../testbed/fixtures.ts';
-import { MANIFESTS, findObject, kubectlFor, renderManifests } from '../../testbed/kubectl.ts';
+import { findObject, kubectlFor, MANIFESTS, renderManifests } from '../../testbed/kubectl.ts';
 import { DIST } from '../../testbed/paths.ts';
 import { diesWithParent, launch } from '../../testbed/process.ts';
 import { SYSTEM_PATH, sh } from '../../testbed/shell.ts';
+
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 // --- the parts of a DaemonSet this test reads --------------------------
@@ -166,13 +168,26 @@ function ociConfig(ctx: PodContext, container: Container, rootfs: string): objec
     mounts,
     linux: {
       namespaces: [
-        { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' },
+        { type: 'pid' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
         ctx.pod.hostNetwork ? { type: 'network', path: `/var/run/netns/${ctx.node.netns}` } : { type: 'network' },
       ],
       cgroupsPath: `/weft-test-${ctx.node.netns}-${container.name}`,
       resources: limit ? { memory: { limit: bytes(limit) } } : {},
       // What containerd masks and makes read-only in every unprivileged container.
-      maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],
+      maskedPaths: [
+        '/proc/acpi',
+        '/proc/kcore',
+        '/proc/keys',
+        '/proc/latency_stats',
+        '/proc/timer_list',
+        '/proc/timer_stats',
+        '/proc/sched_debug',
+        '/proc/scsi',
+        '/sys/firmware',
+      ],
       readonlyPaths: ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
   };
@@ -244,7 +259,7 @@ async function probe(node: ClusterNode, p: HttpProbe | undefined): Promise<numbe
 
 // --- the test --------------------------------------------------------------
 
-test('the DaemonSet\'s pod installs the plugin and runs the overlay with the weft ServiceAccount, unprivileged', async (t) => {
+test("the DaemonSet's pod installs the plugin and runs the overlay with the weft ServiceAccount, unprivileged", async (t) => {
   const cluster = await Cluster.start(2);
   t.teardown(() => cluster.destroy());
   const admin = kubectlFor(t, { kubeconfig: cluster.cp.kubeconfig });
@@ -254,7 +269,7 @@ test('the DaemonSet\'s pod installs the plugin and runs the overlay with the wef
   const configMaps = objects.filter((o) => o.kind === 'ConfigMap') as unknown as ConfigMap[];
   const weftd = pod.containers.find((c) => c.name === 'weftd')!;
   const netConf = JSON.parse(findObject<ConfigMap>(objects, 'ConfigMap', 'weft-config').data['net-conf.json']!) as { network: string };
-  t.is(netConf.network, CLUSTER_CIDR, 'the test cluster uses the manifests\' pod network');
+  t.is(netConf.network, CLUSTER_CIDR, "the test cluster uses the manifests' pod network");
 
   // kubectl create token asks the TokenRequest API, as the kubelet does for
   // the pod's projected token.
@@ -268,14 +283,22 @@ test('the DaemonSet\'s pod installs the plugin and runs the overlay with the wef
   const runcRoot = tempDir(t);
   const running = new Map<ClusterNode, Running[]>();
   for (const node of cluster.nodes) {
-    running.set(node, await startPod({
-      t, node, pod, configMaps, serviceAccountDir, runcRoot,
-      // Each node's socat forwards 127.0.0.1:<port> to the API server.
-      apiServer: new URL(cluster.cp.server),
-      // The test nodes have no default route to pick the underlay by.
-      extraEnv: { weftd: { WEFTD_IFACE: 'eth0' } },
-      dir: tempDir(t),
-    }));
+    running.set(
+      node,
+      await startPod({
+        t,
+        node,
+        pod,
+        configMaps,
+        serviceAccountDir,
+        runcRoot,
+        // Each node's socat forwards 127.0.0.1:<port> to the API server.
+        apiServer: new URL(cluster.cp.server),
+        // The test nodes have no default route to pick the underlay by.
+        extraEnv: { weftd: { WEFTD_IFACE: 'eth0' } },
+        dir: tempDir(t),
+      }),
+    );
   }
 
   // install-cni put the plugin and the conflist into each node's CNI dirs.
@@ -291,8 +314,9 @@ test('the DaemonSet\'s pod installs the plugin and runs the overlay with the wef
   const weftdOn = (node: ClusterNode): Running => running.get(node)!.find((c) => c.name === 'weftd')!;
   const logs = () => cluster.nodes.map((n) => `--- ${n.name}\n${readFileSync(weftdOn(n).log, 'utf8')}`).join('\n');
   for (const node of cluster.nodes) {
-    await eventually(`weftd ready on ${node.name}`, async () => (await probe(node, weftd.readinessProbe)) === 200 || undefined, 30_000)
-      .catch((err: Error) => { throw new Error(`${err.message}\n${logs()}`); });
+    await eventually(`weftd ready on ${node.name}`, async () => (await probe(node, weftd.readinessProbe)) === 200 || undefined, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${logs()}`);
+    });
     t.is(await probe(node, weftd.livenessProbe), 200);
   }
 
@@ -322,7 +346,7 @@ test('the DaemonSet\'s pod installs the plugin and runs the overlay with the wef
       spec: { podCIDR: '10.244.3.0/24', podCIDRs: ['10.244.3.0/24'] },
     },
   });
-  await eventually('node1 routes node3\'s pod CIDR', async () => {
+  await eventually("node1 routes node3's pod CIDR", async () => {
     const r = await cluster.inNode(node1, 'ip', ['route', 'show', '10.244.3.0/24']);
     return /via 10\.244\.3\.0 dev weft\.1 .*onlink/.test(String(r.stdout)) || undefined;
   });
@@ -330,7 +354,12 @@ test('the DaemonSet\'s pod installs the plugin and runs the overlay with the wef
   // The same token is refused everything the ClusterRole does not grant.
   const asWeft = kubectlFor(t, { server: cluster.cp.server, caFile: cluster.cp.caFile, token });
   t.regex(await asWeft.ok(['get', 'nodes', '-o', 'name']), /node\/node3/, 'the token works for what it may do');
-  for (const args of [['get', 'secrets', '-A'], ['get', 'configmaps', '-n', 'weft'], ['delete', 'node', 'node3'], ['get', 'pods', '-A']]) {
+  for (const args of [
+    ['get', 'secrets', '-A'],
+    ['get', 'configmaps', '-n', 'weft'],
+    ['delete', 'node', 'node3'],
+    ['get', 'pods', '-A'],
+  ]) {
     const refused = await asWeft.run(args);
     t.not(refused.exitCode, 0, `kubectl ${args.join(' ')} as weft`);
     t.regex(refused.stderr, /Forbidden.*"system:serviceaccount:weft:weft" cannot/, `kubectl ${args.join(' ')} as weft`);

@@ -32,7 +32,11 @@ test('a /29 hands out 5 addresses, then fails clearly leaving nothing behind, th
     t.is(add.exitCode, 0, add.stderr);
     got.push((add.json as { ips: { address: string }[] }).ips[0]!.address);
   }
-  t.deepEqual(got, [2, 3, 4, 5, 6].map((h) => `${net.prefix}${h}/29`), 'never the network, gateway or broadcast address');
+  t.deepEqual(
+    got,
+    [2, 3, 4, 5, 6].map((h) => `${net.prefix}${h}/29`),
+    'never the network, gateway or broadcast address',
+  );
 
   const sixthId = cnitoolContainerId(pods[5]!.path);
   const before = await footprint(net, sixthId);
@@ -71,7 +75,7 @@ test('GC releases every attachment not in cni.dev/valid-attachments and keeps th
   t.deepEqual(await ipJson(['link', 'show', 'master', net.bridge]), []);
 });
 
-test('GC of one network leaves another network\'s pods on the same bridge alone', async (t) => {
+test("GC of one network leaves another network's pods on the same bridge alone", async (t) => {
   const mine = await makeNetwork(t);
   // A second network (its own name, subnet and data dir) on mine's bridge.
   const theirs = await makeNetwork(t, { extra: { bridge: mine.bridge } });
@@ -87,8 +91,11 @@ test('GC of one network leaves another network\'s pods on the same bridge alone'
   t.deepEqual(reservations(mine), []);
   t.deepEqual(reservations(theirs), [`${theirs.prefix}2`], 'the other network keeps its reservation');
   t.true(await linkExists(theirVeth), 'and its veth');
-  t.deepEqual((await ipJson<{ ifname: string }>(['link', 'show', 'master', mine.bridge])).map((l) => l.ifname), [theirVeth]);
-  t.is((await cnitool(theirs, 'check', podB.path)).exitCode, 0, 'the other network\'s pod still checks out');
+  t.deepEqual(
+    (await ipJson<{ ifname: string }>(['link', 'show', 'master', mine.bridge])).map((l) => l.ifname),
+    [theirVeth],
+  );
+  t.is((await cnitool(theirs, 'check', podB.path)).exitCode, 0, "the other network's pod still checks out");
 });
 
 test('several range sets of one family give the pod an address from each and one default route', async (t) => {
@@ -101,11 +108,17 @@ test('several range sets of one family give the pod an address from each and one
   const add = await execWeft(env, JSON.stringify(conf));
   t.is(add.exitCode, 0, add.stdout);
   const result = add.json as { ips: { address: string; gateway: string }[]; routes: { dst: string; gw: string }[] };
-  t.deepEqual(result.ips.map((ip) => ip.address), [`${net.prefix}2/25`, `${net.prefix}130/25`]);
+  t.deepEqual(
+    result.ips.map((ip) => ip.address),
+    [`${net.prefix}2/25`, `${net.prefix}130/25`],
+  );
   t.deepEqual(result.routes, [{ dst: '0.0.0.0/0', gw: `${net.prefix}1` }]);
   const [eth0] = await ipJson<{ addr_info: { local: string; prefixlen: number; family: string }[] }>(['addr', 'show', 'dev', 'eth0'], pod.name);
-  t.deepEqual(eth0!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), result.ips.map((ip) => ip.address));
-  t.true(await ping(pod.name, `${net.prefix}1`) && await ping(pod.name, `${net.prefix}129`), 'both gateways answer');
+  t.deepEqual(
+    eth0!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+    result.ips.map((ip) => ip.address),
+  );
+  t.true((await ping(pod.name, `${net.prefix}1`)) && (await ping(pod.name, `${net.prefix}129`)), 'both gateways answer');
 
   const check = await execWeft({ ...env, CNI_COMMAND: 'CHECK' }, JSON.stringify({ ...conf, prevResult: result }));
   t.is(check.exitCode, 0, check.stdout);

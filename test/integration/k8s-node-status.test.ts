@@ -2,12 +2,13 @@
 // annotations, the NetworkUnavailable condition, reading a Node back, and the
 // errors an operator sees when RBAC or the node name is wrong. One control
 // plane serves the whole file. Needs tools/kube-tools.sh.
-import anyTest, { type TestFn } from 'ava';
+
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import anyTest, { type TestFn } from 'ava';
 import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
 import { publishVtep, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
 import { type ControlPlane, startControlPlane } from '../../testbed/apiserver.ts';
@@ -40,7 +41,10 @@ test('publishVtep sets the VTEP annotations and keeps the others', async (t) => 
     'weft.dev/vtep-mac': '0e:00:00:00:00:0a',
     'weft.dev/backend': 'vxlan',
   });
-  t.true(node.metadata?.managedFields?.some((f) => f.manager === 'weftd'), 'the patch is recorded as weftd\'s');
+  t.true(
+    node.metadata?.managedFields?.some((f) => f.manager === 'weftd'),
+    "the patch is recorded as weftd's",
+  );
 
   // A new VTEP MAC (the device was recreated) replaces the old one.
   await publishVtep(kc, 'st-a', { ...vtep, mac: '0e:00:00:00:00:0b' });
@@ -83,7 +87,10 @@ test('setNetworkAvailable clears NetworkUnavailable and keeps the other conditio
   for (const time of [network?.lastTransitionTime, network?.lastHeartbeatTime]) {
     t.true(time !== undefined && time.getTime() >= before - 1000 && time.getTime() <= Date.now(), String(time));
   }
-  t.like(conditions.find((c) => c.type === 'Ready'), { status: 'True', reason: 'KubeletReady' });
+  t.like(
+    conditions.find((c) => c.type === 'Ready'),
+    { status: 'True', reason: 'KubeletReady' },
+  );
 });
 
 test('readNode gives the compact view, and undefined for a missing node', async (t) => {

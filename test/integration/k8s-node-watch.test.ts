@@ -3,9 +3,10 @@
 // partition with a relay in between, an expired resourceVersion, and the
 // watchdog. One control plane serves the whole file; the tests run one at a
 // time, as some of them take the API server away. Needs tools/kube-tools.sh.
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+
 import { connect, createServer, type Socket } from 'node:net';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { type NodeWatch, type NodeWatchOptions, type RestartReason, watchNodes } from '../../src/k8s/node-watch.ts';
 import { type ControlPlane, startControlPlane } from '../../testbed/apiserver.ts';
 import { eventually } from '../../testbed/eventually.ts';
@@ -48,13 +49,21 @@ function recordedWatch(t: ExecutionContext, kc: KubeConfig, opts: NodeWatchOptio
 
 /** The names in the watch's view that start with prefix (a test's own nodes). */
 const names = (watch: NodeWatch, prefix: string): string[] =>
-  watch.snapshot().map((n) => n.name).filter((name) => name.startsWith(prefix)).sort();
+  watch
+    .snapshot()
+    .map((n) => n.name)
+    .filter((name) => name.startsWith(prefix))
+    .sort();
 
 test.serial('the first list pages through every node, then events keep the view current', async (t) => {
   const { kc, core } = t.context;
   const count = 600;
   const created = Date.now();
-  await inParallel(Array.from({ length: count }, (_, i) => i), 50, (i) => core.createNode({ body: nodeBody(`bulk-${i}`, `10.128.${i >> 8}.${i & 255}/32`) }));
+  await inParallel(
+    Array.from({ length: count }, (_, i) => i),
+    50,
+    (i) => core.createNode({ body: nodeBody(`bulk-${i}`, `10.128.${i >> 8}.${i & 255}/32`) }),
+  );
   t.log(`created ${count} nodes in ${Date.now() - created} ms`);
 
   const { watch, seen } = recordedWatch(t, kc, { pageSize: 50 });
@@ -73,7 +82,11 @@ test.serial('the first list pages through every node, then events keep the view 
     created: Date.parse(String((await core.readNode({ name: 'bulk-257' })).metadata!.creationTimestamp)),
   });
 
-  await inParallel(Array.from({ length: count }, (_, i) => i), 50, (i) => core.deleteNode({ name: `bulk-${i}` }));
+  await inParallel(
+    Array.from({ length: count }, (_, i) => i),
+    50,
+    (i) => core.deleteNode({ name: `bulk-${i}` }),
+  );
   await waitFor(() => names(watch, 'bulk-').length === 0, 'the deletions');
   t.is(seen.changes, 1 + count);
 });
@@ -188,7 +201,10 @@ test.serial('an expired resourceVersion relists: nodes deleted while away go', a
   t.deepEqual(names(watch, 'gone-'), ['gone-a']);
   t.deepEqual(watch.get('gone-a')?.podCidrs, ['10.244.6.0/24', 'fd00:6::/64']);
   t.true(seen.changes > changesBefore, 'the relist called onChange');
-  t.true(seen.logs.some((line) => /expired .*410/.test(line)), seen.logs.join('\n'));
+  t.true(
+    seen.logs.some((line) => /expired .*410/.test(line)),
+    seen.logs.join('\n'),
+  );
 
   await core.createNode({ body: nodeBody('gone-c', '10.244.8.0/24') });
   await waitFor(() => watch.get('gone-c') !== undefined, 'a node created after the relist');
@@ -218,7 +234,10 @@ test.serial('the watchdog restarts a silent watch, and one whose connection hang
   t.is(watch.get('dog-b'), undefined);
   relay.forward();
   await waitFor(() => watch.get('dog-b') !== undefined, 'the node created during the black hole');
-  t.true(seen.restarts.slice(restartsBefore).every((r) => r === 'watchdog'), seen.restarts.join());
+  t.true(
+    seen.restarts.slice(restartsBefore).every((r) => r === 'watchdog'),
+    seen.restarts.join(),
+  );
   await core.deleteNode({ name: 'dog-a' });
   await core.deleteNode({ name: 'dog-b' });
 });
@@ -266,7 +285,10 @@ async function startRelay(t: ExecutionContext, cp: ControlPlane): Promise<Relay>
       return;
     }
     const upstream = connect(Number(target.port), target.hostname);
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       sockets.add(from);
       from.on('data', (chunk) => {
         if (mode === 'forward') to.write(chunk);

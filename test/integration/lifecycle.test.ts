@@ -19,7 +19,11 @@ test('ADD wires the pod to the bridge, pods reach the gateway and each other, CH
   const addB = await cnitool(net, 'add', b.path);
   t.is(addB.exitCode, 0, addB.stderr);
 
-  const result = addA.json as { interfaces: { name: string; mac: string; sandbox?: string }[]; ips: { address: string; gateway: string; interface: number }[]; routes: { dst: string; gw: string }[] };
+  const result = addA.json as {
+    interfaces: { name: string; mac: string; sandbox?: string }[];
+    ips: { address: string; gateway: string; interface: number }[];
+    routes: { dst: string; gw: string }[];
+  };
   t.deepEqual(result.interfaces.map((i) => i.name).slice(0, 1), [net.bridge]);
   t.is(result.interfaces[2]!.name, 'eth0');
   t.is(result.interfaces[2]!.sandbox, a.path);
@@ -30,7 +34,10 @@ test('ADD wires the pod to the bridge, pods reach the gateway and each other, CH
 
   // The kernel agrees with the result.
   const [eth0] = await ipJson<Addr>(['addr', 'show', 'dev', 'eth0'], a.name);
-  t.deepEqual(eth0!.addr_info.filter((x) => !x.local.includes(':')).map((x) => `${x.local}/${x.prefixlen}`), [result.ips[0]!.address]);
+  t.deepEqual(
+    eth0!.addr_info.filter((x) => !x.local.includes(':')).map((x) => `${x.local}/${x.prefixlen}`),
+    [result.ips[0]!.address],
+  );
   t.is(eth0!.address, result.interfaces[2]!.mac);
   const routes = await ipJson<{ dst: string; gateway?: string }>(['route', 'show'], a.name);
   t.true(routes.some((r) => r.dst === 'default' && r.gateway === `${net.prefix}1`));
@@ -54,7 +61,11 @@ test('ADD wires the pod to the bridge, pods reach the gateway and each other, CH
   t.deepEqual(reservations(net), []);
   t.deepEqual(await ipJson(['link', 'show', 'master', net.bridge]), []);
   const podLinks = await ipJson<{ ifname: string }>(['link', 'show'], a.name);
-  t.deepEqual(podLinks.map((l) => l.ifname), ['lo'], 'eth0 is gone from the pod');
+  t.deepEqual(
+    podLinks.map((l) => l.ifname),
+    ['lo'],
+    'eth0 is gone from the pod',
+  );
 });
 
 test('DEL twice, DEL after the netns is gone and DEL with an empty CNI_NETNS all succeed', async (t) => {
@@ -133,14 +144,14 @@ test('a 0.4.0 config gets a 0.4.0 result with ips[].version; 1.1.0 results carry
   t.is(add.json?.cniVersion, '0.4.0');
   const ips = add.json?.ips as { version: string; address: string }[];
   t.is(ips[0]!.version, '4');
-  t.is((add.json?.interfaces as { mtu?: number }[])[2]!.mtu, undefined);
+  t.is((add.json!.interfaces as { mtu?: number }[])[2]!.mtu, undefined);
 
   const current = await makeNetwork(t, { extra: { mtu: 1400 } });
   const b = await makeNetns(t);
   const addB = await cnitool(current, 'add', b.path);
   t.is(addB.exitCode, 0, addB.stderr);
-  t.is((addB.json?.ips as { version?: string }[])[0]!.version, undefined);
-  t.is((addB.json?.interfaces as { mtu?: number }[])[2]!.mtu, 1400);
+  t.is((addB.json!.ips as { version?: string }[])[0]!.version, undefined);
+  t.is((addB.json!.interfaces as { mtu?: number }[])[2]!.mtu, 1400);
   const [eth0] = await ipJson<Addr>(['addr', 'show', 'dev', 'eth0'], b.name);
   t.is(eth0!.mtu, 1400);
   t.is((await cnitool(legacy, 'del', a.path)).exitCode, 0);

@@ -5,15 +5,16 @@
 // config in the ConfigMap runs with the reference portmap plugin. Needs
 // tools/kube-tools.sh (etcd, kube-apiserver, kubectl) and, for the CNI part,
 // root, dist/weft, cnitool and Debian's containernetworking-plugins.
-import test, { type ExecutionContext } from 'ava';
+
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
 import { startControlPlane } from '../../testbed/apiserver.ts';
 import { type CniVerb, cnitool as runCnitool } from '../../testbed/cnitool.ts';
 import { claimSubnet, makeNetns, tempDir } from '../../testbed/fixtures.ts';
+import { findObject, type Kubectl, type KubeObject, kubectlFor, MANIFESTS, renderManifests } from '../../testbed/kubectl.ts';
 import { DIST } from '../../testbed/paths.ts';
 import { sh } from '../../testbed/shell.ts';
-import { type KubeObject, type Kubectl, MANIFESTS, findObject, kubectlFor, renderManifests } from '../../testbed/kubectl.ts';
 
 const SERVICE_ACCOUNT = 'system:serviceaccount:weft:weft';
 
@@ -77,17 +78,25 @@ test('kubectl apply -f manifests/ installs every object, with the image named on
 
   // -n applies to the namespaced ones; the cluster-scoped ones ignore it.
   const objects = JSON.parse(await admin.ok(['get', '-n', 'weft', '-o', 'json', ...OBJECTS])) as { items: KubeObject[] };
-  t.deepEqual(objects.items.map((o) => `${o.kind}/${o.metadata.name}`), [
-    'Namespace/weft', 'ServiceAccount/weft', 'ClusterRole/weft', 'ClusterRoleBinding/weft', 'ConfigMap/weft-config', 'DaemonSet/weft',
-  ]);
+  t.deepEqual(
+    objects.items.map((o) => `${o.kind}/${o.metadata.name}`),
+    ['Namespace/weft', 'ServiceAccount/weft', 'ClusterRole/weft', 'ClusterRoleBinding/weft', 'ConfigMap/weft-config', 'DaemonSet/weft'],
+  );
   t.is(findObject(objects.items, 'Namespace', 'weft').metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
 
   // The image is named once, at the &image anchor; every container gets it.
   const named = /image: &image (\S+)/.exec(readFileSync(join(MANIFESTS, 'weft.yaml'), 'utf8'))?.[1];
   t.truthy(named);
-  const daemonSet = findObject<{ spec: { template: { spec: { initContainers: { image: string }[]; containers: { image: string }[] } } } }>(objects.items, 'DaemonSet', 'weft');
+  const daemonSet = findObject<{ spec: { template: { spec: { initContainers: { image: string }[]; containers: { image: string }[] } } } }>(
+    objects.items,
+    'DaemonSet',
+    'weft',
+  );
   const pod = daemonSet.spec.template.spec;
-  t.deepEqual([...pod.initContainers, ...pod.containers].map((c) => c.image), [named, named]);
+  t.deepEqual(
+    [...pod.initContainers, ...pod.containers].map((c) => c.image),
+    [named, named],
+  );
 
   // kustomize users get the very same objects.
   const second = await admin.run(['apply', '-k', MANIFESTS]);
@@ -108,17 +117,29 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
   }
 
   const allowed = [
-    ['get', 'nodes'], ['list', 'nodes'], ['watch', 'nodes'], ['patch', 'nodes'],
+    ['get', 'nodes'],
+    ['list', 'nodes'],
+    ['watch', 'nodes'],
+    ['patch', 'nodes'],
     ['patch', 'nodes', '--subresource=status'],
   ];
   const refused = [
-    ['get', 'secrets', '-A'], ['list', 'secrets', '-n', 'weft'], ['get', 'configmaps', '-n', 'weft'],
-    ['update', 'configmaps', '-n', 'weft'], ['delete', 'pods', '-A'], ['create', 'pods', '-n', 'weft'],
-    ['create', 'nodes'], ['update', 'nodes'], ['delete', 'nodes'],
-    ['update', 'nodes', '--subresource=status'], ['get', 'nodes', '--subresource=status'],
+    ['get', 'secrets', '-A'],
+    ['list', 'secrets', '-n', 'weft'],
+    ['get', 'configmaps', '-n', 'weft'],
+    ['update', 'configmaps', '-n', 'weft'],
+    ['delete', 'pods', '-A'],
+    ['create', 'pods', '-n', 'weft'],
+    ['create', 'nodes'],
+    ['update', 'nodes'],
+    ['delete', 'nodes'],
+    ['update', 'nodes', '--subresource=status'],
+    ['get', 'nodes', '--subresource=status'],
     ['create', 'serviceaccounts', '--subresource=token', '-n', 'weft'],
-    ['update', 'daemonsets.apps', '-n', 'weft'], ['create', 'events', '-n', 'weft'],
-    ['escalate', 'clusterroles.rbac.authorization.k8s.io'], ['impersonate', 'users'],
+    ['update', 'daemonsets.apps', '-n', 'weft'],
+    ['create', 'events', '-n', 'weft'],
+    ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
+    ['impersonate', 'users'],
   ];
   for (const args of allowed) t.is(await canI(args), 'yes', `may ${args.join(' ')}`);
   for (const args of refused) t.is(await canI(args), 'no', `may not ${args.join(' ')}`);
@@ -126,7 +147,9 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
   // And the whole list: beyond weft's two rules only what system:basic-user
   // grants every authenticated identity (asking who it is and what it may do).
   const list = await admin.ok(['auth', 'can-i', '--list', `--as=${SERVICE_ACCOUNT}`]);
-  const rules = list.split('\n').slice(1)
+  const rules = list
+    .split('\n')
+    .slice(1)
     .filter((line) => /^\S/.test(line))
     .map((line) => line.split(/\s{2,}/))
     .map(([resource, , , verbs]) => `${resource} ${verbs}`)
@@ -140,7 +163,7 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
   ]);
 });
 
-test('the ConfigMap\'s CNI config runs weft chained with the reference portmap plugin', async (t) => {
+test("the ConfigMap's CNI config runs weft chained with the reference portmap plugin", async (t) => {
   const config = findObject<{ data: Record<string, string> }>(await renderManifests(kubectlFor(t)), 'ConfigMap', 'weft-config');
   const conflist = JSON.parse(config.data['cni-conf.json']!) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
 
@@ -159,12 +182,17 @@ test('the ConfigMap\'s CNI config runs weft chained with the reference portmap p
   mkdirSync(confDir);
   writeFileSync(join(confDir, '10-weft.conflist'), JSON.stringify(conflist));
 
-  const cnitool = (verb: CniVerb) => runCnitool({
-    verb, network: conflist.name, confDir, netnsPath: pod.path, inNetns: node.name,
-    // weft from dist/; portmap from Debian's containernetworking-plugins, as a node has it in /opt/cni/bin.
-    pluginDirs: [DIST, '/usr/lib/cni'],
-    env: { CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }) },
-  });
+  const cnitool = (verb: CniVerb) =>
+    runCnitool({
+      verb,
+      network: conflist.name,
+      confDir,
+      netnsPath: pod.path,
+      inNetns: node.name,
+      // weft from dist/; portmap from Debian's containernetworking-plugins, as a node has it in /opt/cni/bin.
+      pluginDirs: [DIST, '/usr/lib/cni'],
+      env: { CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }) },
+    });
   const add = await cnitool('add');
   t.is(add.exitCode, 0, `${add.stderr}${add.stdout}`);
   const result = JSON.parse(String(add.stdout)) as { cniVersion: string; ips: { address: string }[] };

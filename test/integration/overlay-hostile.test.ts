@@ -3,10 +3,11 @@
 // an operator sees about the bad Node (log line, metric, `weftd status`), and
 // that every other peer's route, neighbour and FDB entries are in the kernel
 // and weftd is ready.
-import test, { type ExecutionContext } from 'ava';
+
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import test, { type ExecutionContext } from 'ava';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
 import { macForName } from '../../src/net/mac.ts';
 import type { Skipped } from '../../src/overlay/types.ts';
@@ -25,7 +26,9 @@ const real = (n: ClusterNode, direct = false): PeerSpec => ({ name: n.name, cidr
 const fake = (name: string, third: number, ip: string, mac: string, cidr = `10.244.${third}.0/24`): PeerSpec => ({ name, cidr, ip, mac });
 
 async function createNode(c: Cluster, p: PeerSpec): Promise<void> {
-  await c.core.createNode({ body: { metadata: { name: p.name, annotations: { [VTEP_IP]: p.ip, [VTEP_MAC]: p.mac } }, spec: { podCIDR: p.cidr, podCIDRs: [p.cidr] } } });
+  await c.core.createNode({
+    body: { metadata: { name: p.name, annotations: { [VTEP_IP]: p.ip, [VTEP_MAC]: p.mac } }, spec: { podCIDR: p.cidr, podCIDRs: [p.cidr] } },
+  });
 }
 
 async function startCluster(t: ExecutionContext, nodes: number): Promise<Cluster> {
@@ -53,9 +56,11 @@ async function kernelOf(c: Cluster, node: ClusterNode): Promise<Kernel> {
 function programs(k: Kernel, p: PeerSpec): boolean {
   const via = p.cidr.split('/')[0]!;
   if (p.direct) return k.routes.some((r) => r.dst === p.cidr && r.gateway === p.ip && r.dev === 'eth0');
-  return k.routes.some((r) => r.dst === p.cidr && r.gateway === via && r.dev === 'weft.1')
-    && k.neigh.some((n) => n.dst === via && n.lladdr === p.mac && (n.state ?? []).includes('PERMANENT'))
-    && k.fdb.some((f) => f.mac === p.mac && f.dst === p.ip);
+  return (
+    k.routes.some((r) => r.dst === p.cidr && r.gateway === via && r.dev === 'weft.1') &&
+    k.neigh.some((n) => n.dst === via && n.lladdr === p.mac && (n.state ?? []).includes('PERMANENT')) &&
+    k.fdb.some((f) => f.mac === p.mac && f.dst === p.ip)
+  );
 }
 
 /** Every entry the kernel holds for the peer's CIDR, MAC or VTEP address: none for a skipped peer. */
@@ -74,14 +79,18 @@ function traces(k: Kernel, p: PeerSpec): string[] {
  * may fall inside that moment.
  */
 async function waitNoTraces(c: Cluster, node: ClusterNode, p: PeerSpec): Promise<void> {
-  await eventually(`nothing of ${p.name} on ${node.name}`, async () => ((traces(await kernelOf(c, node), p)).length === 0 ? true : undefined));
+  await eventually(`nothing of ${p.name} on ${node.name}`, async () => (traces(await kernelOf(c, node), p).length === 0 ? true : undefined));
 }
 
 async function waitProgrammed(c: Cluster, node: ClusterNode, peers: PeerSpec[], timeoutMs?: number): Promise<Kernel> {
-  return eventually(`${node.name} programs ${peers.map((p) => p.name).join(', ')}`, async () => {
-    const k = await kernelOf(c, node);
-    return peers.every((p) => programs(k, p)) ? k : undefined;
-  }, timeoutMs);
+  return eventually(
+    `${node.name} programs ${peers.map((p) => p.name).join(', ')}`,
+    async () => {
+      const k = await kernelOf(c, node);
+      return peers.every((p) => programs(k, p)) ? k : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 type Status = { readiness: string; subnetFile: { problem?: string }; peers: { podCidr: string }[]; skipped?: Skipped[] };
@@ -139,11 +148,15 @@ test.serial('bad VTEP MACs and addresses are refused before the kernel: logged o
     ['mcastmac', 'has VTEP MAC 01:00:5e:00:00:12 (weft.dev/vtep-mac), which is a multicast MAC'],
     ['bcastip', 'has VTEP address 10.229.0.255 (weft.dev/vtep-ip), which is the broadcast address of the underlay subnet 10.229.0.0/24'],
     ['netip', 'has VTEP address 10.229.0.0 (weft.dev/vtep-ip), which is the network address of the underlay subnet 10.229.0.0/24'],
-    ['ownip', 'has VTEP address 10.229.0.11 (weft.dev/vtep-ip), which is this node\'s own VTEP address'],
+    ['ownip', "has VTEP address 10.229.0.11 (weft.dev/vtep-ip), which is this node's own VTEP address"],
   ];
   const skipped = (await statusJson(c, n1)).skipped ?? [];
   for (const [name, problem] of expected) {
-    t.deepEqual(skipped.find((s) => s.node === name), { node: name, reason: 'malformed', problem }, `weftd status lists ${name}`);
+    t.deepEqual(
+      skipped.find((s) => s.node === name),
+      { node: name, reason: 'malformed', problem },
+      `weftd status lists ${name}`,
+    );
   }
   const text = await status(c, n1, false);
   t.regex(text, /^skipped: {5}5$/m);
@@ -158,7 +171,10 @@ test.serial('bad VTEP MACs and addresses are refused before the kernel: logged o
   t.notRegex(log, /reconcile failed/);
 
   // Fixed, the node is programmed at once and its line says so.
-  await c.core.patchNode({ name: 'zeromac', body: { metadata: { annotations: { [VTEP_MAC]: '0e:00:00:00:00:11' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await c.core.patchNode(
+    { name: 'zeromac', body: { metadata: { annotations: { [VTEP_MAC]: '0e:00:00:00:00:11' } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
   await waitProgrammed(c, n1, [{ ...bad[0]!, mac: '0e:00:00:00:00:11' }, real(n2), good]);
   t.regex(logOf(n1), /node zeromac is no longer skipped/);
 });
@@ -181,10 +197,14 @@ test.serial('a peer the kernel refuses is left out alone and retried; direct rou
   t.deepEqual(traces(k, bcast), []);
   // What did go in of the refused peer (its FDB and neighbour entries) came out again.
   await waitNoTraces(c, n1, refused);
-  const line = 'skipping node refused: it was refused by the kernel (route replace 10.244.50.0/24 via 10.244.50.0 dev weft.1 onlink proto 119: Error: Nexthop has invalid gateway.); it is tried again when its Node changes and on every periodic resync [kernel-refused]';
+  const line =
+    'skipping node refused: it was refused by the kernel (route replace 10.244.50.0/24 via 10.244.50.0 dev weft.1 onlink proto 119: Error: Nexthop has invalid gateway.); it is tried again when its Node changes and on every periodic resync [kernel-refused]';
   t.is(occurrences(logOf(n1), line), 1);
   t.regex(logOf(n1), /skipping node bcastdirect: it has VTEP address 10\.229\.0\.255 .*which is the broadcast address of the underlay subnet/);
-  t.like((await statusJson(c, n1)).skipped?.find((s) => s.node === 'refused'), { reason: 'kernel-refused' });
+  t.like(
+    (await statusJson(c, n1)).skipped?.find((s) => s.node === 'refused'),
+    { reason: 'kernel-refused' },
+  );
   t.is(await metric(c, n1, 'weft_nodes_skipped{reason="kernel-refused"}'), 1);
   t.is(await metric(c, n1, 'weft_peers_programmed'), 2);
 
@@ -205,7 +225,7 @@ test.serial('a peer the kernel refuses is left out alone and retried; direct rou
   t.is(await metric(c, n1, 'weft_nodes_skipped{reason="kernel-refused"}'), 0);
 });
 
-test.serial('overlapping pod CIDRs and a hijack by name: the older Node and this node\'s own keep theirs; pods still reach each other', async (t) => {
+test.serial("overlapping pod CIDRs and a hijack by name: the older Node and this node's own keep theirs; pods still reach each other", async (t) => {
   const c = await startCluster(t, 2);
   const [n1, n2] = c.nodes as [ClusterNode, ClusterNode];
   for (const node of c.nodes) await c.startWeftd(node);
@@ -221,12 +241,22 @@ test.serial('overlapping pod CIDRs and a hijack by name: the older Node and this
   const good = fake('goodnode', 24, '10.229.0.124', '0e:00:00:00:00:24');
   for (const p of [...hostile, good]) await createNode(c, p);
   const created = async (name: string) => (await c.core.readNode({ name })).metadata!.creationTimestamp!.getTime();
-  t.true(await created('node2') < await created('aaa-hijack'), 'the hijacker is the younger Node, with a name that sorts first');
+  t.true((await created('node2')) < (await created('aaa-hijack')), 'the hijacker is the younger Node, with a name that sorts first');
 
   const k = await waitProgrammed(c, n1, [victim, good]);
-  await eventually('node1 reports the four conflicts', async () => ((await statusJson(c, n1)).skipped?.filter((s) => s.reason === 'conflict').length === 4 ? true : undefined));
-  t.deepEqual(k.fdb.filter((f) => f.mac === victim.mac).map((f) => f.dst), [victim.ip], 'node2\'s MAC still leads to node2');
-  t.deepEqual(k.routes.filter((r) => r.dst.endsWith('/25')), [], 'no /25 takes half of a node\'s traffic');
+  await eventually('node1 reports the four conflicts', async () =>
+    (await statusJson(c, n1)).skipped?.filter((s) => s.reason === 'conflict').length === 4 ? true : undefined,
+  );
+  t.deepEqual(
+    k.fdb.filter((f) => f.mac === victim.mac).map((f) => f.dst),
+    [victim.ip],
+    "node2's MAC still leads to node2",
+  );
+  t.deepEqual(
+    k.routes.filter((r) => r.dst.endsWith('/25')),
+    [],
+    "no /25 takes half of a node's traffic",
+  );
   t.true((await c.ping(p1, p2.ip, 3)).ok, 'pods on node1 and node2 still reach each other');
   t.true((await c.ping(p2, p1.ip, 3)).ok);
 
@@ -234,7 +264,7 @@ test.serial('overlapping pod CIDRs and a hijack by name: the older Node and this
   t.is(problems.inside, 'claims pod CIDR 10.244.2.128/25, which overlaps pod CIDR 10.244.2.0/24 that node node2 holds (it is the older Node)');
   t.is(problems['aaa-hijack'], `uses VTEP MAC ${victim.mac}, which node node2 holds (it is the older Node)`);
   t.is(problems['aaa-macthief'], `uses VTEP MAC ${victim.mac}, which node node2 holds (it is the older Node)`);
-  t.is(problems.ownslice, 'claims pod CIDR 10.244.1.128/25, which overlaps this node\'s own pod CIDR 10.244.1.0/24');
+  t.is(problems.ownslice, "claims pod CIDR 10.244.1.128/25, which overlaps this node's own pod CIDR 10.244.1.0/24");
   t.is(occurrences(logOf(n1), `skipping node inside: it ${problems.inside} [conflict]`), 1);
   t.is(await metric(c, n1, 'weft_nodes_skipped{reason="conflict"}'), 4);
   t.regex(await status(c, n1, false), /^ {2}aaa-hijack +conflict +it uses VTEP MAC/m);
@@ -242,7 +272,7 @@ test.serial('overlapping pod CIDRs and a hijack by name: the older Node and this
   // On node2 its own CIDR and MAC win over both.
   await waitProgrammed(c, n2, [real(n1), good]);
   const on2 = Object.fromEntries(((await statusJson(c, n2)).skipped ?? []).map((s) => [s.node, s.problem]));
-  t.is(on2.inside, 'claims pod CIDR 10.244.2.128/25, which overlaps this node\'s own pod CIDR 10.244.2.0/24');
+  t.is(on2.inside, "claims pod CIDR 10.244.2.128/25, which overlaps this node's own pod CIDR 10.244.2.0/24");
   t.is(on2['aaa-hijack'], `uses VTEP MAC ${victim.mac}, which is this node's own`);
   for (const node of c.nodes) t.is((await c.weftdHttp(node, '/readyz')).status, 200);
 });
@@ -257,7 +287,10 @@ test.serial('HTTP 500s on publishing the VTEP and on the status patch are retrie
   ]);
   t.teardown(() => proxy.stop());
   // node1 reaches the proxy at 127.0.0.1:6445 in its own namespace.
-  const forwarder = launch(['ip', 'netns', 'exec', n1.netns, 'socat', 'TCP-LISTEN:6445,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${proxy.socketPath}`], { log: join(c.dir, 'fault-socat.log'), unref: true });
+  const forwarder = launch(['ip', 'netns', 'exec', n1.netns, 'socat', 'TCP-LISTEN:6445,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${proxy.socketPath}`], {
+    log: join(c.dir, 'fault-socat.log'),
+    unref: true,
+  });
   t.teardown(() => forwarder.stop());
   const kubeconfig = join(c.dir, 'fault-proxy.kubeconfig');
   proxy.writeKubeconfig(kubeconfig, 'http://127.0.0.1:6445');

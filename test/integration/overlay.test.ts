@@ -1,8 +1,9 @@
 // weftd end to end: a real API server, node namespaces on an underlay bridge,
 // one weftd per node, pods wired by the weft plugin. Each test builds its own
 // cluster and removes it.
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
 import { Cluster, type ClusterNode, type Pod } from '../../testbed/cluster.ts';
 import { eventually } from '../../testbed/eventually.ts';
@@ -23,7 +24,8 @@ async function readyCluster(nodes: number, podsPerNode: number, extra: string[] 
 
 const peerCidrs = async (c: Cluster, node: ClusterNode) => (await c.weftdStatus(node)).peers.map((p) => p.podCidr).sort();
 const fakePeer = (name: string, podCidr: string, annotations: Record<string, string>) => ({
-  metadata: { name, annotations }, spec: { podCIDR: podCidr, podCIDRs: [podCidr] },
+  metadata: { name, annotations },
+  spec: { podCIDR: podCidr, podCIDRs: [podCidr] },
 });
 
 test.serial('every pod reaches every other pod across nodes; nodes carry VTEP annotations and NetworkUnavailable=False', async (t) => {
@@ -45,19 +47,31 @@ test.serial('every pod reaches every other pod across nodes; nodes carry VTEP an
   }
   const status = await c.weftdStatus(c.nodes[0]!);
   const node2 = await c.core.readNode({ name: 'node2' });
-  t.deepEqual(status.peers.find((p) => p.podCidr === '10.244.2.0/24'), {
-    podCidr: '10.244.2.0/24', via: '10.244.2.0', vtepMac: node2.metadata!.annotations![VTEP_MAC], vtepIp: '10.229.0.12',
-  });
+  t.deepEqual(
+    status.peers.find((p) => p.podCidr === '10.244.2.0/24'),
+    {
+      podCidr: '10.244.2.0/24',
+      via: '10.244.2.0',
+      vtepMac: node2.metadata!.annotations![VTEP_MAC],
+      vtepIp: '10.229.0.12',
+    },
+  );
   const metrics = await c.weftdHttp(c.nodes[0]!, '/metrics');
   t.is(metrics.status, 200);
-  for (const name of ['weft_peers_programmed 2', 'weft_reconcile_duration_seconds_bucket', 'weft_entries_added_total', 'weft_drift_repaired_total', 'weft_api_errors_total']) {
+  for (const name of [
+    'weft_peers_programmed 2',
+    'weft_reconcile_duration_seconds_bucket',
+    'weft_entries_added_total',
+    'weft_drift_repaired_total',
+    'weft_api_errors_total',
+  ]) {
     t.true(metrics.body.includes(name), name);
   }
   t.is((await c.weftdHttp(c.nodes[0]!, '/healthz')).status, 200);
   t.is((await c.weftdHttp(c.nodes[0]!, '/readyz')).status, 200);
 });
 
-test.serial('a deleted Node\'s routes, neighbours and FDB entries vanish from the others, also when deleted while weftd was down', async (t) => {
+test.serial("a deleted Node's routes, neighbours and FDB entries vanish from the others, also when deleted while weftd was down", async (t) => {
   const { c } = await readyCluster(3, 0);
   t.teardown(() => c.destroy());
   const [n1, n2] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
@@ -95,7 +109,7 @@ test.serial('restarting a weftd loses no ping, and a node whose VTEP address cha
   await c.startWeftd(n1);
   const [a, b, d] = await during;
   t.is(a.received, 40, 'pod2 → pod3 lost nothing');
-  t.is(b.received, 40, 'pod2 → pod1 lost nothing while node1\'s weftd restarted');
+  t.is(b.received, 40, "pod2 → pod1 lost nothing while node1's weftd restarted");
   t.is(d.received, 40, 'pod3 → pod1 lost nothing');
   await eventually('node1 ready again', async () => ((await c.weftdStatus(n1)).readiness === 'ready' ? true : undefined));
 
@@ -104,14 +118,14 @@ test.serial('restarting a weftd loses no ping, and a node whose VTEP address cha
   await c.inNode(n3, 'ip', ['addr', 'del', `${n3.underlayIp}/24`, 'dev', 'eth0']);
   await c.inNode(n3, 'ip', ['addr', 'add', '10.229.0.50/24', 'dev', 'eth0']);
   await c.startWeftd(n3);
-  await eventually('node1 learns node3\'s new VTEP address', async () => {
+  await eventually("node1 learns node3's new VTEP address", async () => {
     const s = await c.weftdStatus(n1);
     return s.peers.find((p) => p.podCidr === '10.244.3.0/24')?.vtepIp === '10.229.0.50' ? true : undefined;
   });
   const fdb = await c.inNode(n1, 'bridge', ['fdb', 'show', 'dev', 'weft.1']);
   t.notRegex(fdb.stdout, new RegExp(`dst ${n3.underlayIp.replace(/\./g, '\\.')} `), 'the old FDB entry is gone');
   await eventually('node3 re-programmed after its restart', async () => ((await c.weftdStatus(n3)).peers.length === 2 ? true : undefined));
-  t.true((await c.ping(p1, p3.ip)).ok, 'pod1 reaches pod3 at node3\'s new address');
+  t.true((await c.ping(p1, p3.ip)).ok, "pod1 reaches pod3 at node3's new address");
 });
 
 test.serial('a 30 s API server outage keeps connectivity; a change made after it returns is applied', async (t) => {
@@ -156,7 +170,7 @@ test.serial('garbage weft.dev annotations on one node disturb no other; drift an
   t.true((await c.ping(p1, p2.ip)).ok, 'pods reach each other again');
 });
 
-test.serial('--ip-masq installs weft\'s own chains once, keeps them through resyncs, and leaves other rules alone', async (t) => {
+test.serial("--ip-masq installs weft's own chains once, keeps them through resyncs, and leaves other rules alone", async (t) => {
   const c = await Cluster.start(1);
   t.teardown(() => c.destroy());
   const [n1] = c.nodes as [ClusterNode];
@@ -166,7 +180,7 @@ test.serial('--ip-masq installs weft\'s own chains once, keeps them through resy
   await new Promise((r) => setTimeout(r, 4500)); // two periodic resyncs re-check the rules
   const nat = (await c.inNode(n1, 'iptables', ['-w', '-t', 'nat', '-S'])).stdout;
   t.is(nat.match(/-A POSTROUTING .*-j WEFT-POSTROUTING/g)?.length, 1, 'one jump, however often the rules are re-checked');
-  t.regex(nat, /-A POSTROUTING -s 192\.0\.2\.0\/24 -j RETURN/, 'another program\'s rule stays');
+  t.regex(nat, /-A POSTROUTING -s 192\.0\.2\.0\/24 -j RETURN/, "another program's rule stays");
   t.regex(nat, /-A WEFT-POSTROUTING -s 10\.244\.0\.0\/16 -d 10\.244\.0\.0\/16 .*-j RETURN/);
   t.regex(nat, /-A WEFT-POSTROUTING -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .*-j MASQUERADE --random-fully/);
   t.is(nat.match(/-A WEFT-POSTROUTING/g)?.length, 2);
@@ -194,6 +208,9 @@ test.serial('weftd refuses a pod CIDR outside the cluster network, with settings
   const weftd = n1.weftd!;
   const code = await eventually('weftd exits', async () => weftd.child.exitCode ?? undefined);
   t.is(code, 1);
-  t.regex(readFileSync(n1.weftdLog, 'utf8'), /node node1 has pod CIDR 10\.244\.1\.0\/24 outside the cluster network \(--cluster-cidr\): make kube-controller-manager's --cluster-cidr and weft's agree/);
+  t.regex(
+    readFileSync(n1.weftdLog, 'utf8'),
+    /node node1 has pod CIDR 10\.244\.1\.0\/24 outside the cluster network \(--cluster-cidr\): make kube-controller-manager's --cluster-cidr and weft's agree/,
+  );
   t.is((await c.inNode(n1, 'ip', ['link', 'show', 'weft.7'])).exitCode, 1, 'no device was created');
 });

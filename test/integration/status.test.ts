@@ -1,7 +1,8 @@
 // STATUS, VERSION, the subnet file contract and per-pod masquerade.
-import test from 'ava';
-import { join } from 'node:path';
+
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
 import { writeSubnetFile } from '../../src/subnet/subnet-file.ts';
 import { cnitool, execWeft, makeNetwork, reservations } from '../../testbed/cni.ts';
 import { makeNetns, tempDir } from '../../testbed/fixtures.ts';
@@ -49,21 +50,25 @@ test('without ipam.ranges the pod subnet and MTU come from the subnet file weftd
   const dir = tempDir(t);
   const subnetFile = join(dir, 'subnet.json');
   writeSubnetFile(subnetFile, {
-    version: 1, clusterNetworks: ['10.230.0.0/16'], subnets: [{ subnet: net.subnet, gateway: `${net.prefix}1` }], mtu: 1410, ipMasq: false,
+    version: 1,
+    clusterNetworks: ['10.230.0.0/16'],
+    subnets: [{ subnet: net.subnet, gateway: `${net.prefix}1` }],
+    mtu: 1410,
+    ipMasq: false,
   });
   const conf = { cniVersion: '1.1.0', name: net.name, type: 'weft', bridge: net.bridge, subnetFile, ipam: { dataDir: net.dataDir } };
   const pod = await makeNetns(t);
   const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'from-subnet-file', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
   const add = await execWeft(env, JSON.stringify(conf));
   t.is(add.exitCode, 0, add.stdout);
-  t.is((add.json?.ips as { address: string }[])[0]!.address, `${net.prefix}2/24`);
+  t.is((add.json!.ips as { address: string }[])[0]!.address, `${net.prefix}2/24`);
   const [eth0] = await ipJson<{ mtu: number }>(['link', 'show', 'dev', 'eth0'], pod.name);
   t.is(eth0!.mtu, 1410);
   t.is((await execWeft({ ...env, CNI_COMMAND: 'DEL' }, JSON.stringify(conf))).exitCode, 0);
   t.deepEqual(reservations(net), []);
 });
 
-test('ipMasq adds the pod to weft\'s masquerade set on ADD and removes it on DEL', async (t) => {
+test("ipMasq adds the pod to weft's masquerade set on ADD and removes it on DEL", async (t) => {
   const net = await makeNetwork(t, { extra: { ipMasq: true } });
   t.teardown(async () => {
     await sh('nft', ['delete', 'table', 'inet', 'weft-pod-masq']);

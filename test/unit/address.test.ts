@@ -1,7 +1,7 @@
 // weft parses and prints addresses itself (ip-num cost the plugin ~18 ms of
 // start-up per pod); ip-num stays as the oracle this code must agree with.
 import test from 'ava';
-import { IPv4, IPv6, Validator, collapseIPv6Number } from 'ip-num';
+import { collapseIPv6Number, IPv4, IPv6, Validator } from 'ip-num';
 import { formatAddress, parseAddress } from '../../src/net/address.ts';
 
 // A fixed-seed generator: the same addresses on every run.

@@ -2,7 +2,7 @@
 // from words either keeps each word one word, or is refused.
 import test from 'ava';
 import fc from 'fast-check';
-import { UnsafeWordError, commandLine, nftLine } from '../../src/linux/command-words.ts';
+import { commandLine, nftLine, UnsafeWordError } from '../../src/linux/command-words.ts';
 
 const unsafe = ['', 'a b', 'a\tb', 'a\nb', 'a#b', 'a"b', "a'b", 'a\\b', 'a\u0000b', 'a\u001bb', 'a\u2028b', 'a\u00a0b'];
 
@@ -18,15 +18,18 @@ test('nft refuses ";" and braces inside a value but takes them as words of their
 });
 
 test('any accepted command line splits back into exactly its words', (t) => {
-  fc.assert(fc.property(fc.array(fc.string({ unit: 'binary', minLength: 0, maxLength: 12 }), { minLength: 1, maxLength: 6 }), (words) => {
-    let line: string;
-    try {
-      line = commandLine(words, 'ip');
-    } catch (err) {
-      return err instanceof UnsafeWordError;
-    }
-    // What iproute2's makeargs does, minus quotes and comments, which were refused.
-    return JSON.stringify(line.split(/[ \t\r\n]+/)) === JSON.stringify(words) && !/[#"'\\]/.test(line);
-  }), { seed: 8, numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'binary', minLength: 0, maxLength: 12 }), { minLength: 1, maxLength: 6 }), (words) => {
+      let line: string;
+      try {
+        line = commandLine(words, 'ip');
+      } catch (err) {
+        return err instanceof UnsafeWordError;
+      }
+      // What iproute2's makeargs does, minus quotes and comments, which were refused.
+      return JSON.stringify(line.split(/[ \t\r\n]+/)) === JSON.stringify(words) && !/[#"'\\]/.test(line);
+    }),
+    { seed: 8, numRuns: 2000 },
+  );
   t.pass();
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { PLUGIN_DEFAULTS, configVersion, decodeConfig, parseNetworkConfig } from '../../src/cni/network-config.ts';
 import { parseInvocation } from '../../src/cni/env.ts';
 import { CniError } from '../../src/cni/errors.ts';
+import { configVersion, decodeConfig, PLUGIN_DEFAULTS, parseNetworkConfig } from '../../src/cni/network-config.ts';
 
 const codeOf = (fn: () => unknown): number | undefined => {
   try {
@@ -26,7 +26,12 @@ test('defaults fill everything the config leaves out', (t) => {
 
 test('unknown keys are ignored; known keys are typed', (t) => {
   const conf = parseNetworkConfig({
-    cniVersion: '1.1.0', name: 'n', somethingElse: [1, 2], mtu: 1450, hairpinMode: false, ipMasq: true,
+    cniVersion: '1.1.0',
+    name: 'n',
+    somethingElse: [1, 2],
+    mtu: 1450,
+    hairpinMode: false,
+    ipMasq: true,
     dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] },
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.1' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/tmp/x' },
   });
@@ -43,16 +48,37 @@ test('GC attachments come from cni.dev/valid-attachments, or the older cni.dev/a
   t.deepEqual(parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': a }).validAttachments, a);
   t.deepEqual(parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/attachments': a }).validAttachments, a);
   t.deepEqual(parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': null }).validAttachments, []);
-  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': [{ containerID: '../x', ifname: 'eth0' }] })), 7);
+  t.is(
+    codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', 'cni.dev/valid-attachments': [{ containerID: '../x', ifname: 'eth0' }] })),
+    7,
+  );
 });
 
 test('decode failures are code 6, type errors code 7', (t) => {
-  t.is(codeOf(() => decodeConfig('{')), 6);
-  t.is(codeOf(() => decodeConfig('"string"')), 6);
-  t.is(codeOf(() => configVersion({})), 7);
-  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', dns: { nameservers: '8.8.8.8' } })), 7);
-  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', ipam: { routes: [{ dst: 'default' }] } })), 7);
-  t.is(codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', subnetFile: 'relative.json' })), 7);
+  t.is(
+    codeOf(() => decodeConfig('{')),
+    6,
+  );
+  t.is(
+    codeOf(() => decodeConfig('"string"')),
+    6,
+  );
+  t.is(
+    codeOf(() => configVersion({})),
+    7,
+  );
+  t.is(
+    codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', dns: { nameservers: '8.8.8.8' } })),
+    7,
+  );
+  t.is(
+    codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', ipam: { routes: [{ dst: 'default' }] } })),
+    7,
+  );
+  t.is(
+    codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', subnetFile: 'relative.json' })),
+    7,
+  );
 });
 
 test('the CNI_* variables are validated for each verb', (t) => {
@@ -63,7 +89,17 @@ test('the CNI_* variables are validated for each verb', (t) => {
   t.is(parseInvocation({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0' }).netns, '');
   t.is(parseInvocation({ CNI_COMMAND: 'GC' }).command, 'GC');
   t.is(parseInvocation({ CNI_COMMAND: 'STATUS' }).command, 'STATUS');
-  t.is(codeOf(() => parseInvocation({ ...add, CNI_CONTAINERID: '' })), 4);
-  t.is(codeOf(() => parseInvocation({ ...add, CNI_IFNAME: 'x'.repeat(15) })), undefined, '15 characters is the limit, not over it');
-  t.is(codeOf(() => parseInvocation({ CNI_COMMAND: 'CHECK', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0' })), 4);
+  t.is(
+    codeOf(() => parseInvocation({ ...add, CNI_CONTAINERID: '' })),
+    4,
+  );
+  t.is(
+    codeOf(() => parseInvocation({ ...add, CNI_IFNAME: 'x'.repeat(15) })),
+    undefined,
+    '15 characters is the limit, not over it',
+  );
+  t.is(
+    codeOf(() => parseInvocation({ CNI_COMMAND: 'CHECK', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0' })),
+    4,
+  );
 });

@@ -14,7 +14,7 @@ function reply(env: Record<string, string>, input: { text: string; tooLarge: boo
   return { out, lines, json: JSON.parse(lines[0]!) as { cniVersion: string; code?: number; msg?: string; supportedVersions?: string[] } };
 }
 
-test('VERSION answers in the request\'s version, or the newest for input it cannot read', (t) => {
+test("VERSION answers in the request's version, or the newest for input it cannot read", (t) => {
   t.like(reply({ CNI_COMMAND: 'VERSION' }, stdin({ cniVersion: '0.4.0' })).json, { cniVersion: '0.4.0' });
   t.like(reply({ CNI_COMMAND: 'VERSION' }, stdin('not json')).json, { cniVersion: '1.1.0' });
   t.like(reply({ CNI_COMMAND: 'VERSION' }, { text: '', tooLarge: true }).json, { cniVersion: '1.1.0' });
@@ -28,7 +28,13 @@ const cases: [string, Record<string, string>, { text: string; tooLarge: boolean 
   ['a JSON null', add, stdin('null'), 6, /not a JSON object/],
   ['a name with a quote', add, stdin({ ...conf, name: 'a"b' }), 7, /name "a\\"b" is invalid/],
   ['an unknown version', add, stdin({ ...conf, cniVersion: '2.0.0' }), 1, /cniVersion "2\.0\.0" is not supported/],
-  ['a route gw with a space', add, stdin({ ...conf, ipam: { ...conf.ipam, routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1 onlink' }] } }), 7, /gw "10\.0\.0\.1 onlink" is not an IPv4 address/],
+  [
+    'a route gw with a space',
+    add,
+    stdin({ ...conf, ipam: { ...conf.ipam, routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1 onlink' }] } }),
+    7,
+    /gw "10\.0\.0\.1 onlink" is not an IPv4 address/,
+  ],
 ];
 
 for (const [title, env, input, code, msg] of cases) {

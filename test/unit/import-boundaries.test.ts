@@ -2,9 +2,10 @@
 // below it, so the plugin never loads the daemon's code (or the daemon's
 // dependencies), shared contracts have a neutral home, and no two folders
 // import each other. A new import across folders must fit this table.
-import test from 'ava';
-import { readFileSync, readdirSync } from 'node:fs';
+
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
+import test from 'ava';
 
 // Folder → the src/ folders it may import. Lower layers first.
 const ALLOWED: Record<string, string[]> = {
@@ -62,7 +63,7 @@ test('the layer table itself has no cycle', (t) => {
   for (const folder of Object.keys(ALLOWED)) visit(folder, []);
 });
 
-test('the plugin\'s entry point reaches no daemon, overlay or API code', (t) => {
+test("the plugin's entry point reaches no daemon, overlay or API code", (t) => {
   const seen = new Set<string>();
   const walk = (file: string): void => {
     if (seen.has(file)) return;

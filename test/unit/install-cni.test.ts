@@ -1,9 +1,10 @@
 // installCni on temp dirs: what it writes, that re-running changes nothing,
 // that an update replaces files by rename, and that bad input is refused
 // before anything is written.
-import test from 'ava';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import test from 'ava';
 import { installCni } from '../../cmd/weftd/install-cni.ts';
 import { tempDir } from '../../testbed/fixtures.ts';
 
@@ -95,7 +96,9 @@ for (const [what, change, message] of refusals) {
 test('refuses a missing plugin binary, naming it', (t) => {
   const s = setup(t);
   const binary = join(s.dir, 'no-such-weft');
-  t.throws(() => installCni({ ...s, binary, conflist }), { message: `weft plugin binary ${binary} cannot be read (ENOENT): pass the path of the weft executable` });
+  t.throws(() => installCni({ ...s, binary, conflist }), {
+    message: `weft plugin binary ${binary} cannot be read (ENOENT): pass the path of the weft executable`,
+  });
   t.false(existsSync(s.confDir));
 });
 

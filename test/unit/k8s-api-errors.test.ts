@@ -1,12 +1,16 @@
-import test from 'ava';
 import { ApiException } from '@kubernetes/client-node';
-import { describeApiError, httpStatusOf, nodeRequestError, type NodeRequest } from '../../src/k8s/api-errors.ts';
+import test from 'ava';
+import { describeApiError, httpStatusOf, type NodeRequest, nodeRequestError } from '../../src/k8s/api-errors.ts';
 
 const patch: NodeRequest = { verb: 'patch', resource: 'nodes', purpose: 'publish the VTEP on' };
 const forbidden = new ApiException(
   403,
   'Unknown API Status Code!',
-  JSON.stringify({ kind: 'Status', code: 403, message: 'nodes "n1" is forbidden: User "system:serviceaccount:kube-system:weftd" cannot patch resource "nodes"' }),
+  JSON.stringify({
+    kind: 'Status',
+    code: 403,
+    message: 'nodes "n1" is forbidden: User "system:serviceaccount:kube-system:weftd" cannot patch resource "nodes"',
+  }),
   {},
 );
 const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 10.96.0.1:443'), { code: 'ECONNREFUSED' }) });
@@ -18,7 +22,7 @@ test('the status comes from ApiException or from a Watch error', (t) => {
   t.is(httpStatusOf(undefined), undefined);
 });
 
-test('a log line carries the server\'s message or the socket error, not headers', (t) => {
+test("a log line carries the server's message or the socket error, not headers", (t) => {
   t.is(describeApiError(forbidden), 'HTTP 403: nodes "n1" is forbidden: User "system:serviceaccount:kube-system:weftd" cannot patch resource "nodes"');
   t.is(describeApiError(new ApiException(401, 'Unauthorized', undefined, {})), 'HTTP 401');
   t.is(describeApiError(new ApiException(500, 'x', 'plain text\n', {})), 'HTTP 500: plain text');
@@ -29,19 +33,30 @@ test('a log line carries the server\'s message or the socket error, not headers'
 
 test('a refused request names the node, the verb and the ClusterRole', (t) => {
   const err = nodeRequestError(forbidden, patch, 'n1');
-  t.regex(err.message, /^weftd's service account may not patch node n1 \(HTTP 403: .*\): apply manifests\/weft\.yaml's ClusterRole, which grants patch on nodes$/);
+  t.regex(
+    err.message,
+    /^weftd's service account may not patch node n1 \(HTTP 403: .*\): apply manifests\/weft\.yaml's ClusterRole, which grants patch on nodes$/,
+  );
   t.is(err.cause, forbidden);
   const status = nodeRequestError(forbidden, { verb: 'patch', resource: 'nodes/status', purpose: 'mark the network available on' }, 'n1');
   t.regex(status.message, /^weftd's service account may not patch the status of node n1 .*grants patch on nodes\/status$/);
 });
 
 test('other failures name the node and what to check', (t) => {
-  t.regex(nodeRequestError(new ApiException(404, '', '{"message":"nodes \\"n1\\" not found"}', {}), patch, 'n1').message,
-    /^cannot publish the VTEP on node n1: no such Node .*check weftd's --node-name/);
-  t.regex(nodeRequestError(new ApiException(401, 'Unauthorized', undefined, {}), patch, 'n1').message,
-    /^cannot publish the VTEP on node n1: the API server does not accept weftd's credentials/);
-  t.regex(nodeRequestError(refused, patch, 'n1').message,
-    /^cannot publish the VTEP on node n1: the API server did not answer \(ECONNREFUSED: .*\); check that kube-apiserver is up/);
-  t.is(nodeRequestError(new ApiException(500, '', '{"message":"etcdserver: timeout"}', {}), patch, 'n1').message,
-    'cannot publish the VTEP on node n1: HTTP 500: etcdserver: timeout');
+  t.regex(
+    nodeRequestError(new ApiException(404, '', '{"message":"nodes \\"n1\\" not found"}', {}), patch, 'n1').message,
+    /^cannot publish the VTEP on node n1: no such Node .*check weftd's --node-name/,
+  );
+  t.regex(
+    nodeRequestError(new ApiException(401, 'Unauthorized', undefined, {}), patch, 'n1').message,
+    /^cannot publish the VTEP on node n1: the API server does not accept weftd's credentials/,
+  );
+  t.regex(
+    nodeRequestError(refused, patch, 'n1').message,
+    /^cannot publish the VTEP on node n1: the API server did not answer \(ECONNREFUSED: .*\); check that kube-apiserver is up/,
+  );
+  t.is(
+    nodeRequestError(new ApiException(500, '', '{"message":"etcdserver: timeout"}', {}), patch, 'n1').message,
+    'cannot publish the VTEP on node n1: HTTP 500: etcdserver: timeout',
+  );
 });

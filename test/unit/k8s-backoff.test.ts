@@ -5,7 +5,10 @@ const noJitter = () => 0;
 
 test('delays double from min up to max, and reset starts over', (t) => {
   const backoff = exponentialBackoff(500, 3000, noJitter);
-  t.deepEqual([1, 2, 3, 4, 5].map(() => backoff.next()), [500, 1000, 2000, 3000, 3000]);
+  t.deepEqual(
+    [1, 2, 3, 4, 5].map(() => backoff.next()),
+    [500, 1000, 2000, 3000, 3000],
+  );
   backoff.reset();
   t.is(backoff.next(), 500);
 });

@@ -1,23 +1,25 @@
 // Where weftd finds the API server, and what it relies on inside client-node.
 // Serial: these tests set the environment variables that loadKubeConfig reads.
-import test, { type ExecutionContext } from 'ava';
+
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import test, { type ExecutionContext } from 'ava';
 import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
 import { watchWithIdleTimeout } from '../../src/k8s/node-watch.ts';
 
-const kubeconfig = (server: string) => JSON.stringify({
-  apiVersion: 'v1',
-  kind: 'Config',
-  clusters: [{ name: 'c', cluster: { server } }],
-  users: [{ name: 'u', user: { token: 't' } }],
-  contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
-  'current-context': 'x',
-});
+const kubeconfig = (server: string) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'c', cluster: { server } }],
+    users: [{ name: 'u', user: { token: 't' } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+    'current-context': 'x',
+  });
 
 const ENV = ['KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT'] as const;
 
@@ -59,7 +61,7 @@ test.serial('a kubeconfig that cannot be used says which and why', async (t) => 
   t.throws(() => loadKubeConfig({}), { message: /from KUBECONFIG\) has no current context with a cluster/ });
 });
 
-test.serial('without a kubeconfig, the pod\'s service account is used', async (t) => {
+test.serial("without a kubeconfig, the pod's service account is used", async (t) => {
   const root = await isolate(t);
   const accountDir = join(root, SERVICE_ACCOUNT_DIR);
   await mkdir(accountDir, { recursive: true });
@@ -93,7 +95,13 @@ test.serial('the idle timeout weftd sets on a Watch is the one that ends a quiet
     res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'n1' } } })}\n`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   const kc = new KubeConfig();
   // Plain HTTP on loopback: client-node allows it only with skipTLSVerify.
   kc.loadFromOptions({
@@ -107,7 +115,12 @@ test.serial('the idle timeout weftd sets on a Watch is the one that ends a quiet
     const started = Date.now();
     let events = 0;
     let endedAt: number | undefined;
-    const controller = await watchWithIdleTimeout(kc, idleMs).watch('/api/v1/nodes', {}, () => events++, () => (endedAt ??= Date.now() - started));
+    const controller = await watchWithIdleTimeout(kc, idleMs).watch(
+      '/api/v1/nodes',
+      {},
+      () => events++,
+      () => (endedAt ??= Date.now() - started),
+    );
     await new Promise((r) => setTimeout(r, waitMs));
     controller.abort();
     return { events, endedAt };

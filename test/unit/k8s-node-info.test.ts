@@ -1,5 +1,5 @@
 import test from 'ava';
-import { sameNodeInfo, toNodeInfo, type NodeInfo } from '../../src/k8s/node-info.ts';
+import { type NodeInfo, sameNodeInfo, toNodeInfo } from '../../src/k8s/node-info.ts';
 
 test('podCidrs come from spec.podCIDRs, else spec.podCIDR, else nothing', (t) => {
   const dual = { metadata: { name: 'a' }, spec: { podCIDR: '10.0.0.0/24', podCIDRs: ['10.0.0.0/24', 'fd00::/64'] } };

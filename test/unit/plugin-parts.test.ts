@@ -2,26 +2,31 @@ import test from 'ava';
 import { bridgeCommands } from '../../src/cni/bridge.ts';
 import { hostVethName, isHostVethName } from '../../src/cni/host-veth.ts';
 import { masqueradeScript } from '../../src/cni/pod-masquerade.ts';
+import type { Result } from '../../src/cni/types.ts';
 import { resultForVersion } from '../../src/cni/version.ts';
-import { subnetFileProblem } from '../../src/subnet/subnet-file.ts';
 import { parseAddress, parseCidr } from '../../src/net/address.ts';
 import { macForAddress, macForName } from '../../src/net/mac.ts';
-import type { Result } from '../../src/cni/types.ts';
+import { subnetFileProblem } from '../../src/subnet/subnet-file.ts';
 
 const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };
 
 test('a missing bridge is created with a MAC pinned to its gateway, addressed and set up', (t) => {
-  t.deepEqual(bridgeCommands('weft0', undefined, [gw], 1450).map((c) => c.join(' ')), [
-    'link add name weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge',
-    'addr add 10.0.0.1/24 dev weft0',
-    'link set dev weft0 up',
-  ]);
+  t.deepEqual(
+    bridgeCommands('weft0', undefined, [gw], 1450).map((c) => c.join(' ')),
+    ['link add name weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge', 'addr add 10.0.0.1/24 dev weft0', 'link set dev weft0 up'],
+  );
 });
 
 test('an existing bridge keeps its gateway with an idempotent replace and is only set up when down', (t) => {
   const bridge = { name: 'weft0', isBridge: true, up: true, mtu: 1500, mac: '0a:58:0a:00:00:01' };
-  t.deepEqual(bridgeCommands('weft0', bridge, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0']);
-  t.deepEqual(bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined).map((c) => c.join(' ')), ['addr replace 10.0.0.1/24 dev weft0', 'link set dev weft0 up']);
+  t.deepEqual(
+    bridgeCommands('weft0', bridge, [gw], undefined).map((c) => c.join(' ')),
+    ['addr replace 10.0.0.1/24 dev weft0'],
+  );
+  t.deepEqual(
+    bridgeCommands('weft0', { ...bridge, up: false }, [gw], undefined).map((c) => c.join(' ')),
+    ['addr replace 10.0.0.1/24 dev weft0', 'link set dev weft0 up'],
+  );
 });
 
 test('host veth names are stable, 15 characters, and recognisable', (t) => {
@@ -41,13 +46,23 @@ test('pod MACs encode the pod IP; other MACs are locally administered and differ
 test('results convert to the requested version', (t) => {
   const result: Result = {
     cniVersion: '1.1.0',
-    interfaces: [{ name: 'weft0', mac: 'm1' }, { name: 'h', mac: 'm2' }, { name: 'eth0', mac: 'm3', mtu: 1450, sandbox: '/ns' }],
-    ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 2 }, { address: 'fd00::2/64', gateway: 'fd00::1', interface: 2 }],
+    interfaces: [
+      { name: 'weft0', mac: 'm1' },
+      { name: 'h', mac: 'm2' },
+      { name: 'eth0', mac: 'm3', mtu: 1450, sandbox: '/ns' },
+    ],
+    ips: [
+      { address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 2 },
+      { address: 'fd00::2/64', gateway: 'fd00::1', interface: 2 },
+    ],
     routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }],
     dns: {},
   };
   const v040 = resultForVersion(result, '0.4.0') as { ips: { version: string }[]; interfaces: { mtu?: number }[] };
-  t.deepEqual(v040.ips.map((i) => i.version), ['4', '6']);
+  t.deepEqual(
+    v040.ips.map((i) => i.version),
+    ['4', '6'],
+  );
   t.is(v040.interfaces[2]!.mtu, undefined);
   const v100 = resultForVersion(result, '1.0.0') as { ips: { version?: string }[] };
   t.is(v100.ips[0]!.version, undefined);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { IpamError } from '../../src/ipam/errors.ts';
-import { formatAddress, parseAddress, parseCidr } from '../../src/net/address.ts';
 import { candidates, capacity, parseRange, parseRangeSets } from '../../src/ipam/range.ts';
+import { formatAddress, parseAddress, parseCidr } from '../../src/net/address.ts';
 
 const addr = (s: string) => parseAddress(s)!;
 const list = (it: Iterable<{ family: 4 | 6; value: bigint }>) => [...it].map(formatAddress);
