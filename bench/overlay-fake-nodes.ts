@@ -2,12 +2,14 @@
 // nodes would leave them (pod CIDR, VTEP annotations), numbered 1..32767.
 // Peer i has pod CIDR 10.(128 + i/256).(i%256).0/24 inside FAKE_CLUSTER_CIDR,
 // VTEP 172.(16 + i/65536).(i/256%256).(i%256) (never contacted: no packet is
-// sent to a peer) and VTEP MAC 0e:fe:00:<i as three bytes>.
+// sent to a peer) and the VTEP MAC weftd derives from its name (a peer with
+// any other MAC is skipped).
 //
 // Each also carries what a kubelet-registered Node does (labels, status with
 // conditions, addresses, capacity, node info and a list of images), so that
 // the list weftd reads at start-up is as large as a real cluster's.
 import { VTEP_IP, VTEP_MAC } from '../src/k8s/annotations.ts';
+import { macForName } from '../src/net/mac.ts';
 
 export const FAKE_CLUSTER_CIDR = '10.128.0.0/9';
 export const MAX_PEERS = 32767;
@@ -19,13 +21,14 @@ const hex = (n: number) => n.toString(16).padStart(2, '0');
 export function fakePeer(index: number): FakePeer {
   if (!Number.isInteger(index) || index < 1 || index > MAX_PEERS) throw new Error(`fake peer ${index}: only 1..${MAX_PEERS} fit ${FAKE_CLUSTER_CIDR} in /24s`);
   const via = `10.${128 + (index >> 8)}.${index & 255}.0`;
+  const name = `peer-${String(index).padStart(5, '0')}`;
   return {
     index,
-    name: `peer-${String(index).padStart(5, '0')}`,
+    name,
     podCidr: `${via}/24`,
     via,
     vtepIp: `172.${16 + (index >> 16)}.${(index >> 8) & 255}.${index & 255}`,
-    vtepMac: `0e:fe:00:${hex((index >> 16) & 255)}:${hex((index >> 8) & 255)}:${hex(index & 255)}`,
+    vtepMac: macForName(name),
   };
 }
 

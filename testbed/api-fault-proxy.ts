@@ -21,6 +21,8 @@ export type Fault = {
   method: string;
   /** The request path without its query, e.g. /api/v1/nodes/node1/status. */
   path: string;
+  /** Only requests whose Content-Type starts with this (a patch's strategy), when given. */
+  contentType?: string;
   /** How many matching requests fail; later ones are forwarded. */
   times: number;
   /** Default 500. */
@@ -30,7 +32,7 @@ export type Fault = {
 export type ApiFaultProxy = {
   socketPath: string;
   /** The requests answered with an error, in order. */
-  injected: { method: string; path: string; status: number }[];
+  injected: { method: string; path: string; contentType: string; status: number }[];
   /** Writes a kubeconfig for a client that reaches this proxy at `server` (http://HOST:PORT). */
   writeKubeconfig(path: string, server: string): void;
   /** Closes the socket and every connection, watches included; safe to call twice. */
@@ -72,11 +74,14 @@ export async function startApiFaultProxy(cp: ControlPlane, socketPath: string, f
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]!;
-    const fault = remaining.find((f) => f.times > 0 && f.method === req.method && f.path === path);
+    const contentType = req.headers['content-type'] ?? '';
+    const fault = remaining.find(
+      (f) => f.times > 0 && f.method === req.method && f.path === path && (f.contentType === undefined || contentType.startsWith(f.contentType)),
+    );
     if (!fault) return forward(req, res);
     fault.times--;
     const status = fault.status ?? 500;
-    injected.push({ method: req.method ?? '', path, status });
+    injected.push({ method: req.method ?? '', path, contentType, status });
     req.resume();
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(

@@ -22,7 +22,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { startJanitor } from './janitor.ts';
 import { CACHE_BIN, requireBuilt } from './paths.ts';
 import { type Launched, launch, waitReady } from './process.ts';
@@ -177,6 +177,48 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * A token of a ServiceAccount bound to a Pod scheduled to `node`, as the
+ * kubelet gets for a projected serviceAccountToken volume: the Pod object is
+ * created here with spec.nodeName set (with no kubelet it stays Pending,
+ * which is all the TokenRequest API looks at), and the token's user then
+ * carries the extras authentication.kubernetes.io/node-name (and pod-name).
+ * The Node must exist first: the API server reads it for the node claims.
+ */
+export async function podBoundToken(
+  core: CoreV1Api,
+  opts: { namespace: string; serviceAccount: string; pod: string; node: string; expirationSeconds?: number },
+): Promise<string> {
+  const pod = await core.createNamespacedPod({
+    namespace: opts.namespace,
+    body: {
+      metadata: { name: opts.pod },
+      spec: { nodeName: opts.node, serviceAccountName: opts.serviceAccount, containers: [{ name: 'pause', image: 'registry.k8s.io/pause:3.10' }] },
+    },
+  });
+  const request = await core.createNamespacedServiceAccountToken({
+    namespace: opts.namespace,
+    name: opts.serviceAccount,
+    body: {
+      spec: {
+        audiences: [],
+        expirationSeconds: opts.expirationSeconds ?? 3600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: opts.pod, uid: pod.metadata?.uid },
+      },
+    },
+  });
+  const token = request.status?.token;
+  if (!token) throw new Error(`the TokenRequest for ${opts.namespace}/${opts.serviceAccount} bound to pod ${opts.pod} returned no token`);
+  return token;
+}
+
+/** A client configuration for the API server at `server` that authenticates with a bearer token. */
+export function tokenConfig(server: string, caFile: string, token: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'weft-test', server, caFile, skipTLSVerify: false }, { name: 'token', token });
+  return kc;
 }
 
 // rm retries: a just-killed etcd may still be finishing a write.

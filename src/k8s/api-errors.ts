@@ -25,6 +25,12 @@ export function describeApiError(err: unknown): string {
   return err.message;
 }
 
+// RBAC's refusal says "cannot patch resource"; a ValidatingAdmissionPolicy's
+// names the policy.
+function deniedByAdmissionPolicy(err: unknown): boolean {
+  return err instanceof ApiException && (serverMessage(err.body) ?? '').includes('ValidatingAdmissionPolicy');
+}
+
 // The Status the API server sends with an error, as JSON text or parsed.
 function serverMessage(body: unknown): string | undefined {
   let status = body;
@@ -58,6 +64,13 @@ export function nodeRequestError(err: unknown, request: NodeRequest, nodeName: s
       case 401:
         return `cannot ${request.purpose} node ${nodeName}: the API server does not accept weftd's credentials (${detail}); check the kubeconfig, or that the pod's service-account token is mounted and current`;
       case 403:
+        if (deniedByAdmissionPolicy(err)) {
+          return (
+            `cannot ${request.purpose} node ${nodeName}: an admission policy refused it (${detail}); ` +
+            `manifests/weft-admission.yaml lets weftd change only weft's fields of the Node its pod runs on: check that --node-name ` +
+            `(NODE_NAME) is the pod's spec.nodeName and that weftd uses the pod's own projected token`
+          );
+        }
         return `weftd's service account may not ${request.verb} ${what} (${detail}): apply manifests/weft.yaml's ClusterRole, which grants ${request.verb} on ${request.resource}`;
       case 404:
         return `cannot ${request.purpose} node ${nodeName}: no such Node (${detail}); check weftd's --node-name (NODE_NAME, from the pod's spec.nodeName)`;

@@ -45,11 +45,19 @@ export function loadInCluster(root = ''): { kubeConfig: KubeConfig } | { problem
   }
   const dir = root + SERVICE_ACCOUNT_DIR;
   for (const file of ['token', 'ca.crt']) {
-    if (!existsSync(join(dir, file))) return { problem: `${join(dir, file)} does not exist: is automountServiceAccountToken off?` };
+    if (!existsSync(join(dir, file))) {
+      return {
+        problem:
+          `${join(dir, file)} does not exist: is a service-account token mounted in this container? ` +
+          `(manifests/weft.yaml turns automountServiceAccountToken off and projects the kube-api-access volume into the weftd container alone)`,
+      };
+    }
   }
   const kc = new KubeConfig();
   // This names the token file rather than copying the token: client-node reads
-  // it again every minute, so the kubelet's rotations reach us.
+  // it again every minute, so the kubelet's rotations reach us. In a projected
+  // volume (the manifests' kube-api-access, like the one automounting adds)
+  // token is a symlink through ..data, which the kubelet swaps atomically.
   kc.loadFromCluster(root);
   return { kubeConfig: kc };
 }

@@ -8,15 +8,20 @@ import { type NodeInfo, toNodeInfo } from './node-info.ts';
 // Shown in the Node's managedFields as the writer of what weftd sets.
 const FIELD_MANAGER = 'weftd';
 
-const PUBLISH_VTEP: NodeRequest = { verb: 'patch', resource: 'nodes', purpose: 'publish the VTEP on' };
+const PUBLISH_VTEP: NodeRequest = { verb: 'patch', resource: 'nodes/status', purpose: 'publish the VTEP on' };
 const SET_NETWORK_AVAILABLE: NodeRequest = { verb: 'patch', resource: 'nodes/status', purpose: 'mark the network available on' };
 const READ: NodeRequest = { verb: 'get', resource: 'nodes', purpose: 'read' };
 
-/** Sets weft's VTEP annotations on the node; its other annotations stay as they are. */
+/**
+ * Sets weft's VTEP annotations on the node; its other annotations stay as
+ * they are. Through the status subresource, as flannel does: a patch to
+ * nodes/status may change the Node's metadata but never its spec, so weft's
+ * ClusterRole needs no patch on nodes at all.
+ */
 export async function publishVtep(kc: KubeConfig, nodeName: string, vtep: Vtep): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   try {
-    await core.patchNode(
+    await core.patchNodeStatus(
       { name: nodeName, body: { metadata: { annotations: vtepAnnotations(vtep) } }, fieldManager: FIELD_MANAGER },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );

@@ -7,7 +7,7 @@ import { parseVtep } from '../k8s/annotations.ts';
 import { type Cidr, cidrWithin, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 import type { Peer, Skipped } from './types.ts';
-import { unicastProblem, type VtepContext, vtepIpProblem, vtepMacProblem } from './vtep-checks.ts';
+import { unicastProblem, type VtepContext, vtepIpProblem, vtepMacOwnerProblem, vtepMacProblem } from './vtep-checks.ts';
 
 /** The parts of a Node the overlay reads (the node watch's NodeInfo has them). */
 export type NodeView = { name: string; podCidrs: string[]; annotations: Record<string, string>; created?: number };
@@ -50,7 +50,7 @@ function checkNode(node: NodeView, self: SelfView): Verdict {
   const { ip, mac } = parsed.vtep;
   const ipProblem = vtepIpProblem(parseAddress(ip)!, self);
   if (ipProblem) return { reason: 'malformed', problem: `has VTEP address ${ip} (weft.dev/vtep-ip), which ${ipProblem}` };
-  const macProblem = vtepMacProblem(mac);
+  const macProblem = vtepMacProblem(mac) ?? vtepMacOwnerProblem(mac, node.name);
   if (macProblem) return { reason: 'malformed', problem: `has VTEP MAC ${mac} (weft.dev/vtep-mac), which ${macProblem}` };
   // No creation time sorts last: such a node never takes a CIDR from one that has one.
   return { peer: { node: node.name, created: node.created ?? Number.MAX_SAFE_INTEGER, podCidrs: cidrs.cidrs, vtepIp: ip, vtepMac: mac } };

@@ -4,6 +4,7 @@
 // neighbour with an all-zero MAC. So every such value is refused here,
 // before any command is built from it.
 import { type Address, type Cidr, cidrContains, formatCidr, lastAddress, parseCidr } from '../net/address.ts';
+import { macForName } from '../net/mac.ts';
 
 type Block = { cidr: Cidr; what: string };
 
@@ -55,4 +56,16 @@ export function vtepMacProblem(mac: string): string | undefined {
   // The I/G bit, the lowest bit of the first octet, marks group addresses.
   if ((Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) return mac === 'ff:ff:ff:ff:ff:ff' ? 'is the broadcast MAC' : 'is a multicast MAC';
   return undefined;
+}
+
+/**
+ * Why a canonical MAC cannot be the VTEP MAC of the node named `node`, or
+ * undefined. Every weftd derives its MAC from its node's name
+ * (src/net/mac.ts), so each peer's MAC is known in advance: a Node that
+ * copies another's MAC (to take its FDB entry and neighbour, and so knock it
+ * off the overlay) names itself as the copier, and is the one left out.
+ */
+export function vtepMacOwnerProblem(mac: string, node: string): string | undefined {
+  const own = macForName(node);
+  return mac === own ? undefined : `is not ${own}, the MAC weftd derives from the node name ${node}`;
 }

@@ -3,10 +3,12 @@
 // containers from the rendered DaemonSet as they are written there (command,
 // env, volume mounts, securityContext, memory limit) in the node's network
 // namespace (hostNetwork). weftd finds the API server as in any pod, through
-// KUBERNETES_SERVICE_HOST/PORT and the service-account token mounted at
-// /var/run/secrets/kubernetes.io/serviceaccount, here a token of the weft
-// ServiceAccount minted with the TokenRequest API: so the test proves that the
-// ClusterRole is enough for weftd's whole job, and that the securityContext
+// KUBERNETES_SERVICE_HOST/PORT and the service-account token in the projected
+// volume the manifests mount at /var/run/secrets/kubernetes.io/serviceaccount
+// (in the weftd container only), here a token of the weft ServiceAccount bound
+// to a Pod object on that node, minted with the TokenRequest API as the
+// kubelet does: so the test proves that the ClusterRole and the admission
+// policy are enough for weftd's whole job, and that the securityContext
 // (root, NET_ADMIN only, not privileged, read-only root file system) is
 // enough for the kernel side.
 //
@@ -16,7 +18,11 @@
 
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
+import { describeApiError } from '../../src/k8s/api-errors.ts';
+import { macForName } from '../../src/net/mac.ts';
+import { podBoundToken, tokenConfig } from '../../testbed/apiserver.ts';
 import { CLUSTER_CIDR, Cluster, type ClusterNode } from '../../testbed/cluster.ts';
 import { eventually } from '../../testbed/eventually.ts';
 import { tempDir } from '../../testbed/fixtures.ts';
@@ -48,12 +54,25 @@ type Container = {
   livenessProbe?: HttpProbe;
   readinessProbe?: HttpProbe;
 };
+type ProjectedSource = {
+  serviceAccountToken?: { path: string; expirationSeconds?: number; audience?: string };
+  configMap?: { name: string; items?: { key: string; path: string }[] };
+  downwardAPI?: { items: { path: string; fieldRef?: { fieldPath: string } }[] };
+};
 type Volume = {
   name: string;
   hostPath?: { path: string; type?: string };
   configMap?: { name: string };
+  projected?: { sources: ProjectedSource[] };
 };
-type PodSpec = { hostNetwork?: boolean; initContainers?: Container[]; containers: Container[]; volumes: Volume[] };
+type PodSpec = {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  hostNetwork?: boolean;
+  initContainers?: Container[];
+  containers: Container[];
+  volumes: Volume[];
+};
 type DaemonSet = { spec: { template: { spec: PodSpec } } };
 type ConfigMap = { metadata: { name: string }; data: Record<string, string> };
 
@@ -64,8 +83,10 @@ type PodContext = {
   node: ClusterNode;
   pod: PodSpec;
   configMaps: ConfigMap[];
-  /** A directory holding token, ca.crt and namespace, as the kubelet projects them. */
-  serviceAccountDir: string;
+  /** The pod's namespace, for downwardAPI's metadata.namespace. */
+  namespace: string;
+  /** A token for the pod's ServiceAccount bound to the pod, as the kubelet asks the TokenRequest API for it. */
+  serviceAccountToken: (source: NonNullable<ProjectedSource['serviceAccountToken']>) => Promise<string>;
   /** The API server, as the kubelet sets KUBERNETES_SERVICE_HOST/PORT. */
   apiServer: URL;
   /**
@@ -94,7 +115,7 @@ function bytes(quantity: string): number {
 }
 
 /** The OCI runtime config for one container of the pod, as a kubelet and containerd would make it. */
-function ociConfig(ctx: PodContext, container: Container, rootfs: string): object {
+async function ociConfig(ctx: PodContext, container: Container, rootfs: string): Promise<object> {
   const sc = container.securityContext;
   if (sc.privileged) throw new Error(`${container.name} is privileged: this test runs only unprivileged containers`);
   if (!sc.capabilities?.drop?.includes('ALL')) throw new Error(`${container.name} does not drop ALL capabilities: this test knows no runtime defaults`);
@@ -117,8 +138,11 @@ function ociConfig(ctx: PodContext, container: Container, rootfs: string): objec
     { destination: '/usr/local/bin', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755'] },
     { destination: '/usr/local/bin/weft', type: 'bind', source: join(DIST, 'weft'), options: ['bind', 'ro'] },
     { destination: '/usr/local/bin/weftd', type: 'bind', source: join(DIST, 'weftd'), options: ['bind', 'ro'] },
-    { destination: SERVICE_ACCOUNT_DIR, type: 'bind', source: ctx.serviceAccountDir, options: ['bind', 'ro'] },
   ];
+  // No automounted token: only a container that mounts a projected token volume gets one.
+  if (ctx.pod.automountServiceAccountToken !== false) {
+    throw new Error('the pod does not set automountServiceAccountToken: false: this test mounts only projected tokens');
+  }
   for (const m of container.volumeMounts ?? []) {
     const volume = ctx.pod.volumes.find((v) => v.name === m.name);
     if (!volume) throw new Error(`${container.name} mounts volume ${m.name}, which the pod does not define`);
@@ -133,13 +157,33 @@ function ociConfig(ctx: PodContext, container: Container, rootfs: string): objec
       }
     } else if (volume.configMap) {
       const name = volume.configMap.name;
-      const cm = ctx.configMaps.find((c) => c.metadata.name === name);
-      if (!cm) throw new Error(`volume ${m.name} needs ConfigMap ${name}, which the manifests do not define`);
       source = join(ctx.dir, 'configmaps', name);
       mkdirSync(source, { recursive: true });
-      for (const [key, text] of Object.entries(cm.data)) writeFileSync(join(source, key), text);
+      for (const [key, text] of Object.entries(configMapData(ctx, m.name, name))) writeFileSync(join(source, key), text);
+    } else if (volume.projected) {
+      // Plain files: the kubelet's ..data symlinks are covered by test/unit/k8s-client.test.ts.
+      source = join(ctx.dir, 'projected', `${container.name}-${volume.name}`);
+      mkdirSync(source, { recursive: true });
+      for (const s of volume.projected.sources) {
+        if (s.serviceAccountToken) {
+          writeFileSync(join(source, s.serviceAccountToken.path), await ctx.serviceAccountToken(s.serviceAccountToken));
+        } else if (s.configMap) {
+          const data = configMapData(ctx, m.name, s.configMap.name);
+          for (const { key, path } of s.configMap.items ?? Object.keys(data).map((k) => ({ key: k, path: k }))) {
+            if (data[key] === undefined) throw new Error(`volume ${m.name} needs key ${key} of ConfigMap ${s.configMap.name}`);
+            writeFileSync(join(source, path), data[key]);
+          }
+        } else if (s.downwardAPI) {
+          for (const item of s.downwardAPI.items) {
+            if (item.fieldRef?.fieldPath !== 'metadata.namespace') throw new Error(`volume ${m.name}: this test resolves only metadata.namespace`);
+            writeFileSync(join(source, item.path), ctx.namespace);
+          }
+        } else {
+          throw new Error(`volume ${m.name}: this test knows serviceAccountToken, configMap and downwardAPI projections only`);
+        }
+      }
     } else {
-      throw new Error(`volume ${m.name}: this test knows hostPath and configMap volumes only`);
+      throw new Error(`volume ${m.name}: this test knows hostPath, configMap and projected volumes only`);
     }
     mounts.push({ destination: m.mountPath, type: 'bind', source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] });
   }
@@ -203,7 +247,7 @@ type Running = {
   stop(): Promise<number>;
 };
 
-function runContainer(ctx: PodContext, container: Container): Running {
+async function runContainer(ctx: PodContext, container: Container): Promise<Running> {
   const id = `${ctx.node.netns}-${container.name}`;
   const bundle = join(ctx.dir, container.name);
   const rootfs = join(bundle, 'rootfs');
@@ -213,7 +257,7 @@ function runContainer(ctx: PodContext, container: Container): Running {
   // A copy, not a mount: mounts (like /etc/weft) need their mount points
   // made in it before the root turns read-only.
   cpSync('/etc', join(rootfs, 'etc'), { recursive: true, verbatimSymlinks: true });
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(ociConfig(ctx, container, rootfs), null, 2));
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(await ociConfig(ctx, container, rootfs), null, 2));
   const log = join(ctx.dir, `${container.name}.log`);
   const runc = launch(['runc', '--root', ctx.runcRoot, 'run', '--bundle', bundle, id], { log });
   const exited = runc.ended.then(() => runc.child.exitCode ?? (runc.child.signalCode ? 128 : 1));
@@ -240,14 +284,21 @@ function runContainer(ctx: PodContext, container: Container): Running {
   };
 }
 
+/** A ConfigMap the manifests define, or one the cluster publishes in every namespace (kube-root-ca.crt). */
+function configMapData(ctx: PodContext, volume: string, name: string): Record<string, string> {
+  const cm = ctx.configMaps.find((c) => c.metadata.name === name);
+  if (!cm) throw new Error(`volume ${volume} needs ConfigMap ${name}, which neither the manifests nor the cluster define`);
+  return cm.data;
+}
+
 /** The pod: its init containers one after the other to success, then its containers. */
 async function startPod(ctx: PodContext): Promise<Running[]> {
   for (const init of ctx.pod.initContainers ?? []) {
-    const run = runContainer(ctx, init);
+    const run = await runContainer(ctx, init);
     const code = await run.exited;
     if (code !== 0) throw new Error(`init container ${init.name} on ${ctx.node.name} exited ${code}:\n${readFileSync(run.log, 'utf8')}`);
   }
-  return ctx.pod.containers.map((c) => runContainer(ctx, c));
+  return Promise.all(ctx.pod.containers.map((c) => runContainer(ctx, c)));
 }
 
 /** An HTTP GET from inside the node's network namespace, as the kubelet probes a host-network pod. */
@@ -271,18 +322,17 @@ test("the DaemonSet's pod installs the plugin and runs the overlay with the weft
   const netConf = JSON.parse(findObject<ConfigMap>(objects, 'ConfigMap', 'weft-config').data['net-conf.json']!) as { network: string };
   t.is(netConf.network, CLUSTER_CIDR, "the test cluster uses the manifests' pod network");
 
-  // kubectl create token asks the TokenRequest API, as the kubelet does for
-  // the pod's projected token.
-  const token = (await admin.ok(['create', 'token', 'weft', '-n', 'weft', '--duration=1h'])).trim();
-  const serviceAccountDir = join(tempDir(t), 'serviceaccount');
-  mkdirSync(serviceAccountDir);
-  writeFileSync(join(serviceAccountDir, 'token'), token);
-  writeFileSync(join(serviceAccountDir, 'ca.crt'), readFileSync(cluster.cp.caFile));
-  writeFileSync(join(serviceAccountDir, 'namespace'), 'weft');
+  // kube-controller-manager (not run here) publishes the cluster's CA in every
+  // namespace as the ConfigMap kube-root-ca.crt.
+  configMaps.push({ metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': readFileSync(cluster.cp.caFile, 'utf8') } });
+  const core = cluster.cp.adminConfig().makeApiClient(CoreV1Api);
+  const tokens = new Map<ClusterNode, string>();
 
   const runcRoot = tempDir(t);
+  const podDirs = new Map<ClusterNode, string>();
   const running = new Map<ClusterNode, Running[]>();
   for (const node of cluster.nodes) {
+    podDirs.set(node, tempDir(t));
     running.set(
       node,
       await startPod({
@@ -290,15 +340,41 @@ test("the DaemonSet's pod installs the plugin and runs the overlay with the weft
         node,
         pod,
         configMaps,
-        serviceAccountDir,
+        namespace: 'weft',
+        // The kubelet's TokenRequest for the pod's projected token: bound to
+        // the pod, which is scheduled to this node.
+        serviceAccountToken: async (source) => {
+          const token = await podBoundToken(core, {
+            namespace: 'weft',
+            serviceAccount: pod.serviceAccountName ?? 'default',
+            pod: `weft-${node.name}`,
+            node: node.name,
+            expirationSeconds: source.expirationSeconds,
+          });
+          tokens.set(node, token);
+          return token;
+        },
         runcRoot,
         // Each node's socat forwards 127.0.0.1:<port> to the API server.
         apiServer: new URL(cluster.cp.server),
         // The test nodes have no default route to pick the underlay by.
         extraEnv: { weftd: { WEFTD_IFACE: 'eth0' } },
-        dir: tempDir(t),
+        dir: podDirs.get(node)!,
       }),
     );
+  }
+
+  // Only weftd got a token: install-cni, which never calls the API, has nothing at the service-account path.
+  for (const node of cluster.nodes) {
+    const mounts = (name: string) =>
+      (JSON.parse(readFileSync(join(podDirs.get(node)!, name, 'config.json'), 'utf8')) as { mounts: { destination: string }[] }).mounts.map(
+        (m) => m.destination,
+      );
+    t.false(
+      mounts('install-cni').some((d) => d.startsWith('/var/run/secrets')),
+      `${node.name}: install-cni has no token`,
+    );
+    t.true(mounts('weftd').includes(SERVICE_ACCOUNT_DIR), `${node.name}: weftd has one`);
   }
 
   // install-cni put the plugin and the conflist into each node's CNI dirs.
@@ -342,7 +418,7 @@ test("the DaemonSet's pod installs the plugin and runs the overlay with the weft
   // The watch works: a Node that appears later is programmed on node1.
   await cluster.core.createNode({
     body: {
-      metadata: { name: 'node3', annotations: { 'weft.dev/vtep-ip': '10.229.0.13', 'weft.dev/vtep-mac': '0e:00:00:00:00:03' } },
+      metadata: { name: 'node3', annotations: { 'weft.dev/vtep-ip': '10.229.0.13', 'weft.dev/vtep-mac': macForName('node3') } },
       spec: { podCIDR: '10.244.3.0/24', podCIDRs: ['10.244.3.0/24'] },
     },
   });
@@ -351,7 +427,9 @@ test("the DaemonSet's pod installs the plugin and runs the overlay with the weft
     return /via 10\.244\.3\.0 dev weft\.1 .*onlink/.test(String(r.stdout)) || undefined;
   });
 
-  // The same token is refused everything the ClusterRole does not grant.
+  // node1's token is refused everything the ClusterRole does not grant, and
+  // by the admission policy, any write to another Node.
+  const token = tokens.get(node1)!;
   const asWeft = kubectlFor(t, { server: cluster.cp.server, caFile: cluster.cp.caFile, token });
   t.regex(await asWeft.ok(['get', 'nodes', '-o', 'name']), /node\/node3/, 'the token works for what it may do');
   for (const args of [
@@ -364,6 +442,15 @@ test("the DaemonSet's pod installs the plugin and runs the overlay with the weft
     t.not(refused.exitCode, 0, `kubectl ${args.join(' ')} as weft`);
     t.regex(refused.stderr, /Forbidden.*"system:serviceaccount:weft:weft" cannot/, `kubectl ${args.join(' ')} as weft`);
   }
+  // (Not with kubectl patch --subresource=status: it reads nodes/status first, which RBAC refuses.)
+  const foreign = await tokenConfig(cluster.cp.server, cluster.cp.caFile, token)
+    .makeApiClient(CoreV1Api)
+    .patchNodeStatus(
+      { name: 'node2', body: { metadata: { annotations: { 'weft.dev/vtep-ip': '10.229.0.66' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
+    .then(() => 'allowed', describeApiError);
+  t.regex(foreign, /^HTTP 403: .*ValidatingAdmissionPolicy 'weft-own-node-only' .*denied request: weft on node node1 may not update Node node2, only its own$/);
   t.notRegex(logs(), /HTTP 40[13]\b|forbidden/i, 'weftd was never refused anything');
 
   // The memory limit leaves room: report what the container really used.

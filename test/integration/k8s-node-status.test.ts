@@ -1,17 +1,21 @@
 // What weftd writes on its own Node, against a real kube-apiserver: the VTEP
-// annotations, the NetworkUnavailable condition, reading a Node back, and the
-// errors an operator sees when RBAC or the node name is wrong. One control
-// plane serves the whole file. Needs tools/kube-tools.sh.
+// annotations, the NetworkUnavailable condition, reading a Node back, the
+// errors an operator sees when RBAC or the node name is wrong, and all of it
+// as weftd runs in a pod: with the manifests' ClusterRole and admission policy
+// and nothing more, through a pod-bound token. One control plane serves the
+// whole file. Needs tools/kube-tools.sh (and kubectl for the manifests).
 
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import anyTest, { type TestFn } from 'ava';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
 import { publishVtep, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
-import { type ControlPlane, startControlPlane } from '../../testbed/apiserver.ts';
+import { macForName } from '../../src/net/mac.ts';
+import { type ControlPlane, podBoundToken, startControlPlane } from '../../testbed/apiserver.ts';
+import { kubectlFor, MANIFESTS } from '../../testbed/kubectl.ts';
 
 const test = anyTest as TestFn<{ cp: ControlPlane; kc: KubeConfig; core: CoreV1Api }>;
 
@@ -35,6 +39,7 @@ test('publishVtep sets the VTEP annotations and keeps the others', async (t) => 
 
   await publishVtep(kc, 'st-a', vtep);
   const node = await core.readNode({ name: 'st-a' });
+  t.deepEqual(node.metadata?.labels ?? {}, {}, 'nothing but the annotations');
   t.like(node.metadata?.annotations, {
     'example.com/keep': 'yes',
     'weft.dev/vtep-ip': '192.0.2.10',
@@ -42,8 +47,8 @@ test('publishVtep sets the VTEP annotations and keeps the others', async (t) => 
     'weft.dev/backend': 'vxlan',
   });
   t.true(
-    node.metadata?.managedFields?.some((f) => f.manager === 'weftd'),
-    "the patch is recorded as weftd's",
+    node.metadata?.managedFields?.some((f) => f.manager === 'weftd' && f.subresource === 'status'),
+    "the patch is recorded as weftd's, through the status subresource",
   );
 
   // A new VTEP MAC (the device was recreated) replaces the old one.
@@ -130,37 +135,94 @@ test.serial('in a pod without RBAC for nodes, every call names the node and the 
     name: 'weftd',
     body: { spec: { audiences: [], expirationSeconds: 600 } },
   });
-  const root = await mkdtemp(join(tmpdir(), 'weft-pod-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  const accountDir = join(root, SERVICE_ACCOUNT_DIR);
-  await mkdir(accountDir, { recursive: true });
-  await writeFile(join(accountDir, 'token'), status!.token!);
-  await copyFile(cp.caFile, join(accountDir, 'ca.crt'));
-  await writeFile(join(accountDir, 'namespace'), 'default');
-
-  const url = new URL(cp.server);
-  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
-  process.env.KUBERNETES_SERVICE_HOST = url.hostname;
-  process.env.KUBERNETES_SERVICE_PORT = url.port;
-  const inCluster = (() => {
-    try {
-      return loadInCluster(root);
-    } finally {
-      restoreEnv('KUBERNETES_SERVICE_HOST', saved.host);
-      restoreEnv('KUBERNETES_SERVICE_PORT', saved.port);
-    }
-  })();
-  if ('problem' in inCluster) return t.fail(inCluster.problem);
-  const asWeftd = inCluster.kubeConfig;
+  const asWeftd = await inPod(t, cp, status!.token!, 'default');
   await core.createNode({ body: { metadata: { name: 'st-d' } } });
 
   const patch = await t.throwsAsync(publishVtep(asWeftd, 'st-d', vtep));
-  t.regex(patch?.message ?? '', /^weftd's service account may not patch node st-d \(HTTP 403: .*\): apply manifests\/weft\.yaml's ClusterRole/);
+  t.regex(
+    patch?.message ?? '',
+    /^weftd's service account may not patch the status of node st-d \(HTTP 403: .*\): apply manifests\/weft\.yaml's ClusterRole, which grants patch on nodes\/status$/,
+  );
   const condition = await t.throwsAsync(setNetworkAvailable(asWeftd, 'st-d', 'up'));
   t.regex(condition?.message ?? '', /^weftd's service account may not patch the status of node st-d .*nodes\/status/);
   const read = await t.throwsAsync(readNode(asWeftd, 'st-d'));
   t.regex(read?.message ?? '', /^weftd's service account may not get node st-d /);
 });
+
+// Serial, as above. The manifests' ClusterRole and admission policy, and the
+// token a kubelet gets for a weft pod on st-e: everything weftd does to its
+// own Node works with that alone, and the same writes to another Node do not.
+test.serial("in a weft pod, the manifests' ClusterRole and policy are all weftd needs for its own Node, and refuse it any other", async (t) => {
+  const { cp, core } = t.context;
+  await kubectlFor(t, { kubeconfig: cp.kubeconfig }).ok(['apply', '-f', MANIFESTS]);
+  for (const name of ['st-e', 'st-f']) {
+    await core.createNode({
+      body: { metadata: { name, annotations: { 'example.com/keep': 'yes' } }, spec: { podCIDR: '10.244.5.0/24', podCIDRs: ['10.244.5.0/24'] } },
+    });
+  }
+  const token = await podBoundToken(core, { namespace: 'weft', serviceAccount: 'weft', pod: 'weft-st-e', node: 'st-e' });
+  const asWeftd = await inPod(t, cp, token, 'weft');
+  const own = { ip: '192.0.2.14', mac: macForName('st-e') };
+
+  // RBAC and the policy reach the authorizer and admission through watches, a
+  // moment after the apply: until the policy refuses a write to st-f, it may
+  // go through (or RBAC may refuse it).
+  let refused: Error | undefined;
+  const until = Date.now() + 10_000;
+  while (!refused?.message.includes('admission policy') && Date.now() < until) {
+    refused = await publishVtep(asWeftd, 'st-f', own).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    if (!refused) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.regex(
+    refused?.message ?? 'allowed',
+    /^cannot publish the VTEP on node st-f: an admission policy refused it \(HTTP 403: .*may not update Node st-f, only its own\)/,
+  );
+  const other = await t.throwsAsync(setNetworkAvailable(asWeftd, 'st-f', 'up'));
+  t.regex(other?.message ?? '', /^cannot mark the network available on node st-f: an admission policy refused it/);
+
+  // On its own Node, with the policy in force, all of weftd's calls go through.
+  await publishVtep(asWeftd, 'st-e', own);
+  await setNetworkAvailable(asWeftd, 'st-e', 'weft is up: VXLAN device weft.1');
+  const info = await readNode(asWeftd, 'st-e');
+  t.deepEqual(info?.annotations, { 'weft.dev/vtep-ip': '192.0.2.14', 'weft.dev/vtep-mac': own.mac, 'weft.dev/backend': 'vxlan' });
+  const node = await core.readNode({ name: 'st-e' });
+  t.is(node.metadata?.annotations?.['example.com/keep'], 'yes');
+  t.like(
+    node.status?.conditions?.find((c) => c.type === 'NetworkUnavailable'),
+    { status: 'False', reason: 'WeftIsUp' },
+  );
+});
+
+/**
+ * A client configuration as weftd loads it in a pod: the token, CA and
+ * namespace at the service-account path under a temp root, and the API
+ * server in KUBERNETES_SERVICE_HOST/PORT while loadInCluster reads them.
+ */
+async function inPod(t: ExecutionContext, cp: ControlPlane, token: string, namespace: string): Promise<KubeConfig> {
+  const root = await mkdtemp(join(tmpdir(), 'weft-pod-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const accountDir = join(root, SERVICE_ACCOUNT_DIR);
+  await mkdir(accountDir, { recursive: true });
+  await writeFile(join(accountDir, 'token'), token);
+  await copyFile(cp.caFile, join(accountDir, 'ca.crt'));
+  await writeFile(join(accountDir, 'namespace'), namespace);
+
+  const url = new URL(cp.server);
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  process.env.KUBERNETES_SERVICE_HOST = url.hostname;
+  process.env.KUBERNETES_SERVICE_PORT = url.port;
+  try {
+    const inCluster = loadInCluster(root);
+    if ('problem' in inCluster) throw new Error(inCluster.problem);
+    return inCluster.kubeConfig;
+  } finally {
+    restoreEnv('KUBERNETES_SERVICE_HOST', saved.host);
+    restoreEnv('KUBERNETES_SERVICE_PORT', saved.port);
+  }
+}
 
 /** A port nothing listens on: one the kernel just handed out and took back. */
 async function closedPort(): Promise<number> {

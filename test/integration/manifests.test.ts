@@ -1,15 +1,21 @@
 // manifests/ against a real kube-apiserver, through kubectl as an operator
 // runs it: the API server validates and admits every object, `kubectl apply
 // -k` installs them (and a second apply changes nothing), the weft
-// ServiceAccount may do exactly what weftd does and nothing more, and the CNI
-// config in the ConfigMap runs with the reference portmap plugin. Needs
+// ServiceAccount may do exactly what weftd does and nothing more, its
+// admission policy keeps each weftd to weft's fields of its own Node, only
+// the weftd container gets a token, and the CNI config in the ConfigMap runs
+// with the reference portmap plugin. Needs
 // tools/kube-tools.sh (etcd, kube-apiserver, kubectl) and, for the CNI part,
 // root, dist/weft, cnitool and Debian's containernetworking-plugins.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AuthenticationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
-import { startControlPlane } from '../../testbed/apiserver.ts';
+import { describeApiError } from '../../src/k8s/api-errors.ts';
+import { publishVtep, setNetworkAvailable } from '../../src/k8s/node-status.ts';
+import { macForName } from '../../src/net/mac.ts';
+import { type ControlPlane, podBoundToken, startControlPlane, tokenConfig } from '../../testbed/apiserver.ts';
 import { type CniVerb, cnitool as runCnitool } from '../../testbed/cnitool.ts';
 import { claimSubnet, makeNetns, tempDir } from '../../testbed/fixtures.ts';
 import { findObject, type Kubectl, type KubeObject, kubectlFor, MANIFESTS, renderManifests } from '../../testbed/kubectl.ts';
@@ -20,6 +26,8 @@ const SERVICE_ACCOUNT = 'system:serviceaccount:weft:weft';
 
 // Every object in manifests/, as kubectl names them in its output.
 const OBJECTS = [
+  'validatingadmissionpolicy.admissionregistration.k8s.io/weft-own-node-only',
+  'validatingadmissionpolicybinding.admissionregistration.k8s.io/weft-own-node-only',
   'namespace/weft',
   'serviceaccount/weft',
   'clusterrole.rbac.authorization.k8s.io/weft',
@@ -44,9 +52,13 @@ function allAre(what: string): Record<string, string> {
 
 /** A fresh control plane and kubectl as its admin. */
 async function startWithKubectl(t: ExecutionContext): Promise<Kubectl> {
+  return (await startWithControlPlane(t)).admin;
+}
+
+async function startWithControlPlane(t: ExecutionContext): Promise<{ cp: ControlPlane; admin: Kubectl }> {
   const cp = await startControlPlane();
   t.teardown(() => cp.stop());
-  return kubectlFor(t, { kubeconfig: cp.kubeconfig });
+  return { cp, admin: kubectlFor(t, { kubeconfig: cp.kubeconfig }) };
 }
 
 test('the API server validates and admits every object (server-side dry run)', async (t) => {
@@ -80,7 +92,16 @@ test('kubectl apply -f manifests/ installs every object, with the image named on
   const objects = JSON.parse(await admin.ok(['get', '-n', 'weft', '-o', 'json', ...OBJECTS])) as { items: KubeObject[] };
   t.deepEqual(
     objects.items.map((o) => `${o.kind}/${o.metadata.name}`),
-    ['Namespace/weft', 'ServiceAccount/weft', 'ClusterRole/weft', 'ClusterRoleBinding/weft', 'ConfigMap/weft-config', 'DaemonSet/weft'],
+    [
+      'ValidatingAdmissionPolicy/weft-own-node-only',
+      'ValidatingAdmissionPolicyBinding/weft-own-node-only',
+      'Namespace/weft',
+      'ServiceAccount/weft',
+      'ClusterRole/weft',
+      'ClusterRoleBinding/weft',
+      'ConfigMap/weft-config',
+      'DaemonSet/weft',
+    ],
   );
   t.is(findObject(objects.items, 'Namespace', 'weft').metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
 
@@ -111,8 +132,8 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
 
   // The RBAC authorizer learns of new bindings through a watch, a moment later.
   const deadline = Date.now() + 10_000;
-  while ((await canI(['patch', 'nodes'])) !== 'yes') {
-    if (Date.now() > deadline) throw new Error('the weft ServiceAccount still may not patch nodes 10 s after the apply');
+  while ((await canI(['patch', 'nodes', '--subresource=status'])) !== 'yes') {
+    if (Date.now() > deadline) throw new Error('the weft ServiceAccount still may not patch nodes/status 10 s after the apply');
     await new Promise((r) => setTimeout(r, 100));
   }
 
@@ -120,7 +141,6 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
     ['get', 'nodes'],
     ['list', 'nodes'],
     ['watch', 'nodes'],
-    ['patch', 'nodes'],
     ['patch', 'nodes', '--subresource=status'],
   ];
   const refused = [
@@ -131,6 +151,8 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
     ['delete', 'pods', '-A'],
     ['create', 'pods', '-n', 'weft'],
     ['create', 'nodes'],
+    // The VTEP annotations go through nodes/status: no write to a Node's spec.
+    ['patch', 'nodes'],
     ['update', 'nodes'],
     ['delete', 'nodes'],
     ['update', 'nodes', '--subresource=status'],
@@ -155,12 +177,184 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
     .map(([resource, , , verbs]) => `${resource} ${verbs}`)
     .sort();
   t.deepEqual(rules, [
-    'nodes [get list watch patch]',
+    'nodes [get list watch]',
     'nodes/status [patch]',
     'selfsubjectaccessreviews.authorization.k8s.io [create]',
     'selfsubjectreviews.authentication.k8s.io [create]',
     'selfsubjectrulesreviews.authorization.k8s.io [create]',
   ]);
+});
+
+test("only the weftd container gets a token: the pod's projected, pod-bound one", async (t) => {
+  type Mount = { name: string; mountPath: string; readOnly?: boolean };
+  type Pod = {
+    automountServiceAccountToken?: boolean;
+    serviceAccountName: string;
+    initContainers: { name: string; volumeMounts?: Mount[] }[];
+    containers: { name: string; volumeMounts?: Mount[] }[];
+    volumes: { name: string; projected?: { sources: Record<string, unknown>[] } }[];
+  };
+  // As plain JSON: client-node's YAML loader gives its model classes.
+  const daemonSet = JSON.parse(JSON.stringify(findObject(await renderManifests(kubectlFor(t)), 'DaemonSet', 'weft')));
+  const pod = (daemonSet as { spec: { template: { spec: Pod } } }).spec.template.spec;
+  t.is(pod.serviceAccountName, 'weft');
+  t.false(pod.automountServiceAccountToken, 'no container gets a token unless it mounts one');
+  const tokenVolumes = pod.volumes.filter((v) => v.projected?.sources.some((s) => 'serviceAccountToken' in s)).map((v) => v.name);
+  t.deepEqual(tokenVolumes, ['kube-api-access']);
+  const mountsOf = (c: { volumeMounts?: Mount[] }) => (c.volumeMounts ?? []).filter((m) => tokenVolumes.includes(m.name));
+  t.deepEqual(
+    [...pod.initContainers, ...pod.containers].map((c) => [c.name, mountsOf(c).map((m) => `${m.mountPath}${m.readOnly ? ' (ro)' : ''}`)]),
+    [
+      ['install-cni', []],
+      ['weftd', ['/var/run/secrets/kubernetes.io/serviceaccount (ro)']],
+    ],
+  );
+  t.deepEqual(pod.volumes.find((v) => v.name === 'kube-api-access')?.projected?.sources, [
+    // No 3607: that value asks for a token extended to a year.
+    { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
+    { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+    { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+  ]);
+});
+
+test("the admission policy lets a weftd change only weft's annotations and NetworkUnavailable, on its own Node only", async (t) => {
+  const { cp, admin } = await startWithControlPlane(t);
+  // Nothing to enable: in kube-apiserver >= 1.30 the ValidatingAdmissionPolicy
+  // API is GA and its admission plugin is among the default ones, and
+  // testbed/apiserver.ts only disables the ServiceAccount plugin.
+  await admin.ok(['apply', '-f', MANIFESTS]);
+  const core = cp.adminConfig().makeApiClient(CoreV1Api);
+  const earlier = '2020-01-01T00:00:00Z';
+  for (const name of ['node-a', 'node-b']) {
+    await core.createNode({ body: { metadata: { name, labels: { zone: 'z1' }, annotations: { 'example.com/owner': 'ops' } } } });
+    await core.patchNodeStatus(
+      {
+        name,
+        body: {
+          status: {
+            addresses: [{ type: 'InternalIP', address: name === 'node-a' ? '192.0.2.1' : '192.0.2.2' }],
+            conditions: [
+              { type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: earlier, lastTransitionTime: earlier },
+              { type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', lastHeartbeatTime: earlier, lastTransitionTime: earlier },
+            ],
+          },
+        },
+      },
+      STRATEGIC,
+    );
+  }
+  const nodeB = await core.readNode({ name: 'node-b' });
+
+  // The kubelet's token for a weft pod scheduled to node-a.
+  const token = await podBoundToken(core, { namespace: 'weft', serviceAccount: 'weft', pod: 'weft-node-a', node: 'node-a' });
+  const asWeft = tokenConfig(cp.server, cp.caFile, token);
+  const review = await asWeft.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+  t.is(review.status?.userInfo?.username, SERVICE_ACCOUNT);
+  t.deepEqual(review.status?.userInfo?.extra?.['authentication.kubernetes.io/node-name'], ['node-a'], "the token's user names its pod's node");
+  const weft = asWeft.makeApiClient(CoreV1Api);
+
+  // RBAC and the policy reach the authorizer and admission through watches, a
+  // moment after the apply: wait (with dry runs, which admission sees too)
+  // until the policy refuses a write to another node.
+  const toB = { name: 'node-b', body: { metadata: { annotations: { 'weft.dev/vtep-ip': '192.0.2.99' } } } };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const refusal = await failure(weft.patchNodeStatus({ ...toB, dryRun: 'All' }, MERGE));
+    if (refusal?.includes('ValidatingAdmissionPolicy')) break;
+    if (Date.now() > deadline) throw new Error(`the policy is not in force 10 s after the apply: ${refusal ?? 'the write to node-b was allowed'}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const denied = async (what: string, request: Promise<unknown>, message: RegExp): Promise<void> => {
+    const refusal = await failure(request);
+    t.regex(refusal ?? 'allowed', message, what);
+  };
+  const policy = (why: string) =>
+    new RegExp(`^HTTP 403: nodes "node-[ab]" is forbidden: ValidatingAdmissionPolicy 'weft-own-node-only' .*denied request: ${why}`);
+
+  // Allowed: weft.dev/ annotations and NetworkUnavailable on node-a, which is
+  // all weftd does (with weftd's own calls).
+  const vtep = { ip: '192.0.2.1', mac: macForName('node-a') };
+  await publishVtep(asWeft, 'node-a', vtep);
+  await setNetworkAvailable(asWeft, 'node-a', 'weft is up');
+  await weft.patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'weft.dev/backend': null } } } }, MERGE);
+
+  // Refused: any other Node, whatever the field.
+  await denied('weft.dev/ annotations of node-b', weft.patchNodeStatus(toB, MERGE), policy('weft on node node-a may not update Node node-b, only its own'));
+  const throughWeftd = await t.throwsAsync(publishVtep(asWeft, 'node-b', vtep));
+  t.regex(throughWeftd?.message ?? '', /^cannot publish the VTEP on node node-b: an admission policy refused it .*manifests\/weft-admission\.yaml/);
+  await denied(
+    'NetworkUnavailable of node-b',
+    weft.patchNodeStatus({ name: 'node-b', body: { status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'X' }] } } }, STRATEGIC),
+    policy('weft on node node-a may not update Node node-b'),
+  );
+  // Refused: anything but weft's fields of node-a.
+  await denied(
+    'labels',
+    weft.patchNodeStatus({ name: 'node-a', body: { metadata: { labels: { zone: 'z2' } } } }, MERGE),
+    policy("weft may not change a Node's labels"),
+  );
+  await denied(
+    'a new label',
+    weft.patchNodeStatus({ name: 'node-a', body: { metadata: { labels: { 'node-role.kubernetes.io/control-plane': '' } } } }, MERGE),
+    policy("weft may not change a Node's labels"),
+  );
+  await denied(
+    'another annotation',
+    weft.patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'example.com/owner': 'weft' } } } }, MERGE),
+    policy('weft may change only the weft.dev/ annotations of a Node'),
+  );
+  await denied(
+    'removing another annotation',
+    weft.patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'example.com/owner': null } } } }, MERGE),
+    policy('weft may change only the weft.dev/ annotations'),
+  );
+  await denied(
+    'status.addresses',
+    weft.patchNodeStatus({ name: 'node-a', body: { status: { addresses: [{ type: 'InternalIP', address: '192.0.2.66' }] } } }, STRATEGIC),
+    policy("weft may not change a Node's status.addresses"),
+  );
+  await denied(
+    'the Ready condition',
+    weft.patchNodeStatus({ name: 'node-a', body: { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'Weft' }] } } }, STRATEGIC),
+    policy('weft may change only the NetworkUnavailable condition of a Node'),
+  );
+  await denied(
+    'a new condition',
+    weft.patchNodeStatus({ name: 'node-a', body: { status: { conditions: [{ type: 'DiskPressure', status: 'True', reason: 'Weft' }] } } }, STRATEGIC),
+    policy('weft may change only the NetworkUnavailable condition'),
+  );
+  // The spec (taints, podCIDR, unschedulable) is out of reach already: RBAC
+  // grants no patch on nodes.
+  await denied(
+    'the spec',
+    weft.patchNode({ name: 'node-a', body: { spec: { unschedulable: true } } }, MERGE),
+    /^HTTP 403: .*cannot patch resource "nodes" in API group ""/,
+  );
+
+  // A token bound to no pod (kubectl create token) names no node: no Node at all.
+  const unbound = tokenConfig(cp.server, cp.caFile, (await admin.ok(['create', 'token', 'weft', '-n', 'weft'])).trim());
+  await denied(
+    'an unbound token',
+    unbound.makeApiClient(CoreV1Api).patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'weft.dev/vtep-ip': '192.0.2.7' } } } }, MERGE),
+    policy('weft may update a Node only with a pod-bound token that names its node'),
+  );
+
+  const nodeA = await core.readNode({ name: 'node-a' });
+  t.deepEqual(nodeA.metadata?.annotations, { 'example.com/owner': 'ops', 'weft.dev/vtep-ip': '192.0.2.1', 'weft.dev/vtep-mac': macForName('node-a') });
+  t.deepEqual(nodeA.metadata?.labels, { zone: 'z1' });
+  t.deepEqual(
+    nodeA.status?.conditions?.map((c) => [c.type, c.status, c.reason]),
+    [
+      ['Ready', 'True', 'KubeletReady'],
+      ['NetworkUnavailable', 'False', 'WeftIsUp'],
+    ],
+  );
+  t.deepEqual(
+    nodeA.status?.addresses?.map((a) => `${a.type} ${a.address}`),
+    ['InternalIP 192.0.2.1'],
+  );
+  t.is((await core.readNode({ name: 'node-b' })).metadata?.resourceVersion, nodeB.metadata?.resourceVersion, 'node-b was never written');
 });
 
 test("the ConfigMap's CNI config runs weft chained with the reference portmap plugin", async (t) => {
@@ -211,3 +405,16 @@ test("the ConfigMap's CNI config runs weft chained with the reference portmap pl
   const natAfter = await sh('ip', ['netns', 'exec', node.name, 'iptables', '-w', '-t', 'nat', '-S']);
   t.notRegex(String(natAfter.stdout), /--dport 18080/, 'DEL removed it again');
 });
+
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const STRATEGIC = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+/** "HTTP <code>: <message>" when the request failed, undefined when it succeeded. */
+async function failure(request: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await request;
+    return undefined;
+  } catch (err) {
+    return describeApiError(err);
+  }
+}

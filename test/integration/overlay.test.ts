@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
+import { macForName } from '../../src/net/mac.ts';
 import { Cluster, type ClusterNode, type Pod } from '../../testbed/cluster.ts';
 import { eventually } from '../../testbed/eventually.ts';
 
@@ -88,7 +89,7 @@ test.serial("a deleted Node's routes, neighbours and FDB entries vanish from the
   }
 
   // A peer deleted while node1's weftd is stopped is removed when it starts.
-  await c.core.createNode({ body: fakePeer('node9', '10.244.9.0/24', { [VTEP_IP]: '10.229.0.99', [VTEP_MAC]: '0e:00:00:00:00:99' }) });
+  await c.core.createNode({ body: fakePeer('node9', '10.244.9.0/24', { [VTEP_IP]: '10.229.0.99', [VTEP_MAC]: macForName('node9') }) });
   await eventually('node1 programs node9', async () => ((await peerCidrs(c, n1)).includes('10.244.9.0/24') ? true : undefined));
   await c.stopWeftd(n1);
   t.true((await peerCidrs(c, n1)).includes('10.244.9.0/24'), 'weftd leaves kernel state in place when it stops');
@@ -139,25 +140,41 @@ test.serial('a 30 s API server outage keeps connectivity; a change made after it
   t.is(pings.received, 60, 'no ping lost during the 30 s outage');
   t.is((await c.weftdHttp(n1, '/healthz')).status, 200, 'weftd stays alive');
   await c.cp.startApiServer();
-  await c.core.createNode({ body: fakePeer('node7', '10.244.7.0/24', { [VTEP_IP]: '10.229.0.77', [VTEP_MAC]: '0e:00:00:00:00:77' }) });
+  await c.core.createNode({ body: fakePeer('node7', '10.244.7.0/24', { [VTEP_IP]: '10.229.0.77', [VTEP_MAC]: macForName('node7') }) });
   await eventually('node1 programs node7 after the outage', async () => ((await peerCidrs(c, n1)).includes('10.244.7.0/24') ? true : undefined), 60_000);
   const metrics = await c.weftdHttp(n1, '/metrics');
   t.regex(metrics.body, /weft_watch_restarts_total\{reason="[a-z]+"\} [1-9]/);
   t.true((await c.ping(p1, p2.ip)).ok);
 });
 
-test.serial('garbage weft.dev annotations on one node disturb no other; drift and a deleted device are repaired', async (t) => {
+test.serial('garbage weft.dev annotations or a copied VTEP MAC on one node disturb no other; drift and a deleted device are repaired', async (t) => {
   const { c, pods } = await readyCluster(2, 1);
   t.teardown(() => c.destroy());
   const [p1, p2] = pods as [Pod, Pod];
   const [n1] = c.nodes as [ClusterNode, ClusterNode];
   await c.core.createNode({ body: fakePeer('badnode', '10.244.8.0/24', { [VTEP_IP]: 'not-an-ip', [VTEP_MAC]: 'zz' }) });
-  await c.core.createNode({ body: fakePeer('goodnode', '10.244.6.0/24', { [VTEP_IP]: '10.229.0.66', [VTEP_MAC]: '0e:00:00:00:00:66' }) });
+  // A Node announcing node2's MAC, to take node2's FDB entry and neighbour.
+  const node2Mac = (await c.core.readNode({ name: 'node2' })).metadata?.annotations?.[VTEP_MAC] ?? '';
+  t.is(node2Mac, macForName('node2'));
+  await c.core.createNode({ body: fakePeer('copycat', '10.244.5.0/24', { [VTEP_IP]: '10.229.0.55', [VTEP_MAC]: node2Mac }) });
+  await c.core.createNode({ body: fakePeer('goodnode', '10.244.6.0/24', { [VTEP_IP]: '10.229.0.66', [VTEP_MAC]: macForName('goodnode') }) });
   await eventually('node1 programs goodnode', async () => ((await peerCidrs(c, n1)).includes('10.244.6.0/24') ? true : undefined));
   t.deepEqual(await peerCidrs(c, n1), ['10.244.2.0/24', '10.244.6.0/24']);
   t.true((await c.ping(p1, p2.ip)).ok);
-  t.regex(readFileSync(n1.weftdLog, 'utf8'), /skipping node badnode: it has an invalid weft\.dev\/vtep-ip annotation "not-an-ip"/);
-  t.regex((await c.weftdHttp(n1, '/metrics')).body, /weft_nodes_skipped\{reason="malformed"\} 1/);
+  const log = readFileSync(n1.weftdLog, 'utf8');
+  t.regex(log, /skipping node badnode: it has an invalid weft\.dev\/vtep-ip annotation "not-an-ip"/);
+  t.true(
+    log.includes(
+      `skipping node copycat: it has VTEP MAC ${node2Mac} (weft.dev/vtep-mac), which is not ${macForName('copycat')}, the MAC weftd derives from the node name copycat [malformed]`,
+    ),
+    log,
+  );
+  t.regex(
+    (await c.inNode(n1, 'bridge', ['fdb', 'show', 'dev', 'weft.1'])).stdout,
+    new RegExp(`^${node2Mac} dst 10\\.229\\.0\\.12 `, 'm'),
+    "node2's FDB entry stays node2's",
+  );
+  t.regex((await c.weftdHttp(n1, '/metrics')).body, /weft_nodes_skipped\{reason="malformed"\} 2/);
 
   // Drift: a route removed behind weftd's back comes back on the periodic resync.
   await c.inNode(n1, 'ip', ['route', 'del', '10.244.2.0/24']);

@@ -42,6 +42,26 @@ test('a refused request names the node, the verb and the ClusterRole', (t) => {
   t.regex(status.message, /^weftd's service account may not patch the status of node n1 .*grants patch on nodes\/status$/);
 });
 
+test("a refusal by weft's admission policy names the policy and what to check, not the ClusterRole", (t) => {
+  const denied = new ApiException(
+    403,
+    'Unknown API Status Code!',
+    JSON.stringify({
+      kind: 'Status',
+      code: 403,
+      reason: 'Forbidden',
+      message:
+        "nodes \"n2\" is forbidden: ValidatingAdmissionPolicy 'weft-own-node-only' with binding 'weft-own-node-only' denied request: weft on node n1 may not update Node n2, only its own",
+    }),
+    {},
+  );
+  const err = nodeRequestError(denied, { verb: 'patch', resource: 'nodes/status', purpose: 'publish the VTEP on' }, 'n2');
+  t.regex(err.message, /^cannot publish the VTEP on node n2: an admission policy refused it \(HTTP 403: .*may not update Node n2, only its own\); /);
+  t.regex(err.message, /manifests\/weft-admission\.yaml .*check that --node-name \(NODE_NAME\) is the pod's spec\.nodeName/);
+  t.notRegex(err.message, /ClusterRole/);
+  t.is(err.cause, denied);
+});
+
 test('other failures name the node and what to check', (t) => {
   t.regex(
     nodeRequestError(new ApiException(404, '', '{"message":"nodes \\"n1\\" not found"}', {}), patch, 'n1').message,

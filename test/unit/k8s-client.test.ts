@@ -1,7 +1,7 @@
 // Where weftd finds the API server, and what it relies on inside client-node.
 // Serial: these tests set the environment variables that loadKubeConfig reads.
 
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -74,6 +74,46 @@ test.serial("without a kubeconfig, the pod's service account is used", async (t)
   if ('problem' in loaded) return t.fail(loaded.problem);
   t.is(loaded.kubeConfig.getCurrentCluster()?.server, 'https://10.96.0.1:443');
   t.is(loaded.kubeConfig.getCurrentCluster()?.caFile, join(accountDir, 'ca.crt'));
+});
+
+test.serial("a projected token volume's layout works, and a rotated token is read again", async (t) => {
+  // As the kubelet writes manifests/weft.yaml's kube-api-access volume (and
+  // the automounted one): the files in a timestamped dir, ..data a symlink to
+  // it, and token, ca.crt and namespace symlinks through ..data. A rotation
+  // writes a new dir and swaps ..data by rename.
+  const root = await isolate(t);
+  const accountDir = join(root, SERVICE_ACCOUNT_DIR);
+  await mkdir(accountDir, { recursive: true });
+  const generation = async (name: string, token: string): Promise<void> => {
+    await mkdir(join(accountDir, name));
+    await writeFile(join(accountDir, name, 'token'), token);
+    await writeFile(join(accountDir, name, 'ca.crt'), 'ca');
+    await writeFile(join(accountDir, name, 'namespace'), 'weft');
+    await symlink(name, join(accountDir, '..data_tmp'));
+    await rename(join(accountDir, '..data_tmp'), join(accountDir, '..data'));
+  };
+  await generation('..2025_01_01_00_00_00.1', 'first-token');
+  for (const file of ['token', 'ca.crt', 'namespace']) await symlink(join('..data', file), join(accountDir, file));
+  process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
+  process.env.KUBERNETES_SERVICE_PORT = '443';
+  const loaded = loadInCluster(root);
+  if ('problem' in loaded) return t.fail(loaded.problem);
+  const kc = loaded.kubeConfig;
+  t.is(kc.getContextObject(kc.getCurrentContext())?.namespace, 'weft');
+  const bearer = async (): Promise<string | undefined> => {
+    const opts: { headers?: Record<string, string> } = {};
+    await kc.applyToHTTPSOptions(opts);
+    return opts.headers?.Authorization;
+  };
+  t.is(await bearer(), 'Bearer first-token');
+
+  await generation('..2025_01_01_00_50_00.2', 'second-token');
+  t.is(await bearer(), 'Bearer first-token', 'client-node keeps a token for a minute');
+  // client-node's FileAuth reads the file again once its copy is a minute old.
+  const fileAuth = (kc as unknown as { authenticators: { lastRead?: Date | null }[] }).authenticators.find((a) => 'lastRead' in a);
+  if (!fileAuth) return t.fail('client-node has no FileAuth authenticator any more: check how it reads the token file');
+  fileAuth.lastRead = new Date(Date.now() - 61_000);
+  t.is(await bearer(), 'Bearer second-token');
 });
 
 test.serial('with neither, the error names both ways', async (t) => {

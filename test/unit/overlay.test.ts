@@ -3,6 +3,7 @@ import { peerRows, renderStatus } from '../../cmd/weftd/status.ts';
 import { parseVtep, vtepAnnotations } from '../../src/k8s/annotations.ts';
 import { type IpCommand, IpCommandError, parseBatchFailures } from '../../src/linux/ip.ts';
 import { parseAddress, parseCidr } from '../../src/net/address.ts';
+import { macForName } from '../../src/net/mac.ts';
 import { runForced, unnamedTail } from '../../src/overlay/batch.ts';
 import { resolveClaims } from '../../src/overlay/claims.ts';
 import { desiredState, type LocalView } from '../../src/overlay/desired.ts';
@@ -13,7 +14,7 @@ import { type NodeView, peersFromNodes, type SelfView } from '../../src/overlay/
 import { chargeFailures } from '../../src/overlay/reconcile.ts';
 import { holdRefused, nextRefusals } from '../../src/overlay/refusals.ts';
 import type { Peer } from '../../src/overlay/types.ts';
-import { unicastProblem, vtepIpProblem, vtepMacProblem } from '../../src/overlay/vtep-checks.ts';
+import { unicastProblem, vtepIpProblem, vtepMacOwnerProblem, vtepMacProblem } from '../../src/overlay/vtep-checks.ts';
 
 const words = (cmds: readonly PlannedCommand[]) => cmds.map((c) => c.words.join(' '));
 const lines = (c: ReturnType<typeof changeCommands>) => ({ ip: words(c.ip), bridge: words(c.bridge), ipAfterFdb: words(c.ipAfterFdb) });
@@ -84,6 +85,10 @@ test('overlapping pod CIDRs conflict whether equal, inside or around another; th
   t.regex(a.conflicts[2]!.problem, /claims pod CIDR 10\.244\.3\.0\/24, which overlaps pod CIDR 10\.244\.3\.0\/24 that node node3 holds/);
 });
 
+// The claims tests below give peers arbitrary MACs on purpose: peersFromNodes
+// admits only the MAC derived from a Node's own name, so two peers can share
+// one only if their names hash alike, and the MAC rule is tested here, on the
+// claims function itself.
 test("this node's own pod CIDR and VTEP MAC always win, even against an older Node", (t) => {
   const ancient = { ...peer(8), created: 0, podCidrs: ['10.244.1.64/26'] };
   const wide = { ...peer(9), created: 0, podCidrs: ['10.244.0.0/16'] };
@@ -221,23 +226,23 @@ const node = (name: string, podCidrs: string[], annotations: Record<string, stri
 test('nodes become peers only with an IPv4 pod CIDR inside the cluster network and valid VTEP annotations, in canonical form', (t) => {
   const { peers, skipped } = peersFromNodes(
     [
-      node('node1', ['10.244.1.0/24'], ann('192.0.2.1', '0e:00:00:00:00:01')),
-      node('ok', ['10.244.2.7/24', 'fd00::/64'], ann('192.0.2.2', '0E:00:00:00:00:02')),
+      node('node1', ['10.244.1.0/24'], ann('192.0.2.1', macForName('node1'))),
+      node('ok', ['10.244.2.7/24', 'fd00::/64'], ann('192.0.2.2', macForName('ok').toUpperCase())),
       node('fresh', [], {}),
       node('unannotated', ['10.244.3.0/24'], {}),
-      node('outside', ['10.99.0.0/24'], ann('192.0.2.4', '0e:00:00:00:00:04')),
-      node('badip', ['10.244.5.0/24'], ann('999.1.1.1', '0e:00:00:00:00:05')),
-      node('badmac', ['10.244.6.0/24'], ann('192.0.2.6', '0e:00:00:00:00:06 dev lo')),
-      node('notacidr', ['10.244.7.0/24 via 1.2.3.4'], ann('192.0.2.7', '0e:00:00:00:00:07')),
-      { name: 'ageless', podCidrs: ['10.244.8.0/24'], annotations: ann('192.0.2.8', '0e:00:00:00:00:08') },
+      node('outside', ['10.99.0.0/24'], ann('192.0.2.4', macForName('outside'))),
+      node('badip', ['10.244.5.0/24'], ann('999.1.1.1', macForName('badip'))),
+      node('badmac', ['10.244.6.0/24'], ann('192.0.2.6', `${macForName('badmac')} dev lo`)),
+      node('notacidr', ['10.244.7.0/24 via 1.2.3.4'], ann('192.0.2.7', macForName('notacidr'))),
+      { name: 'ageless', podCidrs: ['10.244.8.0/24'], annotations: ann('192.0.2.8', macForName('ageless')) },
     ],
     self,
   );
   t.deepEqual(
     peers,
     [
-      { node: 'ok', created: T0, podCidrs: ['10.244.2.0/24'], vtepIp: '192.0.2.2', vtepMac: '0e:00:00:00:00:02' },
-      { node: 'ageless', created: Number.MAX_SAFE_INTEGER, podCidrs: ['10.244.8.0/24'], vtepIp: '192.0.2.8', vtepMac: '0e:00:00:00:00:08' },
+      { node: 'ok', created: T0, podCidrs: ['10.244.2.0/24'], vtepIp: '192.0.2.2', vtepMac: macForName('ok') },
+      { node: 'ageless', created: Number.MAX_SAFE_INTEGER, podCidrs: ['10.244.8.0/24'], vtepIp: '192.0.2.8', vtepMac: macForName('ageless') },
     ],
     'this node is no peer; values come out canonical; a node without a creation time claims last',
   );
@@ -261,18 +266,19 @@ test('a VTEP that parses but is no unicast address of another host is refused be
     ['192.0.2.9', '00:00:00:00:00:00', /VTEP MAC 00:00:00:00:00:00 .* is all zeros/],
     ['192.0.2.9', '01:00:5e:00:00:09', /VTEP MAC 01:00:5e:00:00:09 .* is a multicast MAC/],
     ['192.0.2.9', 'ff:ff:ff:ff:ff:ff', /is the broadcast MAC/],
-    ['224.0.0.1', '0e:00:00:00:00:09', /VTEP address 224\.0\.0\.1 .* is a multicast address/],
-    ['255.255.255.255', '0e:00:00:00:00:09', /is the limited broadcast address/],
-    ['0.0.0.0', '0e:00:00:00:00:09', /is the unspecified address/],
-    ['127.0.0.1', '0e:00:00:00:00:09', /is a loopback address/],
-    ['169.254.1.1', '0e:00:00:00:00:09', /is a link-local address/],
-    ['192.0.2.1', '0e:00:00:00:00:09', /is this node's own VTEP address/],
-    ['192.0.2.0', '0e:00:00:00:00:09', /is the network address of the underlay subnet 192\.0\.2\.0\/24/],
-    ['192.0.2.255', '0e:00:00:00:00:09', /is the broadcast address of the underlay subnet 192\.0\.2\.0\/24/],
+    ['224.0.0.1', macForName('bad'), /VTEP address 224\.0\.0\.1 .* is a multicast address/],
+    ['255.255.255.255', macForName('bad'), /is the limited broadcast address/],
+    ['0.0.0.0', macForName('bad'), /is the unspecified address/],
+    ['127.0.0.1', macForName('bad'), /is a loopback address/],
+    ['169.254.1.1', macForName('bad'), /is a link-local address/],
+    ['192.0.2.1', macForName('bad'), /is this node's own VTEP address/],
+    ['192.0.2.0', macForName('bad'), /is the network address of the underlay subnet 192\.0\.2\.0\/24/],
+    ['192.0.2.255', macForName('bad'), /is the broadcast address of the underlay subnet 192\.0\.2\.0\/24/],
+    ['192.0.2.9', macForName('good'), /VTEP MAC 0e:.* is not 0e:.*, the MAC weftd derives from the node name bad$/],
   ];
   for (const [ip, mac, problem] of cases) {
     const { peers, skipped } = peersFromNodes(
-      [node('bad', ['10.244.9.0/24'], ann(ip, mac)), node('good', ['10.244.2.0/24'], ann('198.51.100.2', '0e:00:00:00:00:02'))],
+      [node('bad', ['10.244.9.0/24'], ann(ip, mac)), node('good', ['10.244.2.0/24'], ann('198.51.100.2', macForName('good')))],
       self,
     );
     t.deepEqual(
@@ -295,6 +301,35 @@ test('a VTEP that parses but is no unicast address of another host is refused be
   }
   t.is(unicastProblem(parseAddress('2001:db8::1')!), undefined);
   t.is(vtepMacProblem('0e:00:00:00:00:09'), undefined);
+});
+
+test("a Node that copies another's VTEP MAC is skipped as malformed, and the one it copied stays a peer", (t) => {
+  // node3 has been around for an hour; copycat, created now, announces
+  // node3's MAC (and another one announces this node's own) to take over
+  // its FDB entry. Both are refused before any claim is weighed, whatever
+  // their age or name.
+  const victim = node('node3', ['10.244.3.0/24'], ann('192.0.2.3', macForName('node3')));
+  const copycat = { ...node('aaa-copycat', ['10.244.4.0/24'], ann('192.0.2.4', macForName('node3'))), created: 0 };
+  const mimic = node('mimic', ['10.244.5.0/24'], ann('192.0.2.5', macForName('node1').toUpperCase()));
+  const { peers, skipped } = peersFromNodes([copycat, victim, mimic], self);
+  t.deepEqual(
+    peers.map((p) => [p.node, p.vtepMac]),
+    [['node3', macForName('node3')]],
+  );
+  t.deepEqual(skipped, [
+    {
+      node: 'aaa-copycat',
+      reason: 'malformed',
+      problem: `has VTEP MAC ${macForName('node3')} (weft.dev/vtep-mac), which is not ${macForName('aaa-copycat')}, the MAC weftd derives from the node name aaa-copycat`,
+    },
+    {
+      node: 'mimic',
+      reason: 'malformed',
+      problem: `has VTEP MAC ${macForName('node1')} (weft.dev/vtep-mac), which is not ${macForName('mimic')}, the MAC weftd derives from the node name mimic`,
+    },
+  ]);
+  t.is(resolveClaims(peers, own).accepted.length, 1, 'node3 loses nothing to the copy');
+  t.is(vtepMacOwnerProblem(macForName('node3'), 'node3'), undefined);
 });
 
 test('VTEP annotations round-trip, and come back canonical', (t) => {
