@@ -24,6 +24,7 @@ import { Teardown } from './teardown.ts';
 export const CLUSTER_CIDR = '10.244.0.0/16';
 export const UNDERLAY_PREFIX = '10.229.0.';
 const HEALTH_ADDR = '127.0.0.1:9402';
+const METRICS_ADDR = '127.0.0.1:9403';
 
 /**
  * The tests run weftd with a 2 s resync and a 10 s watchdog, so a repair
@@ -46,6 +47,8 @@ export type ClusterNode = {
   weftdLog: string;
   /** A Unix socket here that reaches weftd's health server in the node. */
   healthSocket: string;
+  /** The same for its metrics server. */
+  metricsSocket: string;
 };
 
 export type Pod = { name: string; node: ClusterNode; netns: string; ip: string };
@@ -133,6 +136,7 @@ export class Cluster {
       subnetFile: join(dir, 'subnet.json'),
       weftdLog: join(dir, 'weftd.log'),
       healthSocket: join(dir, 'health.sock'),
+      metricsSocket: join(dir, 'metrics.sock'),
     };
     writeFileSync(
       join(dir, 'conf', '10-weft.conflist'),
@@ -152,6 +156,11 @@ export class Cluster {
       join(dir, 'socat-health.log'),
     );
     this.teardown.add(`health forwarder of ${name}`, () => toHealth.stop());
+    const toMetrics = background(
+      ['ip', 'netns', 'exec', netns, 'socat', `UNIX-LISTEN:${node.metricsSocket},fork,unlink-early`, `TCP:${METRICS_ADDR}`],
+      join(dir, 'socat-metrics.log'),
+    );
+    this.teardown.add(`metrics forwarder of ${name}`, () => toMetrics.stop());
     this.teardown.add(`weftd on ${name}`, () => node.weftd?.stop('SIGKILL'));
     await this.core.createNode({ body: { metadata: { name }, spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] } } });
     this.nodes.push(node);
@@ -166,6 +175,7 @@ export class Cluster {
       iface: 'eth0',
       'subnet-file': node.subnetFile,
       'health-addr': HEALTH_ADDR,
+      'metrics-addr': METRICS_ADDR,
       resync: '2',
       watchdog: '10',
     };
@@ -196,11 +206,12 @@ export class Cluster {
     return JSON.parse(r.stdout);
   }
 
-  /** GET on weftd's health server in the node; status 0 when nothing answers. */
+  /** GET on weftd's health server in the node (its metrics server for /metrics); status 0 when nothing answers. */
   weftdHttp(node: ClusterNode, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
     return new Promise((resolve) => {
       // agent false: one connection per request, so no socat stays behind for a kept-alive one.
-      const req = request({ socketPath: node.healthSocket, path, timeout: timeoutMs, agent: false }, (res) => {
+      const socketPath = path === '/metrics' ? node.metricsSocket : node.healthSocket;
+      const req = request({ socketPath, path, timeout: timeoutMs, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (d: string) => (body += d));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));

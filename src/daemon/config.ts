@@ -6,6 +6,7 @@ import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '.
 import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
 import { messageOf } from '../text/error-message.ts';
 import { quote } from '../text/quote.ts';
+import { parseListenAddress } from './health.ts';
 import type { NetConfFile } from './net-conf.ts';
 import type { UnderlayOptions } from './underlay.ts';
 
@@ -23,6 +24,8 @@ export type DaemonConfig = {
   /** Route peers on the underlay's own subnet directly, without VXLAN. */
   directRouting: boolean;
   healthAddr: string;
+  /** undefined: no metrics server. */
+  metricsAddr: string | undefined;
   resyncMs: number;
   watchdogMs: number;
   coalesceMs: number;
@@ -36,7 +39,8 @@ export const WEFTD_DEFAULTS = {
   ipMasq: false,
   directRouting: false,
   subnetFile: SUBNET_FILE_PATH,
-  healthAddr: '0.0.0.0:9402',
+  // Loopback: the kubelet probes a hostNetwork pod there, and no pod can.
+  healthAddr: '127.0.0.1:9402',
   resyncSeconds: 30,
   // Above the ~120 s an idle API server takes to send a watch bookmark.
   watchdogSeconds: 150,
@@ -58,6 +62,7 @@ export type RunFlags = {
   ipMasq?: boolean;
   directRouting?: boolean;
   healthAddr?: string;
+  metricsAddr?: string;
   resync?: number;
   watchdog?: number;
   coalesce?: number;
@@ -100,6 +105,12 @@ function checkRegexes(patterns: string[]): string[] {
   return patterns;
 }
 
+/** Checked now, so a typo stops weftd at start-up rather than at listen time. */
+function listenAddress(addr: string, flag: string): string {
+  parseListenAddress(addr, flag);
+  return addr;
+}
+
 export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonConfig {
   if (!flags.nodeName) throw new Error("--node-name is required (or NODE_NAME): the name of this node's Node object");
   const vni = flags.vni ?? file.vni ?? WEFTD_DEFAULTS.vni;
@@ -120,7 +131,8 @@ export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonC
     subnetFile: flags.subnetFile ?? WEFTD_DEFAULTS.subnetFile,
     ipMasq: flags.ipMasq ?? file.ipMasq ?? WEFTD_DEFAULTS.ipMasq,
     directRouting: flags.directRouting ?? file.directRouting ?? WEFTD_DEFAULTS.directRouting,
-    healthAddr: flags.healthAddr ?? WEFTD_DEFAULTS.healthAddr,
+    healthAddr: listenAddress(flags.healthAddr ?? WEFTD_DEFAULTS.healthAddr, '--health-addr'),
+    metricsAddr: flags.metricsAddr ? listenAddress(flags.metricsAddr, '--metrics-addr') : undefined,
     resyncMs: seconds('resync', flags.resync ?? WEFTD_DEFAULTS.resyncSeconds),
     watchdogMs: seconds('watchdog', flags.watchdog ?? WEFTD_DEFAULTS.watchdogSeconds),
     coalesceMs: seconds('coalesce', flags.coalesce ?? WEFTD_DEFAULTS.coalesceSeconds),

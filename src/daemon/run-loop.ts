@@ -16,7 +16,7 @@ import { deviceName, type VxlanSpec } from '../overlay/device.ts';
 import { ensureSubnetFile, subnetFileFor } from '../subnet/subnet-file.ts';
 import { messageOf } from '../text/error-message.ts';
 import { type DaemonConfig, VXLAN_OVERHEAD } from './config.ts';
-import { serveHealth } from './health.ts';
+import { serveHealth, serveMetrics } from './health.ts';
 import { createMetrics } from './metrics.ts';
 import { ensureMasquerade } from './node-masquerade.ts';
 import { createOverlayPass, type OverlayPass } from './overlay-pass.ts';
@@ -45,24 +45,21 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   let overlay: OverlayPass | undefined;
   let vtepRequest: RetriedRequest | undefined;
   let networkRequest: RetriedRequest | undefined;
-  const server: Server = await serveHealth(
-    cfg.healthAddr,
-    {
-      // Alive while passes keep finishing; a wedged pass (hung `ip`) is a restart.
-      alive: () => !scheduler || Date.now() - scheduler.lastPassAt() < 3 * cfg.resyncMs + 30_000,
-      // The subnet file is looked at on each probe: the plugin fails without it.
-      ready: () =>
-        readiness({
-          podCidr: podCidrs !== undefined,
-          vtep: attempt(vtepRequest),
-          synced,
-          subnetFile: { path: cfg.subnetFile, present: existsSync(cfg.subnetFile) },
-          networkAvailable: attempt(networkRequest),
-        }),
-      skipped: () => overlay?.skipped() ?? [],
-    },
-    metrics.registry,
-  );
+  const server: Server = await serveHealth(cfg.healthAddr, {
+    // Alive while passes keep finishing; a wedged pass (hung `ip`) is a restart.
+    alive: () => !scheduler || Date.now() - scheduler.lastPassAt() < 3 * cfg.resyncMs + 30_000,
+    // The subnet file is looked at on each probe: the plugin fails without it.
+    ready: () =>
+      readiness({
+        podCidr: podCidrs !== undefined,
+        vtep: attempt(vtepRequest),
+        synced,
+        subnetFile: { path: cfg.subnetFile, present: existsSync(cfg.subnetFile) },
+        networkAvailable: attempt(networkRequest),
+      }),
+    skipped: () => overlay?.skipped() ?? [],
+  });
+  const metricsServer = cfg.metricsAddr ? await serveMetrics(cfg.metricsAddr, metrics.registry) : undefined;
   // An API request weftd's readiness needs: tried until it succeeds.
   const untilDone = (done: string): RetryOptions => ({
     backoff: exponentialBackoff(500, 30_000),
@@ -151,6 +148,12 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   } finally {
     scheduler?.stop();
     await Promise.all([watch?.stop(), vtepRequest?.stop(), networkRequest?.stop()]);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of [server, metricsServer]) {
+      if (!s) continue;
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      });
+    }
   }
 }

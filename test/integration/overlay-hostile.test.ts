@@ -8,6 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
+import { HTTP_LIMITS } from '../../src/daemon/health.ts';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
 import { macForName } from '../../src/net/mac.ts';
 import type { Skipped } from '../../src/overlay/types.ts';
@@ -108,7 +109,9 @@ async function waitReady(c: Cluster, node: ClusterNode, timeoutMs?: number): Pro
   await eventually(`${node.name} ready`, async () => ((await statusJson(c, node)).readiness === 'ready' ? true : undefined), timeoutMs);
 }
 
+/** A series' value from a page rendered after this call: weftd renders /metrics at most once a second. */
 const metric = async (c: Cluster, node: ClusterNode, series: string): Promise<number | undefined> => {
+  await new Promise((r) => setTimeout(r, HTTP_LIMITS.metricsCacheMs + 100));
   const body = (await c.weftdHttp(node, '/metrics')).body;
   const line = body.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));

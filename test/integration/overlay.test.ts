@@ -179,7 +179,8 @@ test.serial('garbage weft.dev annotations or a copied VTEP MAC on one node distu
   // Drift: a route removed behind weftd's back comes back on the periodic resync.
   await c.inNode(n1, 'ip', ['route', 'del', '10.244.2.0/24']);
   await eventually('route repaired', async () => ((await peerCidrs(c, n1)).includes('10.244.2.0/24') ? true : undefined));
-  t.regex((await c.weftdHttp(n1, '/metrics')).body, /weft_drift_repaired_total [1-9]/);
+  // The metrics page is rendered at most once a second: wait for a fresh one.
+  await eventually('drift counted', async () => (/weft_drift_repaired_total [1-9]/.test((await c.weftdHttp(n1, '/metrics')).body) ? true : undefined));
 
   // The device itself deleted: recreated and fully re-programmed.
   await c.inNode(n1, 'ip', ['link', 'del', 'weft.1']);
