@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src -name '*.ts') tools/build.ts package-lock.json
 
-.PHONY: all deps build test typecheck unit integration bench-cni bench-overlay bench-dataplane conformance demo go-tools kube-tools pause-image image clean cluster cluster-down cluster-tools cluster-test fuzz
+.PHONY: all deps build test typecheck lint format unit integration bench-cni bench-overlay bench-dataplane conformance demo go-tools kube-tools pause-image image image-docker toolbox-image e2e-tools cluster-e2e clean cluster cluster-down cluster-tools cluster-test fuzz
 
 all: build
 
@@ -45,9 +45,17 @@ pause-image: node_modules/.installed
 typecheck: node_modules/.installed
 	$(NODE) $(BIN)/tsc --noEmit
 
+# Biome, the formatter and linter, over the whole tree (biome.json says
+# what); `make format` applies its fixes.
+lint: node_modules/.installed
+	$(BIN)/biome check .
+
+format: node_modules/.installed
+	$(BIN)/biome check --write .
+
 # Unit tests are pure; integration tests need root, netns, iproute2 and the
 # built plugin. `make test` runs both and the type check.
-test: deps typecheck build go-tools kube-tools pause-image
+test: deps typecheck lint build go-tools kube-tools pause-image
 	$(NODE) $(BIN)/ava $(AVA_FLAGS)
 
 unit: node_modules/.installed
@@ -92,25 +100,55 @@ demo: deps build go-tools kube-tools
 # nodes (namespaces) each with containerd v2, runc, kubelet and kube-proxy.
 # Stays up until `make cluster-down`; a second `make cluster` reuses it.
 #   make cluster CLUSTER_CNI=reference   # Debian's bridge plugin as pod network
+#   make cluster CLUSTER_CNI=weft        # weft, installed from manifests/ with kubectl
 # See tools/cluster/README.md.
 CLUSTER_CNI ?= none
 CLUSTER_NODES ?= 3
 cluster-tools: deps
 	tools/cluster-tools.sh
 
-cluster: deps kube-tools cluster-tools pause-image
+# CLUSTER_CNI=weft also builds the weft image (make image), imports it into
+# every node and installs weft with kubectl apply -k tools/cluster/weft.
+cluster: deps kube-tools cluster-tools pause-image $(if $(filter weft,$(CLUSTER_CNI)),image)
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts up --cni=$(CLUSTER_CNI) --nodes=$(CLUSTER_NODES)
 
 cluster-down: node_modules/.installed
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts down
 
-# Brings a cluster up, runs a pod on every node, tears it all down (minutes).
-cluster-test: deps kube-tools cluster-tools pause-image
+# test/cluster: the reference cluster with a pod on every node, and weft
+# installed with kubectl (pod to pod, Services, Node deletion, uninstall); each
+# brings its own cluster up and tears it down (about 2 min).
+cluster-test: deps kube-tools cluster-tools pause-image image toolbox-image
 	env -u NODE_EXTRA_CA_CERTS $(NODE) $(BIN)/ava --config tools/cluster/ava.config.mjs
 
-# The weft image (needs docker with an engine, podman or buildah; see tools/image.sh).
+# The weft image, offline and without a container engine: Debian's iproute2,
+# iptables, nftables (.debs from apt) plus dist/weft and dist/weftd, written
+# as an OCI archive (.cache/image/weft-<version>.oci.tar, named as at the
+# &image anchor in manifests/weft.yaml) for `ctr images import`, `skopeo copy
+# oci-archive:...` or `podman load`. See tools/image/build.ts.
 image: build
+	nice -n 10 $(NODE) tools/image/build.ts weft
+
+# The same image from the Dockerfile, with docker (with an engine), podman or
+# buildah (see tools/image.sh).
+image-docker: build
 	tools/image.sh
 
+# busybox (sh, ping, wget, httpd) for the cluster tests: localhost/weft/toolbox:1.
+toolbox-image: node_modules/.installed
+	$(NODE) tools/image/build.ts toolbox
+
+# The trimmed upstream e2e binary (networking tests only), agnhost and CoreDNS
+# from the Go module proxy, and their offline images (tools/kube/e2e/build.sh;
+# cached in .cache/bin and .cache/image).
+e2e-tools: node_modules/.installed
+	tools/kube/e2e/build.sh
+
+# Upstream e2e networking tests against weft in a fresh `make cluster
+# CLUSTER_CNI=weft`, removed afterwards (E2E_FOCUS=regex to choose others).
+# Results print per test; logs in .cache/e2e/.
+cluster-e2e: deps kube-tools cluster-tools pause-image image e2e-tools
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/e2e.ts
+
 clean:
-	rm -rf dist .cache/bin .cache/pause
+	rm -rf dist .cache/bin .cache/pause .cache/image

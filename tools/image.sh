@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the weft image from Dockerfile and the executables in dist/ (run
+# Builds the weft image from Dockerfile (`make image-docker`; `make image` is
+# the offline build, tools/image/build.ts) and the executables in dist/ (run
 # `make build` first) with whichever container builder works here: docker
 # with a reachable engine, podman, or buildah. The image name and tag are read
 # from manifests/weft.yaml, the one place they are set, so the image built is

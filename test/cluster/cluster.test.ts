@@ -4,17 +4,18 @@
 // nothing is left behind. Slow (a minute or so) and needs root and the
 // binaries from make cluster-tools, so it lives outside `make test`'s glob:
 // run it with `make cluster-test`.
-import test from 'ava';
+
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BIN, CLUSTER_CIDR, KUBECONFIG, NODE_DIRS, STATE, apiNodes, down, isReady, up } from '../../tools/cluster/cluster.ts';
+import test from 'ava';
+import { apiNodes, BIN, CLUSTER_CIDR, down, isReady, KUBECTL_GLOBAL, NODE_DIRS, STATE, up } from '../../tools/cluster/cluster.ts';
 import { PAUSE_IMAGE } from '../../tools/pause/build.ts';
 
 const run = promisify(execFile);
 const kubectl = async (args: string[], input?: string): Promise<string> => {
-  const p = run(join(BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG, ...args]);
+  const p = run(join(BIN, 'kubectl'), [...KUBECTL_GLOBAL, ...args]);
   if (input !== undefined) p.child.stdin?.end(input);
   return (await p).stdout;
 };
@@ -51,7 +52,10 @@ test.serial('make cluster: 3 Ready nodes with pod CIDRs, a pod on each, and noth
   t.deepEqual(nodes.map((n) => n.metadata.name).sort(), ['node1', 'node2', 'node3']);
   t.true(nodes.every(isReady), 'every node Ready');
   const cidrs = nodes.map((n) => n.spec.podCIDR ?? '');
-  t.true(cidrs.every((c) => /\/24$/.test(c) && inCidr(c.split('/')[0]!, CLUSTER_CIDR)), `pod CIDRs in ${CLUSTER_CIDR}: ${cidrs.join(' ')}`);
+  t.true(
+    cidrs.every((c) => /\/24$/.test(c) && inCidr(c.split('/')[0]!, CLUSTER_CIDR)),
+    `pod CIDRs in ${CLUSTER_CIDR}: ${cidrs.join(' ')}`,
+  );
   t.is(new Set(cidrs).size, 3, 'distinct pod CIDRs');
 
   // kubectl from the repo root with the admin kubeconfig, as a person would.
@@ -69,7 +73,9 @@ test.serial('make cluster: 3 Ready nodes with pod CIDRs, a pod on each, and noth
   let running: Pod[] = [];
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    running = (JSON.parse(await kubectl(['get', 'pods', '-o', 'json'])) as { items: Pod[] }).items.filter((p) => p.status.phase === 'Running' && p.status.podIP);
+    running = (JSON.parse(await kubectl(['get', 'pods', '-o', 'json'])) as { items: Pod[] }).items.filter(
+      (p) => p.status.phase === 'Running' && p.status.podIP,
+    );
     if (running.length === 3) break;
     await sleep(500);
   }
@@ -91,11 +97,15 @@ test.serial('make cluster: 3 Ready nodes with pod CIDRs, a pod on each, and noth
   t.deepEqual(links, [], 'no underlay bridge or node veths');
   const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('weft-cluster-')) : [];
   t.deepEqual(netns, [], 'no node netns');
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('/weft-cluster') || l.includes(`${STATE}`));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('/weft-cluster') || l.includes(`${STATE}`));
   t.deepEqual(mounts, [], 'no mounts');
   const cgroups = readdirSync('/sys/fs/cgroup').flatMap((h) => {
     try {
-      return readdirSync(join('/sys/fs/cgroup', h)).filter((e) => e.startsWith('weft-cluster-')).map((e) => `${h}/${e}`);
+      return readdirSync(join('/sys/fs/cgroup', h))
+        .filter((e) => e.startsWith('weft-cluster-'))
+        .map((e) => `${h}/${e}`);
     } catch {
       return [];
     }
@@ -104,7 +114,8 @@ test.serial('make cluster: 3 Ready nodes with pod CIDRs, a pod on each, and noth
   t.false(existsSync(STATE), 'state dir removed');
   t.deepEqual(Object.fromEntries(NODE_DIRS.map((d) => [d, existsSync(d)])), hostDirsBefore, 'host mount points as before');
   t.deepEqual(Object.fromEntries(WATCHED_SYSCTLS.map((s) => [s, sysctl(s)])), sysctlsBefore, 'host sysctls restored');
-  const ours = (await run('ps', ['-eo', 'stat=,args='])).stdout.split('\n')
-    .filter((l) => !l.startsWith('Z') && (l.includes(`${STATE}/`) || /\/run\/containerd\/containerd\.sock/.test(l) && l.includes('weft-cluster')));
+  const ours = (await run('ps', ['-eo', 'stat=,args='])).stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('Z') && (l.includes(`${STATE}/`) || (/\/run\/containerd\/containerd\.sock/.test(l) && l.includes('weft-cluster'))));
   t.deepEqual(ours, [], 'no cluster processes');
 });

@@ -8,20 +8,31 @@
 // `down` finds it again from the state dir and /proc and removes it all,
 // whatever state it is in. See tools/cluster/README.md.
 //
-//   node tools/cluster/cluster.ts up [--nodes=3] [--cni=none|reference]
+//   node tools/cluster/cluster.ts up [--nodes=3] [--cni=none|reference|weft]
 //   node tools/cluster/cluster.ts down
 //   node tools/cluster/cluster.ts status
 //   node tools/cluster/cluster.ts exec node1 -- ip addr        # inside a node
 //   node tools/cluster/cluster.ts import-image ARCHIVE          # into every node's containerd
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { weftImageArchive } from '../image/build.ts';
 import { PAUSE_IMAGE, pauseImageArchive } from '../pause/build.ts';
-
-const execFileAsync = promisify(execFile);
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, '.cache', 'bin');
@@ -48,25 +59,61 @@ const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const NODE_PATH = `${BIN}:${SYSTEM_PATH}`;
 const DEBIAN_CNI = '/usr/lib/cni';
 const CNI_PLUGINS = ['loopback', 'portmap', 'bridge', 'host-local'];
-const TOOLS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'containerd', 'containerd-shim-runc-v2', 'ctr', 'runc'];
+/** What weft needs beside itself (docs/install.md): containerd runs loopback for every pod, the conflist chains portmap. */
+const WEFT_CNI_PLUGINS = ['loopback', 'portmap'];
+/** The kustomize overlay of manifests/ that --cni=weft applies (pull policy Never: nodes cannot pull). */
+export const WEFT_OVERLAY = join(import.meta.dirname, 'weft');
+/** hostPath files the weft DaemonSet may create on the host (FileOrCreate); removed by down() if they were not there. */
+const WEFT_HOST_FILES = ['/run/xtables.lock'];
+const TOOLS = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubectl',
+  'kubelet',
+  'kube-proxy',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'runc',
+];
 
 /** Host sysctls the kubelet sets host-wide (and inotify, which we raise); restored by down(). */
 const HOST_SYSCTLS = [
-  'vm.overcommit_memory', 'vm.panic_on_oom', 'kernel.panic', 'kernel.panic_on_oops',
-  'kernel.keys.root_maxkeys', 'kernel.keys.root_maxbytes',
-  'fs.inotify.max_user_instances', 'fs.inotify.max_user_watches',
+  'vm.overcommit_memory',
+  'vm.panic_on_oom',
+  'kernel.panic',
+  'kernel.panic_on_oops',
+  'kernel.keys.root_maxkeys',
+  'kernel.keys.root_maxbytes',
+  'fs.inotify.max_user_instances',
+  'fs.inotify.max_user_watches',
 ];
 const INOTIFY_MIN: Record<string, number> = { 'fs.inotify.max_user_instances': 1024, 'fs.inotify.max_user_watches': 524288 };
 
 /** Paths each node sees as its own (a bind mount of a dir under the node's state dir). */
 export const NODE_DIRS = [
-  '/opt/cni/bin', '/etc/cni/net.d', '/var/lib/cni', '/run/weft',
-  '/var/lib/kubelet', '/var/lib/containerd', '/run/containerd',
-  '/var/log/pods', '/var/log/containers',
+  '/opt/cni/bin',
+  '/etc/cni/net.d',
+  '/var/lib/cni',
+  '/run/weft',
+  '/var/lib/kubelet',
+  '/var/lib/containerd',
+  '/run/containerd',
+  '/var/log/pods',
+  '/var/log/containers',
 ];
 
-export type CniMode = 'none' | 'reference';
-export type UpOptions = { nodes?: number; cni?: CniMode; log?: (line: string) => void; readyTimeoutMs?: number };
+export type CniMode = 'none' | 'reference' | 'weft';
+export type UpOptions = {
+  nodes?: number;
+  cni?: CniMode;
+  log?: (line: string) => void;
+  readyTimeoutMs?: number;
+  /** --cni=weft: install it (default), or only prepare the nodes (image imported, loopback and portmap) for a test to install it with kubectl. */
+  installWeft?: boolean;
+};
 
 export type NodeInfo = { name: string; ip: string; netns: string; mntns: string; utsns: string; dir: string; cgroupRoot: string };
 type State = {
@@ -77,6 +124,8 @@ type State = {
   sysctls: Record<string, string>;
   /** Host dirs we created as mount points; removed on down (if still empty). */
   createdDirs: string[];
+  /** Host files the cluster may create (hostPath FileOrCreate) that were not there before; removed on down. */
+  createdFiles?: string[];
   etcdUrl?: string;
   pids: Record<string, number>;
   ready?: boolean;
@@ -99,6 +148,10 @@ export function nodeInfo(i: number): NodeInfo {
 
 class Aborted extends Error {}
 let aborted = false;
+/** Makes a running up() stop at its next step (it throws; the caller then runs down()). */
+export function abortUp(): void {
+  aborted = true;
+}
 function checkAbort(): void {
   if (aborted) throw new Aborted('interrupted');
 }
@@ -138,7 +191,12 @@ async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<
 
 export function logTail(file: string, lines = 30): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+    return readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `    ${l}`)
+      .join('\n');
   } catch {
     return `    (no log at ${file})`;
   }
@@ -191,7 +249,10 @@ async function freePorts(count: number): Promise<number[]> {
     for (let i = 0; i < count; i++) {
       const s = createServer();
       servers.push(s);
-      await new Promise<void>((ok, fail) => { s.once('error', fail); s.listen(0, '127.0.0.1', ok); });
+      await new Promise<void>((ok, fail) => {
+        s.once('error', fail);
+        s.listen(0, '127.0.0.1', ok);
+      });
     }
     return servers.map((s) => (s.address() as { port: number }).port);
   } finally {
@@ -240,7 +301,24 @@ async function makePki(dir: string, nodes: NodeInfo[]): Promise<void> {
   const f = (n: string) => join(dir, n);
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const cert = (name: string, subject: string, ext: string, signer: string[]) =>
-    must('openssl', ['req', '-x509', '-config', config, '-extensions', ext, ...newKey, '-days', '30', '-subj', subject, ...signer, '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`)]);
+    must('openssl', [
+      'req',
+      '-x509',
+      '-config',
+      config,
+      '-extensions',
+      ext,
+      ...newKey,
+      '-days',
+      '30',
+      '-subj',
+      subject,
+      ...signer,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.crt`),
+    ]);
   await cert('ca', '/CN=weft-cluster-ca', 'ca', []);
   const byCa = ['-CA', f('ca.crt'), '-CAkey', f('ca.key')];
   await cert('apiserver', '/CN=kube-apiserver', 'server', byCa);
@@ -250,14 +328,18 @@ async function makePki(dir: string, nodes: NodeInfo[]): Promise<void> {
 }
 
 function kubeconfig(pki: string, user: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'weft', cluster: { server: API_SERVER, 'certificate-authority': join(pki, 'ca.crt') } }],
-    users: [{ name: user, user: { 'client-certificate': join(pki, `${user}.crt`), 'client-key': join(pki, `${user}.key`) } }],
-    contexts: [{ name: 'weft', context: { cluster: 'weft', user } }],
-    'current-context': 'weft',
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'weft', cluster: { server: API_SERVER, 'certificate-authority': join(pki, 'ca.crt') } }],
+      users: [{ name: user, user: { 'client-certificate': join(pki, `${user}.crt`), 'client-key': join(pki, `${user}.key`) } }],
+      contexts: [{ name: 'weft', context: { cluster: 'weft', user } }],
+      'current-context': 'weft',
+    },
+    null,
+    2,
+  );
 }
 
 /** GET on the API server as the admin; the parsed body, or undefined unless 200. */
@@ -268,10 +350,16 @@ export async function apiGet<T = unknown>(path: string): Promise<T | undefined> 
     const req = httpsRequest(`${API_SERVER}${path}`, { ...tls, timeout: 3000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
+      res.on('data', (d: string) => {
+        body += d;
+      });
       res.on('end', () => {
         if (res.statusCode !== 200) return done(undefined);
-        try { done(JSON.parse(body) as T); } catch { done(body as T); }
+        try {
+          done(JSON.parse(body) as T);
+        } catch {
+          done(body as T);
+        }
       });
     });
     req.once('timeout', () => req.destroy());
@@ -304,7 +392,11 @@ function cgroupHierarchies(): string[] {
   const base = '/sys/fs/cgroup';
   const out: string[] = [];
   let entries: string[] = [];
-  try { entries = readdirSync(base); } catch { return out; }
+  try {
+    entries = readdirSync(base);
+  } catch {
+    return out;
+  }
   // cgroup v2 only: the base itself is the hierarchy.
   if (entries.includes('cgroup.controllers')) return [base];
   for (const e of entries) {
@@ -312,10 +404,14 @@ function cgroupHierarchies(): string[] {
     try {
       readlinkSync(p); // a symlink like cpu -> cpu,cpuacct: the real dir is listed too
       continue;
-    } catch { /* not a link */ }
+    } catch {
+      /* not a link */
+    }
     try {
       if (statSync(p).isDirectory()) out.push(p);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -404,60 +500,79 @@ disabled_plugins = [
 }
 
 function kubeletConfig(node: NodeInfo, pki: string): string {
-  return JSON.stringify({
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: join(pki, 'ca.crt') } },
-    authorization: { mode: 'Webhook' },
-    cgroupDriver: 'cgroupfs',
-    cgroupRoot: node.cgroupRoot,
-    failSwapOn: false,
-    containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
-    clusterDNS: ['10.96.0.10'],
-    clusterDomain: 'cluster.local',
-    // An empty resolv.conf: pods get no host nameserver to send queries to.
-    resolvConf: join(node.dir, 'resolv.conf'),
-    healthzBindAddress: '127.0.0.1',
-    readOnlyPort: 0,
-    rotateCertificates: false,
-    serverTLSBootstrap: false,
-    // The host disk is shared by everyone: don't evict over it.
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
-    imageGCHighThresholdPercent: 100,
-    imageGCLowThresholdPercent: 99,
-    // Fewer status round trips: nodes go Ready sooner.
-    nodeStatusUpdateFrequency: '5s',
-    syncFrequency: '10s',
-    maxPods: 50,
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: join(pki, 'ca.crt') } },
+      authorization: { mode: 'Webhook' },
+      cgroupDriver: 'cgroupfs',
+      cgroupRoot: node.cgroupRoot,
+      failSwapOn: false,
+      containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
+      clusterDNS: ['10.96.0.10'],
+      clusterDomain: 'cluster.local',
+      // An empty resolv.conf: pods get no host nameserver to send queries to.
+      resolvConf: join(node.dir, 'resolv.conf'),
+      healthzBindAddress: '127.0.0.1',
+      readOnlyPort: 0,
+      rotateCertificates: false,
+      serverTLSBootstrap: false,
+      // The host disk is shared by everyone: don't evict over it.
+      evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      // Fewer status round trips: nodes go Ready sooner.
+      nodeStatusUpdateFrequency: '5s',
+      syncFrequency: '10s',
+      maxPods: 50,
+    },
+    null,
+    2,
+  );
 }
 
 function kubeProxyConfig(node: NodeInfo): string {
-  return JSON.stringify({
-    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-    kind: 'KubeProxyConfiguration',
-    clientConnection: { kubeconfig: join(STATE, 'kubeconfig-kube-proxy') },
-    hostnameOverride: node.name,
-    mode: 'iptables',
-    clusterCIDR: CLUSTER_CIDR,
-    bindAddress: node.ip,
-    healthzBindAddress: '127.0.0.1:10256',
-    metricsBindAddress: '127.0.0.1:10249',
-    // nf_conntrack_max is host-wide and read-only outside the initial netns: leave it.
-    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      clientConnection: { kubeconfig: join(STATE, 'kubeconfig-kube-proxy') },
+      hostnameOverride: node.name,
+      mode: 'iptables',
+      clusterCIDR: CLUSTER_CIDR,
+      bindAddress: node.ip,
+      healthzBindAddress: '127.0.0.1:10256',
+      metricsBindAddress: '127.0.0.1:10249',
+      // nf_conntrack_max is host-wide and read-only outside the initial netns: leave it.
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+    },
+    null,
+    2,
+  );
 }
 
 /** The reference pod network: Debian's bridge + host-local for the node's pod CIDR. */
 export function referenceConflist(podCidr: string): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'reference',
-    plugins: [
-      { type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, hairpinMode: true, ipam: { type: 'host-local', ranges: [[{ subnet: podCidr }]], routes: [{ dst: '0.0.0.0/0' }] } },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'reference',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cni0',
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: podCidr }]], routes: [{ dst: '0.0.0.0/0' }] },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 /** The node's mount namespace: its own sysfs (for its own links), cgroups kept, and the per-node dirs. */
@@ -524,13 +639,24 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   const [etcdPort, etcdPeerPort] = await freePorts(2);
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   state.etcdUrl = etcdUrl;
-  const etcd = daemon('etcd', [join(BIN, 'etcd'),
-    '--name=weft-cluster', `--data-dir=${join(STATE, 'etcd')}`,
-    `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-    `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-    `--initial-cluster=weft-cluster=http://127.0.0.1:${etcdPeerPort}`,
-    '--unsafe-no-fsync', '--heartbeat-interval=10', '--election-timeout=100', '--log-level=warn',
-  ], join(logs, 'etcd.log'));
+  const etcd = daemon(
+    'etcd',
+    [
+      join(BIN, 'etcd'),
+      '--name=weft-cluster',
+      `--data-dir=${join(STATE, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+      `--initial-cluster=weft-cluster=http://127.0.0.1:${etcdPeerPort}`,
+      '--unsafe-no-fsync',
+      '--heartbeat-interval=10',
+      '--election-timeout=100',
+      '--log-level=warn',
+    ],
+    join(logs, 'etcd.log'),
+  );
   state.pids.etcd = etcd.pid!;
   save();
   await waitFor('etcd', 60_000, async () => {
@@ -539,43 +665,82 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
     return r.code === 0 ? true : undefined;
   });
 
-  const apiserver = daemon('kube-apiserver', [join(BIN, 'kube-apiserver'),
-    `--bind-address=${API_IP}`, `--advertise-address=${API_IP}`, `--secure-port=${API_PORT}`,
-    `--etcd-servers=${etcdUrl}`,
-    `--tls-cert-file=${join(pki, 'apiserver.crt')}`, `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
-    `--client-ca-file=${join(pki, 'ca.crt')}`,
-    `--kubelet-client-certificate=${join(pki, 'apiserver-kubelet-client.crt')}`, `--kubelet-client-key=${join(pki, 'apiserver-kubelet-client.key')}`,
-    // Node names don't resolve here: reach kubelets (logs, exec) by their InternalIP.
-    '--kubelet-preferred-address-types=InternalIP,Hostname',
-    '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
-    `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
-    `--service-account-key-file=${join(pki, 'sa.pub')}`, `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
-    `--service-cluster-ip-range=${SERVICE_CIDR}`, '--allow-privileged=true',
-  ], join(logs, 'kube-apiserver.log'));
+  const apiserver = daemon(
+    'kube-apiserver',
+    [
+      join(BIN, 'kube-apiserver'),
+      `--bind-address=${API_IP}`,
+      `--advertise-address=${API_IP}`,
+      `--secure-port=${API_PORT}`,
+      `--etcd-servers=${etcdUrl}`,
+      `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
+      `--client-ca-file=${join(pki, 'ca.crt')}`,
+      `--kubelet-client-certificate=${join(pki, 'apiserver-kubelet-client.crt')}`,
+      `--kubelet-client-key=${join(pki, 'apiserver-kubelet-client.key')}`,
+      // Node names don't resolve here: reach kubelets (logs, exec) by their InternalIP.
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
+      `--service-account-key-file=${join(pki, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--allow-privileged=true',
+    ],
+    join(logs, 'kube-apiserver.log'),
+  );
   state.pids['kube-apiserver'] = apiserver.pid!;
   save();
-  await waitFor('kube-apiserver /readyz', 120_000, async () => {
-    if (!alive(apiserver.pid)) throw new Error(`kube-apiserver exited:\n${logTail(join(logs, 'kube-apiserver.log'))}`);
-    return (await apiGet('/readyz')) !== undefined ? true : undefined;
-  }, () => logTail(join(logs, 'kube-apiserver.log')));
+  await waitFor(
+    'kube-apiserver /readyz',
+    120_000,
+    async () => {
+      if (!alive(apiserver.pid)) throw new Error(`kube-apiserver exited:\n${logTail(join(logs, 'kube-apiserver.log'))}`);
+      return (await apiGet('/readyz')) !== undefined ? true : undefined;
+    },
+    () => logTail(join(logs, 'kube-apiserver.log')),
+  );
   writeFileSync(KUBECONFIG, kubeconfig(pki, 'admin'));
 
   log('== kube-controller-manager, kube-scheduler');
   const cmKubeconfig = join(STATE, 'kubeconfig-controller-manager');
-  state.pids['kube-controller-manager'] = daemon('kube-controller-manager', [join(BIN, 'kube-controller-manager'),
-    `--kubeconfig=${cmKubeconfig}`, `--authentication-kubeconfig=${cmKubeconfig}`, `--authorization-kubeconfig=${cmKubeconfig}`,
-    '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=0',
-    '--allocate-node-cidrs', `--cluster-cidr=${CLUSTER_CIDR}`, '--node-cidr-mask-size=24',
-    `--service-cluster-ip-range=${SERVICE_CIDR}`,
-    '--use-service-account-credentials', `--service-account-private-key-file=${join(pki, 'sa.key')}`,
-    `--root-ca-file=${join(pki, 'ca.crt')}`,
-    `--cluster-signing-cert-file=${join(pki, 'ca.crt')}`, `--cluster-signing-key-file=${join(pki, 'ca.key')}`,
-  ], join(logs, 'kube-controller-manager.log')).pid!;
+  state.pids['kube-controller-manager'] = daemon(
+    'kube-controller-manager',
+    [
+      join(BIN, 'kube-controller-manager'),
+      `--kubeconfig=${cmKubeconfig}`,
+      `--authentication-kubeconfig=${cmKubeconfig}`,
+      `--authorization-kubeconfig=${cmKubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--secure-port=0',
+      '--allocate-node-cidrs',
+      `--cluster-cidr=${CLUSTER_CIDR}`,
+      '--node-cidr-mask-size=24',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--use-service-account-credentials',
+      `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+      `--root-ca-file=${join(pki, 'ca.crt')}`,
+      `--cluster-signing-cert-file=${join(pki, 'ca.crt')}`,
+      `--cluster-signing-key-file=${join(pki, 'ca.key')}`,
+    ],
+    join(logs, 'kube-controller-manager.log'),
+  ).pid!;
   const schedKubeconfig = join(STATE, 'kubeconfig-scheduler');
-  state.pids['kube-scheduler'] = daemon('kube-scheduler', [join(BIN, 'kube-scheduler'),
-    `--kubeconfig=${schedKubeconfig}`, `--authentication-kubeconfig=${schedKubeconfig}`, `--authorization-kubeconfig=${schedKubeconfig}`,
-    '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=0',
-  ], join(logs, 'kube-scheduler.log')).pid!;
+  state.pids['kube-scheduler'] = daemon(
+    'kube-scheduler',
+    [
+      join(BIN, 'kube-scheduler'),
+      `--kubeconfig=${schedKubeconfig}`,
+      `--authentication-kubeconfig=${schedKubeconfig}`,
+      `--authorization-kubeconfig=${schedKubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--secure-port=0',
+    ],
+    join(logs, 'kube-scheduler.log'),
+  ).pid!;
   save();
 
   log('== host: mount points, cgroup roots, inotify limits');
@@ -592,13 +757,16 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
       state.createdDirs.push(top);
     }
   }
+  state.createdFiles = cni === 'weft' ? WEFT_HOST_FILES.filter((f) => !existsSync(f)) : [];
   save();
   const archive = await pauseImageArchive();
+  // Built (or found in .cache/image) before any node starts: `make image`.
+  const weftArchive = cni === 'weft' ? await weftImageArchive(log) : undefined;
 
   for (const node of nodes) {
     checkAbort();
     log(`== ${node.name}: namespaces, containerd, kubelet, kube-proxy (${node.ip})`);
-    await startNode(node, state, archive, logs);
+    await startNode(node, state, weftArchive ? [archive, weftArchive] : [archive], logs);
     save();
   }
 
@@ -622,6 +790,17 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
       return items.length === count && items.every(isReady) ? true : undefined;
     });
     log(`  all ${count} nodes Ready`);
+  } else if (cni === 'weft' && opts.installWeft === false) {
+    log('  weft image imported, not installed: kubectl apply -k tools/cluster/weft');
+  } else if (cni === 'weft') {
+    await installWeft(
+      count,
+      () => {
+        for (const node of nodes) assertNodeAlive(node, state, logs);
+      },
+      log,
+      readyTimeoutMs,
+    );
   } else {
     log('  no pod network yet (--cni=none): nodes stay NotReady until one is installed');
   }
@@ -631,10 +810,69 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   return { reused: false };
 }
 
-async function startNode(node: NodeInfo, state: State, archive: string, logs: string): Promise<void> {
+// Its discovery cache under the cluster's state, not in $HOME (unset here,
+// which would put it in the working directory).
+export const KUBECTL_GLOBAL = ['--kubeconfig', KUBECONFIG, '--cache-dir', join(STATE, 'kubectl-cache')];
+
+/** kubectl as the admin, from the repo root; rejects with its stderr. */
+export async function kubectl(args: string[], input?: string): Promise<string> {
+  return must(join(BIN, 'kubectl'), [...KUBECTL_GLOBAL, ...args], input === undefined ? {} : { input });
+}
+
+/**
+ * weft installed the way docs/install.md says, through tools/cluster/weft
+ * (manifests/ with pull policy Never): then the DaemonSet Ready on every node
+ * and every node Ready.
+ */
+async function installWeft(count: number, alive: () => void, log: (l: string) => void, timeoutMs: number): Promise<void> {
+  log(`== --cni=weft: kubectl apply -k ${WEFT_OVERLAY.replace(`${REPO}/`, '')}`);
+  const started = Date.now();
+  for (const line of (await kubectl(['apply', '-k', WEFT_OVERLAY])).trim().split('\n')) log(`  ${line}`);
+  const diagnose = () => {
+    // Synchronous best effort: what the pods and events say, for the timeout message.
+    try {
+      return (
+        execFileSync(join(BIN, 'kubectl'), [...KUBECTL_GLOBAL, '-n', 'weft', 'get', 'ds,pods', '-o', 'wide'], { encoding: 'utf8' }) +
+        execFileSync(join(BIN, 'kubectl'), [...KUBECTL_GLOBAL, '-n', 'weft', 'get', 'events', '--sort-by=.lastTimestamp'], { encoding: 'utf8' })
+          .split('\n')
+          .slice(-15)
+          .join('\n')
+      );
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  await waitFor(
+    `DaemonSet weft Ready on ${count} nodes`,
+    timeoutMs,
+    async () => {
+      alive();
+      const ds = JSON.parse(await kubectl(['-n', 'weft', 'get', 'ds', 'weft', '-o', 'json'])) as {
+        status?: { numberReady?: number; desiredNumberScheduled?: number };
+      };
+      return ds.status?.desiredNumberScheduled === count && ds.status.numberReady === count ? true : undefined;
+    },
+    diagnose,
+  );
+  log(`  DaemonSet weft Ready on ${count} nodes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await waitFor(
+    `${count} Ready nodes`,
+    timeoutMs,
+    async () => {
+      alive();
+      const items = await apiNodes();
+      return items.length === count && items.every(isReady) ? true : undefined;
+    },
+    diagnose,
+  );
+  log(`  all ${count} nodes Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function startNode(node: NodeInfo, state: State, archives: string[], logs: string): Promise<void> {
   // Per-node dirs, plus what the kubelet and containerd read from the host side.
   for (const p of NODE_DIRS) mkdirSync(join(node.dir, 'fs', p), { recursive: true });
-  for (const plugin of CNI_PLUGINS) copyFileSync(join(DEBIAN_CNI, plugin), join(node.dir, 'fs', 'opt/cni/bin', plugin));
+  for (const plugin of state.cni === 'weft' ? WEFT_CNI_PLUGINS : CNI_PLUGINS)
+    copyFileSync(join(DEBIAN_CNI, plugin), join(node.dir, 'fs', 'opt/cni/bin', plugin));
   writeFileSync(join(node.dir, 'resolv.conf'), '');
   writeFileSync(join(node.dir, 'containerd.toml'), containerdConfig());
   writeFileSync(join(node.dir, 'kubelet.json'), kubeletConfig(node, join(STATE, 'pki')));
@@ -655,6 +893,10 @@ async function startNode(node: NodeInfo, state: State, archive: string, logs: st
   // no endpoints is left unanswered on the underlay, never forwarded by the host.
   await must('ip', ['-n', node.netns, 'route', 'add', SERVICE_CIDR, 'dev', 'eth0', 'src', node.ip]);
   await must('ip', ['netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  // weftd, like a real node, takes the default route's interface as the
+  // underlay. On-link and through no gateway: an address beyond the underlay
+  // gets no ARP answer, so still nothing leaves it.
+  if (state.cni === 'weft') await must('ip', ['-n', node.netns, 'route', 'add', 'default', 'dev', 'eth0', 'src', node.ip]);
 
   // Mount and UTS namespaces, kept by bind mounts of their files on a private mount.
   // (Private, so the namespace files' bind mounts are not copied into the
@@ -665,28 +907,56 @@ async function startNode(node: NodeInfo, state: State, archive: string, logs: st
     await must('mount', ['--make-private', NS_DIR]);
   }
   for (const f of [node.mntns, node.utsns]) writeFileSync(f, '');
-  await must('nsenter', [`--net=/run/netns/${node.netns}`, '--', 'unshare', `--mount=${node.mntns}`, `--uts=${node.utsns}`, '--propagation', 'private', '--', 'sh', '-c', nodeSetupScript(node)]);
+  await must('nsenter', [
+    `--net=/run/netns/${node.netns}`,
+    '--',
+    'unshare',
+    `--mount=${node.mntns}`,
+    `--uts=${node.utsns}`,
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    nodeSetupScript(node),
+  ]);
 
   const env = { PATH: NODE_PATH };
-  const containerd = daemon(`${node.name} containerd`, inNode(node, [join(BIN, 'containerd'), '--config', join(node.dir, 'containerd.toml')]), join(logs, `${node.name}-containerd.log`), env);
+  const containerd = daemon(
+    `${node.name} containerd`,
+    inNode(node, [join(BIN, 'containerd'), '--config', join(node.dir, 'containerd.toml')]),
+    join(logs, `${node.name}-containerd.log`),
+    env,
+  );
   state.pids[`${node.name}/containerd`] = containerd.pid!;
-  const ctr = (args: string[]) => must(inNode(node, [])[0]!, [...inNode(node, [join(BIN, 'ctr'), '--address', '/run/containerd/containerd.sock', ...args]).slice(1)], { env });
+  const ctr = (args: string[]) =>
+    must(inNode(node, [])[0]!, [...inNode(node, [join(BIN, 'ctr'), '--address', '/run/containerd/containerd.sock', ...args]).slice(1)], { env });
   await waitFor(`${node.name} containerd`, 30_000, async () => {
     if (!alive(containerd.pid)) throw new Error(`containerd exited:\n${logTail(join(logs, `${node.name}-containerd.log`))}`);
     await ctr(['version']);
     return true;
   });
-  await ctr(['-n', 'k8s.io', 'images', 'import', '--snapshotter', 'overlayfs', archive]);
+  for (const archive of archives) await ctr(['-n', 'k8s.io', 'images', 'import', '--snapshotter', 'overlayfs', archive]);
 
-  state.pids[`${node.name}/kubelet`] = daemon(`${node.name} kubelet`, inNode(node, [join(BIN, 'kubelet'),
-    `--config=${join(node.dir, 'kubelet.json')}`,
-    `--kubeconfig=${join(STATE, `kubeconfig-${node.name}`)}`,
-    `--hostname-override=${node.name}`, `--node-ip=${node.ip}`,
-    '--v=1',
-  ]), join(logs, `${node.name}-kubelet.log`), env).pid!;
-  state.pids[`${node.name}/kube-proxy`] = daemon(`${node.name} kube-proxy`, inNode(node, [join(BIN, 'kube-proxy'),
-    `--config=${join(node.dir, 'kube-proxy.json')}`,
-  ]), join(logs, `${node.name}-kube-proxy.log`), env).pid!;
+  state.pids[`${node.name}/kubelet`] = daemon(
+    `${node.name} kubelet`,
+    inNode(node, [
+      join(BIN, 'kubelet'),
+      `--config=${join(node.dir, 'kubelet.json')}`,
+      `--kubeconfig=${join(STATE, `kubeconfig-${node.name}`)}`,
+      `--hostname-override=${node.name}`,
+      `--node-ip=${node.ip}`,
+      '--v=1',
+    ]),
+    join(logs, `${node.name}-kubelet.log`),
+    env,
+  ).pid!;
+  state.pids[`${node.name}/kube-proxy`] = daemon(
+    `${node.name} kube-proxy`,
+    inNode(node, [join(BIN, 'kube-proxy'), `--config=${join(node.dir, 'kube-proxy.json')}`]),
+    join(logs, `${node.name}-kube-proxy.log`),
+    env,
+  ).pid!;
 }
 
 function assertNodeAlive(node: NodeInfo, state: State, logs: string): void {
@@ -755,9 +1025,15 @@ function clusterPids(nodes: NodeInfo[]): number[] {
     // Zombies hold nothing and cannot be killed; init reaps them.
     if (!alive(pid)) continue;
     try {
-      if (netInodes.has(nsInode(`/proc/${e}/ns/net`) ?? '') || mntInodes.has(nsInode(`/proc/${e}/ns/mnt`) ?? '')) { pids.push(pid); continue; }
+      if (netInodes.has(nsInode(`/proc/${e}/ns/net`) ?? '') || mntInodes.has(nsInode(`/proc/${e}/ns/mnt`) ?? '')) {
+        pids.push(pid);
+        continue;
+      }
       const cg = readFileSync(`/proc/${e}/cgroup`, 'utf8');
-      if (cgroups.some((c) => cg.includes(`:${c}`) || cg.includes(`:${c.slice(0, -1)}\n`))) { pids.push(pid); continue; }
+      if (cgroups.some((c) => cg.includes(`:${c}`) || cg.includes(`:${c.slice(0, -1)}\n`))) {
+        pids.push(pid);
+        continue;
+      }
       const cmdline = readFileSync(`/proc/${e}/cmdline`, 'utf8');
       if (cmdline.includes(`${STATE}/`) && !cmdline.includes('cluster.ts')) pids.push(pid);
     } catch {
@@ -773,14 +1049,22 @@ function knownNodes(state: State | undefined): NodeInfo[] {
   for (const n of state?.nodes ?? []) byName.set(n.name, n);
   // Whatever a crashed or older run left: netns and cgroups named like ours.
   let netnses: string[] = [];
-  try { netnses = readdirSync('/run/netns'); } catch { /* none */ }
+  try {
+    netnses = readdirSync('/run/netns');
+  } catch {
+    /* none */
+  }
   for (const ns of netnses) {
     const m = new RegExp(`^${PREFIX}-node(\\d+)$`).exec(ns);
     if (m) byName.set(`node${m[1]}`, nodeInfo(Number(m[1])));
   }
   for (const h of cgroupHierarchies()) {
     let entries: string[] = [];
-    try { entries = readdirSync(h); } catch { continue; }
+    try {
+      entries = readdirSync(h);
+    } catch {
+      continue;
+    }
     for (const e of entries) {
       const m = new RegExp(`^${PREFIX}-node(\\d+)$`).exec(e);
       if (m) byName.set(`node${m[1]}`, nodeInfo(Number(m[1])));
@@ -797,16 +1081,27 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
   // Kubelets first, so nothing restarts what we stop; then everything else.
   // The API server goes before etcd (it hangs on SIGTERM once etcd is gone).
   const kill = async (pids: number[], signal: NodeJS.Signals) => {
-    for (const pid of pids) { try { process.kill(pid, signal); } catch { /* gone */ } }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* gone */
+      }
+    }
   };
   const waitGone = async (pids: number[], ms: number) => {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline && pids.some(alive)) await sleep(100);
     return pids.filter(alive);
   };
-  const byName = (re: RegExp) => clusterPids(nodes).filter((pid) => {
-    try { return re.test(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()); } catch { return false; }
-  });
+  const byName = (re: RegExp) =>
+    clusterPids(nodes).filter((pid) => {
+      try {
+        return re.test(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+      } catch {
+        return false;
+      }
+    });
   const first = byName(/^(kubelet|kube-proxy|kube-controller|kube-scheduler)/);
   await kill(first, 'SIGKILL');
   await waitGone(first, 5000);
@@ -840,15 +1135,23 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
   for (const node of nodes) leftovers.push(...(await removeCgroupRoot(node.cgroupRoot)));
 
   // Mounts a node left on the host side (none, normally: they live in its mount namespace).
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${STATE}/`));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${STATE}/`));
   for (const m of mounts.sort().reverse()) await sh('umount', ['-l', m]);
 
   if (state) {
     for (const [name, value] of Object.entries(state.sysctls)) {
       if ((await readSysctl(name)) !== value) {
-        try { writeSysctl(name, value); } catch (err) { leftovers.push(`sysctl ${name}: ${(err as Error).message}`); }
+        try {
+          writeSysctl(name, value);
+        } catch (err) {
+          leftovers.push(`sysctl ${name}: ${(err as Error).message}`);
+        }
       }
     }
+    for (const f of state.createdFiles ?? []) rmSync(f, { force: true });
     for (const dir of [...state.createdDirs].reverse()) {
       // Only if still empty of anything but the dirs we made: never someone else's files.
       const files = await sh('find', [dir, '-mindepth', '1', '-not', '-type', 'd']);
@@ -858,7 +1161,11 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
   }
   // containerd's overlay snapshots may hold read-only bits: retry a few times.
   for (let i = 0; i < 5 && existsSync(STATE); i++) {
-    try { rmSync(STATE, { recursive: true, force: true }); } catch { await sleep(300); }
+    try {
+      rmSync(STATE, { recursive: true, force: true });
+    } catch {
+      await sleep(300);
+    }
   }
   if (existsSync(STATE)) leftovers.push(STATE);
   if (nodes.length || state) log(leftovers.length ? `cluster removed, except: ${leftovers.join('; ')}` : 'cluster removed');
@@ -880,7 +1187,18 @@ export async function importImage(archive: string): Promise<void> {
   const state = readState();
   if (!state) throw new Error('no cluster is running: make cluster');
   for (const node of state.nodes) {
-    const r = await nodeExec(node.name, [join(BIN, 'ctr'), '--address', '/run/containerd/containerd.sock', '-n', 'k8s.io', 'images', 'import', '--snapshotter', 'overlayfs', resolve(archive)]);
+    const r = await nodeExec(node.name, [
+      join(BIN, 'ctr'),
+      '--address',
+      '/run/containerd/containerd.sock',
+      '-n',
+      'k8s.io',
+      'images',
+      'import',
+      '--snapshotter',
+      'overlayfs',
+      resolve(archive),
+    ]);
     if (r.code !== 0) throw new Error(`import into ${node.name}: ${r.stderr}`);
   }
 }
@@ -893,7 +1211,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'up': {
       const cni = (flag('cni') ?? 'none') as CniMode;
-      if (cni !== 'none' && cni !== 'reference') throw new Error(`--cni=${cni}: use none or reference`);
+      if (cni !== 'none' && cni !== 'reference' && cni !== 'weft') throw new Error(`--cni=${cni}: use none, reference or weft`);
       const nodes = Number(flag('nodes') ?? 3);
       let interrupted = false;
       const onSignal = () => {
@@ -925,7 +1243,10 @@ async function main(argv: string[]): Promise<number> {
       return (await down()).leftovers.length ? 1 : 0;
     case 'status': {
       const state = readState();
-      if (!state) { console.log('no cluster'); return 1; }
+      if (!state) {
+        console.log('no cluster');
+        return 1;
+      }
       for (const [name, pid] of Object.entries(state.pids)) console.log(`${alive(pid) ? 'running' : 'DEAD   '} ${name} (pid ${pid})`);
       for (const n of await apiNodes()) console.log(`${n.metadata.name}: ${isReady(n) ? 'Ready' : 'NotReady'} podCIDR=${n.spec.podCIDR ?? '-'}`);
       return (await healthy(state)) ? 0 : 1;
@@ -950,8 +1271,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
-    console.error((err as Error).message);
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error((err as Error).message);
+      process.exit(1);
+    },
+  );
 }

@@ -6,17 +6,17 @@
 //   node tools/pause/build.ts      # builds if needed, prints the archive path
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ociArchive } from './oci-archive.ts';
+import { singleBinaryArchive } from '../image/oci.ts';
 
 /** The sandbox image name containerd's CRI config must name (sandbox_image). */
 export const PAUSE_IMAGE = 'localhost/weft/pause:1';
 
 const source = import.meta.dirname;
 const cacheDir = join(source, '..', '..', '.cache', 'pause');
-const inputs = ['main.go', 'go.mod', 'build.ts', 'oci-archive.ts', 'tar.ts'];
+const inputs = ['main.go', 'go.mod', 'build.ts', '../image/oci.ts', '../image/tar.ts'];
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
 
 let built: Promise<string> | undefined;
@@ -49,7 +49,7 @@ async function build(): Promise<string> {
     }).catch((err: { stderr?: string; message: string }) => {
       throw new Error(`pause image: go build in ${source} failed: ${err.stderr || err.message}`);
     });
-    writeFileSync(temp, ociArchive({ name: PAUSE_IMAGE, file: 'pause', executable: readFileSync(`${temp}.bin`), architecture }));
+    writeFileSync(temp, singleBinaryArchive({ name: PAUSE_IMAGE, file: 'pause', executable: readFileSync(`${temp}.bin`), architecture }));
     renameSync(temp, archive);
   } finally {
     rmSync(`${temp}.bin`, { force: true });
