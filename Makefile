@@ -18,14 +18,19 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# The plugin on Bun, weftd on Node (tools/build.ts says why).
 dist/weft: node_modules/.installed $(SOURCES)
 	$(NODE) tools/build.ts weft
 
 dist/weftd: node_modules/.installed $(SOURCES)
 	$(NODE) tools/build.ts weftd
 
-dist/cni-floor: node_modules/.installed bench/floor.ts
-	$(NODE) tools/build.ts floor
+# For make bench-cni: the plugin on each runtime, and each runtime's floor.
+dist/weft-node dist/weft-bun: dist/weft-%: node_modules/.installed $(SOURCES)
+	$(NODE) tools/build.ts weft-$*
+
+dist/cni-floor-node dist/cni-floor-bun: dist/cni-floor-%: node_modules/.installed bench/floor.ts tools/build.ts
+	$(NODE) tools/build.ts floor-$*
 
 build: dist/weft dist/weftd
 
@@ -74,8 +79,10 @@ fuzz: deps build
 	echo "FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS)"; \
 	FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS) $(NODE) $(BIN)/ava $(AVA_FLAGS) test/fuzz/plugin.test.ts
 
-bench-cni: deps build dist/cni-floor go-tools
-	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts
+# weft on Bun and on Node against the reference plugins and both runtimes'
+# floors; BENCH_ARGS as for the other benches (e.g. '--iterations 20').
+bench-cni: deps dist/weft-bun dist/weft-node dist/cni-floor-bun dist/cni-floor-node go-tools
+	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts $(BENCH_ARGS)
 
 # weftd convergence, initial sync and RSS at 100/1000/5000 Nodes.
 bench-overlay: deps build kube-tools

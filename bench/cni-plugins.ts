@@ -1,24 +1,33 @@
-// The three plugins the CNI benchmark compares, each in its own directory
-// under the run's temp dir: its own network config dir (NETCONFPATH), plugin
-// dir (CNI_PATH) and IPAM data, so no run shares state with another plugin,
+// The plugins the CNI benchmark compares, each in its own directory under the
+// run's temp dir: its own network config dir (NETCONFPATH), plugin dir
+// (CNI_PATH) and IPAM data, so no run shares state with another plugin,
 // another run, or the machine's real /etc/cni and /var/lib/cni/networks.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+//
+// weft is measured on both runtimes it can be built on (tools/build.ts),
+// whichever dist/weft ships; each runtime's floor is the same one-line
+// program (bench/floor.ts) built the same way, the cost of starting that
+// runtime's executable at all.
+import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIST, requireBuilt } from '../testbed/paths.ts';
 
-export const PLUGIN_NAMES = ['weft', 'reference', 'floor'] as const;
+export const PLUGIN_NAMES = ['weft-bun', 'weft-node', 'reference', 'floor-bun', 'floor-node'] as const;
 export type PluginName = (typeof PLUGIN_NAMES)[number];
 
 export type Plugin = {
   name: PluginName;
+  /** What it runs on, and how it was built. */
+  runtime: string;
   // The conflist's name, what cnitool is told to add or delete.
   network: string;
   netconfDir: string;
   cniPath: string[];
   // The bridge the plugin creates on the host; the benchmark deletes it at the end.
   bridge: string | null;
-  // Whether a successful ADD must report an address (the floor reports none).
+  // Whether a successful ADD must report an address (a floor reports none).
   assignsAddresses: boolean;
+  /** The executables a node has to install for it, for their size. */
+  executables: string[];
 };
 
 // Debian's containernetworking-plugins: the plugins kubeadm-style clusters
@@ -38,22 +47,35 @@ function pluginDir(dir: string, type: string, executable: string): string {
   return dir;
 }
 
-function weft(root: string): Plugin {
-  const executable = requireBuilt(join(DIST, 'weft'), 'run `make build` (or pass --skip weft)');
-  const network = 'benchweft';
-  const netconfDir = join(root, 'net');
-  writeConflist(netconfDir, network, '1.1.0', {
-    type: 'weft',
-    bridge: 'bweft0',
-    ipam: { ranges: [[{ subnet: '10.201.0.0/22' }]], dataDir: join(root, 'ipam') },
-  });
-  return { name: 'weft', network, netconfDir, cniPath: [pluginDir(join(root, 'bin'), 'weft', executable)], bridge: 'bweft0', assignsAddresses: true };
+const RUNTIMES = {
+  node: 'Node single executable (SEA)',
+  bun: 'bun build --compile --bytecode',
+};
+
+function weft(runtime: 'node' | 'bun', bridge: string, subnet: string) {
+  return (root: string): Plugin => {
+    const name = `weft-${runtime}` as const;
+    const executable = requireBuilt(join(DIST, name), `run \`make dist/${name}\` (or pass --skip ${name})`);
+    const network = `bench${name.replace('-', '')}`;
+    const netconfDir = join(root, 'net');
+    writeConflist(netconfDir, network, '1.1.0', { type: 'weft', bridge, ipam: { ranges: [[{ subnet }]], dataDir: join(root, 'ipam') } });
+    return {
+      name,
+      runtime: RUNTIMES[runtime],
+      network,
+      netconfDir,
+      cniPath: [pluginDir(join(root, 'bin'), 'weft', executable)],
+      bridge,
+      assignsAddresses: true,
+      executables: [executable],
+    };
+  };
 }
 
 function reference(root: string): Plugin {
-  for (const type of ['bridge', 'host-local']) {
-    requireBuilt(join(REFERENCE_DIR, type), "install Debian's reference plugins with `apt-get install containernetworking-plugins`");
-  }
+  const executables = ['bridge', 'host-local'].map((type) =>
+    requireBuilt(join(REFERENCE_DIR, type), "install Debian's reference plugins with `apt-get install containernetworking-plugins`"),
+  );
   const network = 'benchref';
   const netconfDir = join(root, 'net');
   // 1.0.0: the newest spec version Debian's bridge plugin speaks.
@@ -63,19 +85,53 @@ function reference(root: string): Plugin {
     isGateway: true,
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.202.0.0/22' }]], dataDir: join(root, 'ipam-ref') },
   });
-  return { name: 'reference', network, netconfDir, cniPath: [REFERENCE_DIR], bridge: 'bref0', assignsAddresses: true };
+  return {
+    name: 'reference',
+    runtime: 'Go (bridge + host-local)',
+    network,
+    netconfDir,
+    cniPath: [REFERENCE_DIR],
+    bridge: 'bref0',
+    assignsAddresses: true,
+    executables,
+  };
 }
 
-function floor(root: string): Plugin {
-  const executable = requireBuilt(join(DIST, 'cni-floor'), 'run `make dist/cni-floor`');
-  const network = 'benchfloor';
-  const netconfDir = join(root, 'net');
-  writeConflist(netconfDir, network, '1.1.0', { type: 'cni-floor' });
-  return { name: 'floor', network, netconfDir, cniPath: [pluginDir(join(root, 'bin'), 'cni-floor', executable)], bridge: null, assignsAddresses: false };
+function floor(runtime: 'node' | 'bun') {
+  return (root: string): Plugin => {
+    const name = `floor-${runtime}` as const;
+    const file = `cni-floor-${runtime}`;
+    const executable = requireBuilt(join(DIST, file), `run \`make dist/${file}\` (or pass --skip ${name})`);
+    const network = `bench${name.replace('-', '')}`;
+    const netconfDir = join(root, 'net');
+    writeConflist(netconfDir, network, '1.1.0', { type: 'cni-floor' });
+    return {
+      name,
+      runtime: RUNTIMES[runtime],
+      network,
+      netconfDir,
+      cniPath: [pluginDir(join(root, 'bin'), 'cni-floor', executable)],
+      bridge: null,
+      assignsAddresses: false,
+      executables: [executable],
+    };
+  };
 }
+
+const setUp: Record<PluginName, (root: string) => Plugin> = {
+  'weft-bun': weft('bun', 'bweftb0', '10.203.0.0/22'),
+  'weft-node': weft('node', 'bweftn0', '10.201.0.0/22'),
+  reference,
+  'floor-bun': floor('bun'),
+  'floor-node': floor('node'),
+};
 
 // Checks and lays out the wanted plugins under tmp, one directory each.
 export function setUpPlugins(names: readonly PluginName[], tmp: string): Plugin[] {
-  const setUp: Record<PluginName, (root: string) => Plugin> = { weft, reference, floor };
   return names.map((name) => setUp[name](join(tmp, name)));
+}
+
+/** Bytes on disk of the plugin's executables together. */
+export function executableBytes(plugin: Plugin): number {
+  return plugin.executables.reduce((sum, file) => sum + statSync(file).size, 0);
 }

@@ -1,81 +1,143 @@
 // The CNI benchmark's result: the JSON document (bench/results/cni.json), the
-// targets judged on it (on unrounded times) and the human table printed from it.
+// targets judged on it (on unrounded numbers) and the one table printed from it.
 import type { PluginName } from './cni-plugins.ts';
 import type { MachineInfo } from './lib/machine.ts';
+import type { PssPeak } from './lib/pss.ts';
 import type { Summary } from './lib/stats.ts';
 
-export type OpSummaries = { add: Summary; del: Summary };
+/** Latency percentiles, and the mean CPU time of cnitool and the plugin together. */
+export type OpStats = Summary & { cpuMs: number };
+export type OpSummaries = { add: OpStats; del: OpStats };
 
-export type ConcurrentResult = { n: number; addWallMs: number; delWallMs: number; distinctAddresses: number };
+export type BurstResult = {
+  n: number;
+  rounds: number;
+  /** Medians over the timed rounds, and each round's. */
+  addWallMs: number;
+  delWallMs: number;
+  addWallMsEach: number[];
+  delWallMsEach: number[];
+  /** CPU time of the whole burst (cnitool's included) over its operations. */
+  addCpuMsPerOp: number;
+  delCpuMsPerOp: number;
+  /** From one more burst, sampled: the plugins' summed PSS at its highest. */
+  peakPss: { add: PssPeak; del: PssPeak };
+  distinctAddresses: number | null;
+};
 
-// A target compares weft with the reference; null when either was skipped.
-export type Target = { weftMs: number; referenceMs: number; met: boolean } | null;
+/** The programs cnitool's plugin ran (the plugin itself first), from strace. */
+export type Processes = { add: string[]; del: string[] };
+
+export type PluginInfo = { runtime: string; executableBytes: number };
+
+export const WEFTS = ['weft-bun', 'weft-node'] as const;
+export type WeftName = (typeof WEFTS)[number];
+
+/** weft's number against the reference's, and whether it is within `limit` times it. */
+export type Ratio = { weft: number; reference: number; ratio: number; limit: number; met: boolean } | null;
+export type Targets = { addP50: Ratio; delP50: Ratio; burstAddWall: Ratio; peakPss: Ratio };
 
 export type CniBenchResult = {
   machine: MachineInfo;
-  config: { iterations: number; warmup: number; measured: number; concurrency: number; skipped: PluginName[] };
+  runtimes: { node: string; bun: string };
+  config: { iterations: number; warmup: number; measured: number; concurrency: number; rounds: number; skipped: PluginName[] };
+  plugins: Partial<Record<PluginName, PluginInfo>>;
   sequential: Partial<Record<PluginName, OpSummaries>>;
-  derived: {
-    // weft ADD p50 less the floor's (the Node single-executable start-up
-    // weft cannot avoid) against the reference ADD p50.
-    addP50OverFloor: Target;
-    delP50: Target;
-    // Not a target: the DEL gap with the start-up floor taken out, because the
-    // floor alone costs about what the reference's whole DEL does.
-    delP50OverFloor: Target;
-  };
-  concurrent: Partial<Record<PluginName, ConcurrentResult>>;
+  concurrent: Partial<Record<PluginName, BurstResult>>;
+  processes: Partial<Record<PluginName, Processes>> | null;
+  targets: Partial<Record<WeftName, Targets>>;
 };
 
-function target(weftMs: number | undefined, referenceMs: number | undefined): Target {
-  if (weftMs === undefined || referenceMs === undefined) return null;
-  return { weftMs, referenceMs, met: weftMs <= referenceMs };
+// The goals of docs/benchmarks.md, as multiples of the reference.
+export const LIMITS = { addP50: 1.3, delP50: 1.3, burstAddWall: 1.3, peakPss: 3 };
+
+export function peakMib(b: BurstResult): number {
+  return Math.max(b.peakPss.add.peak.mib, b.peakPss.del.peak.mib);
 }
 
-export function deriveTargets(sequential: CniBenchResult['sequential']): CniBenchResult['derived'] {
-  const { weft, reference, floor } = sequential;
-  const overFloor = (op: 'add' | 'del') => (weft && floor ? weft[op].p50 - floor[op].p50 : undefined);
-  return {
-    addP50OverFloor: target(overFloor('add'), reference?.add.p50),
-    delP50: target(weft?.del.p50, reference?.del.p50),
-    delP50OverFloor: target(overFloor('del'), reference?.del.p50),
-  };
+function ratio(weft: number | undefined, reference: number | undefined, limit: number): Ratio {
+  if (weft === undefined || reference === undefined) return null;
+  return { weft, reference, ratio: weft / reference, limit, met: weft <= limit * reference };
+}
+
+export function deriveTargets(result: Pick<CniBenchResult, 'sequential' | 'concurrent'>): CniBenchResult['targets'] {
+  const { sequential: seq, concurrent: con } = result;
+  const targets: CniBenchResult['targets'] = {};
+  for (const weft of WEFTS) {
+    if (!seq[weft] && !con[weft]) continue;
+    const pss = (name: PluginName) => (con[name] ? peakMib(con[name]) : undefined);
+    targets[weft] = {
+      addP50: ratio(seq[weft]?.add.p50, seq.reference?.add.p50, LIMITS.addP50),
+      delP50: ratio(seq[weft]?.del.p50, seq.reference?.del.p50, LIMITS.delP50),
+      burstAddWall: ratio(con[weft]?.addWallMs, con.reference?.addWallMs, LIMITS.burstAddWall),
+      peakPss: ratio(pss(weft), pss('reference'), LIMITS.peakPss),
+    };
+  }
+  return targets;
 }
 
 function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join('  ');
 }
 
-function ms(n: number): string {
-  return n.toFixed(1);
+const ms = (n: number): string => n.toFixed(1);
+const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+
+function verdict(t: Ratio): string {
+  if (!t) return 'not measured';
+  return `${t.ratio.toFixed(2)}x ${t.met ? 'met' : 'MISSED'}`;
 }
 
-function verdict(t: Target, what: string, [met, missed] = ['target met', 'TARGET MISSED']): string {
-  if (!t) return `${what}: not measured (a plugin was skipped)`;
-  return `${what}: ${ms(t.weftMs)} ms vs reference ${ms(t.referenceMs)} ms -> ${t.met ? met : missed}`;
+/** How many programs, and their file names. */
+function programs(list: string[]): string {
+  return list.length === 0 ? '-' : `${list.length}: ${list.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(', ')}`;
 }
 
 export function table(result: CniBenchResult): string {
-  const { machine, config } = result;
+  const { machine, config, runtimes } = result;
   const lines = [
-    `CNI plugin benchmark via cnitool: ${config.measured} iterations measured (+${config.warmup} warm-up), interleaved`,
-    `node ${machine.node}, kernel ${machine.kernel}, ${machine.nproc} CPUs (${machine.cpu}), ${machine.date}`,
+    `CNI plugin benchmark via cnitool: ${config.measured} iterations measured (+${config.warmup} warm-up), interleaved; ` +
+      `${config.concurrency} at once, ${config.rounds} rounds (median)`,
+    `node ${runtimes.node}, bun ${runtimes.bun}, kernel ${machine.kernel}, ${machine.nproc} CPUs (${machine.cpu}), ${machine.date}`,
     '',
   ];
-  const seqWidths = [10, 9, 9, 9, 9];
-  lines.push(`${row(['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95'], seqWidths)}   (ms)`);
+  const seqWidths = [10, 8, 8, 8, 8, 8, 8];
+  lines.push(`${row(['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95', 'ADD CPU', 'DEL CPU'], seqWidths)}   (ms; CPU: cnitool's and the plugin's)`);
   for (const [name, s] of Object.entries(result.sequential) as [PluginName, OpSummaries][]) {
-    lines.push(row([name, ms(s.add.p50), ms(s.add.p95), ms(s.del.p50), ms(s.del.p95)], seqWidths));
+    lines.push(row([name, ms(s.add.p50), ms(s.add.p95), ms(s.del.p50), ms(s.del.p95), ms(s.add.cpuMs), ms(s.del.cpuMs)], seqWidths));
   }
   lines.push('');
-  lines.push(verdict(result.derived.addP50OverFloor, 'weft ADD p50 - floor ADD p50'));
-  lines.push(verdict(result.derived.delP50, 'weft DEL p50'));
-  lines.push(verdict(result.derived.delP50OverFloor, '  not a target: weft DEL p50 - floor DEL p50', ['within', 'over']));
+  const conWidths = [10, 8, 8, 8, 8, 9, 9, 9];
+  lines.push(
+    `${row([`${config.concurrency} at once`, 'ADD wall', 'DEL wall', 'ADD CPU', 'DEL CPU', 'PSS MiB', 'processes', 'size MB'], conWidths)}` +
+      '   (ms; CPU per operation; summed PSS of the plugin processes at the peak; executables on disk)',
+  );
+  for (const name of Object.keys(result.plugins) as PluginName[]) {
+    const c = result.concurrent[name];
+    const size = mb(result.plugins[name]!.executableBytes);
+    if (!c) continue;
+    const peak = c.peakPss.add.peak.mib >= c.peakPss.del.peak.mib ? c.peakPss.add.peak : c.peakPss.del.peak;
+    lines.push(row([name, ms(c.addWallMs), ms(c.delWallMs), ms(c.addCpuMsPerOp), ms(c.delCpuMsPerOp), ms(peak.mib), peak.processes, size], conWidths));
+  }
   lines.push('');
-  const conWidths = [10, 9, 9, 10];
-  lines.push(`${row([`${config.concurrency} at once`, 'ADD wall', 'DEL wall', 'distinct'], conWidths)}   (ms; distinct addresses)`);
-  for (const [name, c] of Object.entries(result.concurrent) as [PluginName, ConcurrentResult][]) {
-    lines.push(row([name, ms(c.addWallMs), ms(c.delWallMs), `${c.distinctAddresses}/${c.n}`], conWidths));
+  const targetWidths = [24, 16, 16];
+  const wefts = Object.keys(result.targets) as WeftName[];
+  lines.push(row(['target (weft / reference)', ...wefts], targetWidths));
+  const names: [keyof Targets, string][] = [
+    ['addP50', `ADD p50 <= ${LIMITS.addP50}x`],
+    ['delP50', `DEL p50 <= ${LIMITS.delP50}x`],
+    ['burstAddWall', `${config.concurrency} ADDs wall <= ${LIMITS.burstAddWall}x`],
+    ['peakPss', `peak PSS <= ${LIMITS.peakPss}x`],
+  ];
+  for (const [key, label] of names) lines.push(row([label, ...wefts.map((w) => verdict(result.targets[w]![key]))], targetWidths));
+  lines.push('');
+  if (!result.processes) {
+    lines.push('processes per operation: not counted (install strace)');
+  } else {
+    lines.push('programs each operation ran below cnitool (strace -f):');
+    for (const [name, p] of Object.entries(result.processes) as [PluginName, Processes][]) {
+      lines.push(`  ${name.padEnd(10)}  ADD ${programs(p.add)}; DEL ${programs(p.del)}`);
+    }
   }
   return lines.join('\n');
 }

@@ -2,6 +2,7 @@
 // attachment (ADD not yet undone by DEL) is a step on the run's teardown
 // stack until the run undoes it itself, so a failed or interrupted run
 // undoes exactly what it did and nothing else.
+import { readFileSync } from 'node:fs';
 import { cnitoolCommand, forgetCnitoolResults } from '../testbed/cnitool.ts';
 import { addNetns, linkExists, netnsPath, removeLink, removeNetns } from '../testbed/netns.ts';
 import type { Teardown } from '../testbed/teardown.ts';
@@ -101,20 +102,60 @@ function settle(session: Session, op: Op, plugin: Plugin, netns: string, r: RunR
 }
 
 // One timed cnitool operation; throws if it failed, since a benchmark with a
-// failed operation is not a result.
-export function cnitool(session: Session, op: Op, plugin: Plugin, netns: string): { ms: number; addresses: string[] } {
+// failed operation is not a result. cpuMs is cnitool's and the plugin's.
+export function cnitool(session: Session, op: Op, plugin: Plugin, netns: string): { ms: number; cpuMs: number; addresses: string[] } {
   const { file, args, options } = command(op, plugin, netns);
   const r = runTimed(file, args, options);
   const outcome = settle(session, op, plugin, netns, r);
   if ('failure' in outcome) throw new Error(outcome.failure);
-  return { ms: r.ms, addresses: outcome.addresses };
+  return { ms: r.ms, cpuMs: r.cpuMs!, addresses: outcome.addresses };
+}
+
+/**
+ * One untimed cnitool operation under `strace -f`, for the programs it ran
+ * below cnitool: their paths, in the order they were executed.
+ */
+export function cnitoolTraced(session: Session, op: Op, plugin: Plugin, netns: string, traceFile: string): string[] {
+  const { file, args, options } = command(op, plugin, netns);
+  const r = runTimed('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', traceFile, file, ...args], options);
+  const outcome = settle(session, op, plugin, netns, r);
+  if ('failure' in outcome) throw new Error(outcome.failure);
+  return executedPrograms(readFileSync(traceFile, 'utf8')).slice(1); // the first is cnitool
+}
+
+/**
+ * The programs a `strace -f -e trace=execve` log shows executed, in order:
+ * the execve calls that returned 0, also when strace split one in two
+ * ("<unfinished ...>", then "<... execve resumed>") around another thread's.
+ */
+export function executedPrograms(log: string): string[] {
+  const pending = new Map<string, string>();
+  const programs: string[] = [];
+  for (const line of log.split('\n')) {
+    const call = /^(\d+) +execve\("([^"]*)"/.exec(line);
+    if (call) {
+      if (line.endsWith('<unfinished ...>')) pending.set(call[1]!, call[2]!);
+      else if (line.endsWith(' = 0')) programs.push(call[2]!);
+      continue;
+    }
+    const resumed = /^(\d+) +<\.\.\. execve resumed>.* = 0$/.exec(line);
+    const path = resumed && pending.get(resumed[1]!);
+    if (path) programs.push(path);
+    if (resumed) pending.delete(resumed[1]!);
+  }
+  return programs;
 }
 
 // The same operation on every netns at once; throws listing every failure
 // (after recording the ADDs that did succeed, so clean-up undoes them).
-export async function cnitoolConcurrently(session: Session, op: Op, plugin: Plugin, netnsNames: string[]): Promise<{ wallMs: number; addresses: string[] }> {
+export async function cnitoolConcurrently(
+  session: Session,
+  op: Op,
+  plugin: Plugin,
+  netnsNames: string[],
+): Promise<{ wallMs: number; cpuMs: number; addresses: string[] }> {
   const commands = netnsNames.map((netns) => command(op, plugin, netns));
-  const { wallMs, results } = await runConcurrently(
+  const { wallMs, cpuMs, results } = await runConcurrently(
     commands[0]!.file,
     commands.map((c) => c.args),
     commands[0]!.options,
@@ -129,5 +170,5 @@ export async function cnitoolConcurrently(session: Session, op: Op, plugin: Plug
   if (failures.length > 0) {
     throw new Error(`${failures.length} of ${netnsNames.length} concurrent ${plugin.name} ${op.toUpperCase()}s failed:\n  ${failures.join('\n  ')}`);
   }
-  return { wallMs, addresses };
+  return { wallMs, cpuMs, addresses };
 }

@@ -1,29 +1,34 @@
-// `make bench-cni`: weft's ADD/DEL latency through cnitool (the real libcni),
-// interleaved with Debian's reference bridge + host-local plugins and with the
-// floor (a Node single executable that only prints `{}`), then a burst of
-// concurrent ADDs. Prints a table and JSON, writes bench/results/cni.json.
-// Needs root: it makes network namespaces and bridges, and removes them all.
-import { mkdtempSync, rmSync } from 'node:fs';
+// `make bench-cni`: weft built on Bun and on Node, against Debian's reference
+// bridge + host-local plugins and each runtime's floor (an executable that
+// only prints `{}`), all through cnitool (the real libcni) in one run:
+// ADD/DEL latency and CPU, interleaved; bursts of concurrent ADDs then DELs,
+// their wall time, CPU and the plugins' peak memory (summed PSS); the
+// executables' size; the programs an ADD and a DEL run. Prints a table and
+// JSON, writes bench/results/cni.json. Needs root: it makes network
+// namespaces and bridges, and removes them all.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CNITOOL, requireBuilt } from '../testbed/paths.ts';
 import { runScript } from '../testbed/teardown.ts';
-import { measureConcurrent, measureSequential } from './cni-phases.ts';
-import { PLUGIN_NAMES, type PluginName, setUpPlugins } from './cni-plugins.ts';
+import { measureBursts, measureProcesses, measureSequential } from './cni-phases.ts';
+import { executableBytes, PLUGIN_NAMES, type PluginName, setUpPlugins } from './cni-plugins.ts';
 import { type CniBenchResult, deriveTargets, table } from './cni-report.ts';
 import { createSession, type Session } from './cni-session.ts';
 import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { machineInfo } from './lib/machine.ts';
 import { publish } from './lib/results.ts';
 
-const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurrency N] [--skip ${PLUGIN_NAMES.join('|')}]...
+const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurrency N] [--rounds N] [--skip ${PLUGIN_NAMES.join('|')}]...
   --iterations   sequential ADD+DEL rounds per plugin, warm-up included (default 60)
   --warmup       first rounds left out of the numbers (default 5)
   --concurrency  netns given a simultaneous ADD, then DEL, per plugin (default 50)
-  --skip         leave a plugin out, e.g. --skip weft before dist/weft is built`;
+  --rounds       timed bursts per plugin, interleaved; the median is reported (default 5)
+  --skip         leave a plugin out, e.g. --skip weft-node before dist/weft-node is built`;
 
-type Flags = { iterations: number; warmup: number; concurrency: number; skip: PluginName[] };
+type Flags = { iterations: number; warmup: number; concurrency: number; rounds: number; skip: PluginName[] };
 
 function usageError(message: string): never {
   return failUsage(USAGE, message);
@@ -37,6 +42,7 @@ function parseFlags(): Flags {
         iterations: { type: 'string', default: '60' },
         warmup: { type: 'string', default: '5' },
         concurrency: { type: 'string', default: '50' },
+        rounds: { type: 'string', default: '5' },
         skip: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', default: false },
       },
@@ -45,12 +51,13 @@ function parseFlags(): Flags {
   const warmup = count('warmup', values.warmup, 0);
   const iterations = count('iterations', values.iterations, warmup + 1, ` (more than --warmup ${warmup})`);
   const concurrency = count('concurrency', values.concurrency, 1);
+  const rounds = count('rounds', values.rounds, 1);
   const skip = values.skip.map((name) => {
     if (!(PLUGIN_NAMES as readonly string[]).includes(name)) usageError(`--skip ${name}: not a plugin; choose from ${PLUGIN_NAMES.join(', ')}`);
     return name as PluginName;
   });
   if (PLUGIN_NAMES.every((name) => skip.includes(name))) usageError('every plugin is skipped: nothing to measure');
-  return { iterations, warmup, concurrency, skip };
+  return { iterations, warmup, concurrency, rounds, skip };
 }
 
 function requirePrerequisites(): void {
@@ -58,26 +65,36 @@ function requirePrerequisites(): void {
   requireBuilt(CNITOOL, 'run `tools/go-tools.sh` (or `make go-tools`)');
 }
 
-async function run(flags: Flags, session: Session): Promise<CniBenchResult> {
+function bunVersion(): string {
+  const pkg = createRequire(import.meta.url).resolve('@oven/bun-linux-x64/package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+async function run(flags: Flags, session: Session, tmp: string): Promise<CniBenchResult> {
   const machine = machineInfo();
+  const plugins: CniBenchResult['plugins'] = {};
+  for (const p of session.plugins) plugins[p.name] = { runtime: p.runtime, executableBytes: executableBytes(p) };
+  // Untimed, first: also shows every plugin works before minutes are spent.
+  const processes = await measureProcesses(session, tmp);
   const sequential = await measureSequential(session, flags.iterations, flags.warmup);
-  const concurrent: CniBenchResult['concurrent'] = {};
-  // The floor assigns no addresses, so a burst of it would check nothing.
-  for (const plugin of session.plugins.filter((p) => p.assignsAddresses)) {
-    concurrent[plugin.name] = await measureConcurrent(session, plugin, flags.concurrency);
-  }
+  const concurrent = await measureBursts(session, flags.concurrency, flags.rounds);
   return {
     machine,
+    // The Node executables are built from the Node running this benchmark.
+    runtimes: { node: process.version, bun: bunVersion() },
     config: {
       iterations: flags.iterations,
       warmup: flags.warmup,
       measured: flags.iterations - flags.warmup,
       concurrency: flags.concurrency,
+      rounds: flags.rounds,
       skipped: flags.skip,
     },
+    plugins,
     sequential,
-    derived: deriveTargets(sequential),
     concurrent,
+    processes,
+    targets: deriveTargets({ sequential, concurrent }),
   };
 }
 
@@ -87,6 +104,6 @@ await runScript('bench-cni', async (teardown) => {
   teardown.add(`temp dir ${tmp} (rm -rf ${tmp})`, () => rmSync(tmp, { recursive: true, force: true }));
   requirePrerequisites();
   const wanted = PLUGIN_NAMES.filter((name) => !flags.skip.includes(name));
-  const result = await run(flags, await createSession(setUpPlugins(wanted, tmp), teardown));
+  const result = await run(flags, await createSession(setUpPlugins(wanted, tmp), teardown), tmp);
   publish('cni', result, table(result));
 });

@@ -1,34 +1,62 @@
-// Builds each entry point into one esbuild bundle and then into a single
-// executable with Node's SEA mechanism: the pinned Node binary (npm `node`
-// package) plus the bundle injected by postject. `pkg` cannot do this offline
-// because it downloads its own patched Node bases; SEA needs nothing but the
-// Node we already pin.
+// Builds each entry point into a single executable, on one of two runtimes:
+//
+// - Node: one esbuild bundle injected by postject into the pinned Node binary
+//   (npm `node` package) with Node's SEA mechanism. `pkg` cannot do this
+//   offline because it downloads its own patched Node bases; SEA needs
+//   nothing but the Node we already pin.
+// - Bun: `bun build --compile --bytecode --minify` with the pinned Bun (npm
+//   `@oven/bun-linux-x64`), which uses its own binary as the base, offline.
+//
+// The plugin ships on Bun: it starts once per pod ADD and DEL, and Bun starts
+// it in a third of Node's time (docs/benchmarks.md). weftd is long-running
+// and stays on Node, where its convergence and memory were measured. Every
+// executable is written in a work directory of this build's own
+// (dist/.build-*) and renamed into place, so a test running dist/<name>
+// meanwhile, or another build, sees the old or the new file, never half of one.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const dist = 'dist';
-const work = join(dist, '.sea');
+const require = createRequire(import.meta.url);
 
-// execArgv: V8 settings baked into the executable (and used to build its
-// code cache, which V8 rejects when the flags differ at run time).
-// esmDependencies: it bundles ESM packages (yargs) that read import.meta.url,
-// which a CommonJS bundle has to provide; the plugin does not pay for that.
-type Target = { name: string; entry: string; execArgv?: string[]; esmDependencies?: boolean };
+type Runtime = 'node' | 'bun';
+
+// execArgv (Node): V8 settings baked into the executable (and used to build
+// its code cache, which V8 rejects when the flags differ at run time).
+// esmDependencies (Node): it bundles ESM packages (yargs) that read
+// import.meta.url, which a CommonJS bundle has to provide; the plugin does
+// not pay for that.
+type Target = { name: string; entry: string; runtime: Runtime; execArgv?: string[]; esmDependencies?: boolean };
+
+/** The runtime dist/weft, the plugin that ships, is built on. */
+const PLUGIN_RUNTIME: Runtime = 'bun';
 
 const targets: Record<string, Target> = {
-  weft: { name: 'weft', entry: 'cmd/weft.ts' },
+  weft: { name: 'weft', entry: 'cmd/weft.ts', runtime: PLUGIN_RUNTIME },
   // A long-running daemon: a small young generation keeps its RSS near what
   // it uses (at 5000 Nodes V8 otherwise grows it to 128 MB committed).
-  weftd: { name: 'weftd', entry: 'cmd/weftd.ts', execArgv: ['--max-semi-space-size=1', '--optimize-for-size'], esmDependencies: true },
-  floor: { name: 'cni-floor', entry: 'bench/floor.ts' },
+  weftd: {
+    name: 'weftd',
+    entry: 'cmd/weftd.ts',
+    runtime: 'node',
+    execArgv: ['--max-semi-space-size=1', '--optimize-for-size'],
+    esmDependencies: true,
+  },
+  // make bench-cni: the plugin on each runtime, and each runtime's start-up
+  // floor (an executable that only prints `{}`).
+  'weft-node': { name: 'weft-node', entry: 'cmd/weft.ts', runtime: 'node' },
+  'weft-bun': { name: 'weft-bun', entry: 'cmd/weft.ts', runtime: 'bun' },
+  'floor-node': { name: 'cni-floor-node', entry: 'bench/floor.ts', runtime: 'node' },
+  'floor-bun': { name: 'cni-floor-bun', entry: 'bench/floor.ts', runtime: 'bun' },
 };
 
-async function buildExecutable(target: Target): Promise<void> {
+/** Writes the executable to `staged`. */
+async function buildNode(target: Target, work: string, staged: string): Promise<void> {
   const bundle = join(work, `${target.name}.cjs`);
   await build({
     entryPoints: [target.entry],
@@ -61,20 +89,36 @@ async function buildExecutable(target: Target): Promise<void> {
     }),
   );
   execFileSync(process.execPath, [...(target.execArgv ?? []), '--experimental-sea-config', seaConfig], { stdio: 'pipe' });
-  // Inject into a copy under dist/.sea and rename it into place: a runtime or
-  // test executing dist/<name> meanwhile sees the old or the new file, never a
-  // plain node binary waiting for its bundle.
-  const staged = join(work, `${target.name}.exe`);
-  const out = join(dist, target.name);
-  rmSync(staged, { force: true });
   copyFileSync(process.execPath, staged);
-  const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
+  const postject = require.resolve('postject/dist/cli.js');
   // postject's ELF library warns about section names it does not need; its
   // output only matters when it fails, and then execFileSync's error has it.
   execFileSync(process.execPath, [postject, staged, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: 'pipe' });
+}
+
+/** The pinned Bun (package.json devDependencies), whatever bun is on PATH. */
+function bunPath(): string {
+  return join(dirname(require.resolve('@oven/bun-linux-x64/package.json')), 'bin', 'bun');
+}
+
+// A compiled Bun executable would otherwise read .env and bunfig.toml from
+// its working directory at every start: a plugin run by containerd must not
+// take settings from wherever it was started.
+async function buildBun(target: Target, _work: string, staged: string): Promise<void> {
+  execFileSync(
+    bunPath(),
+    ['build', '--compile', '--bytecode', '--minify', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', target.entry, '--outfile', staged],
+    { stdio: 'pipe' },
+  );
+}
+
+async function buildExecutable(target: Target, work: string): Promise<void> {
+  const staged = join(work, `${target.name}.exe`);
+  const out = join(dist, target.name);
+  await (target.runtime === 'bun' ? buildBun : buildNode)(target, work, staged);
   chmodSync(staged, 0o755);
   renameSync(staged, out);
-  console.log(`built ${out}`);
+  console.log(`built ${out} (${target.runtime})`);
 }
 
 const wanted = process.argv.slice(2);
@@ -82,12 +126,15 @@ if (wanted.length === 0) {
   console.error(`usage: build.ts <${Object.keys(targets).join('|')}>...`);
   process.exit(2);
 }
-mkdirSync(work, { recursive: true });
-for (const name of wanted) {
-  const target = targets[name];
-  if (!target) {
-    console.error(`unknown build target ${name}: choose one of ${Object.keys(targets).join(', ')}`);
-    process.exit(2);
-  }
-  await buildExecutable(target);
+const unknown = wanted.filter((name) => !targets[name]);
+if (unknown.length > 0) {
+  console.error(`unknown build target ${unknown.join(', ')}: choose from ${Object.keys(targets).join(', ')}`);
+  process.exit(2);
+}
+mkdirSync(dist, { recursive: true });
+const work = mkdtempSync(join(dist, '.build-'));
+try {
+  for (const name of wanted) await buildExecutable(targets[name]!, work);
+} finally {
+  rmSync(work, { recursive: true, force: true });
 }

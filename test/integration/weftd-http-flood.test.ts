@@ -23,7 +23,7 @@ function rssKib(node: ClusterNode): number {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
 }
 
-async function routeTo(c: Cluster, node: ClusterNode, cidr: string): Promise<boolean> {
+async function routeTo(node: ClusterNode, cidr: string): Promise<boolean> {
   const r = await sh('ip', ['-n', node.netns, '-j', 'route', 'show', cidr]);
   return r.stdout.includes('"dst"');
 }
@@ -67,7 +67,7 @@ for (const mode of ['connections', 'pipelined', 'slow-headers'] as const) {
       const began = Date.now();
       const r = await c.weftdHttp(n1, '/readyz', 2000);
       probes.push({ status: r.status, ms: Date.now() - began });
-      routed ||= await routeTo(c, n1, '10.244.99.0/24');
+      routed ||= await routeTo(n1, '10.244.99.0/24');
       peakKib = Math.max(peakKib, rssKib(n1));
       await new Promise((res) => setTimeout(res, 300));
     }
