@@ -1,4 +1,5 @@
-// STATUS, VERSION, the subnet file contract and per-pod masquerade.
+// STATUS, the subnet file contract and per-pod masquerade. VERSION is the
+// conformance suite's version.* checks and src/cni/dispatch.ts's unit tests.
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,12 +9,6 @@ import { cnitool, execWeft, makeNetwork, reservations } from '../../testbed/cni.
 import { makeNetns, tempDir } from '../../testbed/fixtures.ts';
 import { ipJson } from '../../testbed/netns.ts';
 import { sh } from '../../testbed/shell.ts';
-
-test('VERSION lists every supported version', async (t) => {
-  const r = await execWeft({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
-  t.is(r.exitCode, 0);
-  t.deepEqual(r.json, { cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
-});
 
 test('STATUS is 0 when ADD can work, 50 when the subnet file is missing or invalid', async (t) => {
   const net = await makeNetwork(t);
