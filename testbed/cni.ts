@@ -82,7 +82,8 @@ export async function footprint(net: TestNetwork, containerId: string, ifname = 
   };
 }
 
-export function reservations(net: TestNetwork): string[] {
+/** The addresses reserved in a network's IPAM store (its data dir and name). */
+export function reservations(net: Pick<TestNetwork, 'dataDir' | 'name'>): string[] {
   try {
     return readdirSync(join(net.dataDir, net.name))
       .filter((f) => !f.startsWith('last_reserved_ip'))

@@ -4,11 +4,11 @@
 // and the conflist there, as the DaemonSet does on a node, and crictl plays
 // the kubelet.
 
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { installCni } from '../../cmd/weftd/install-cni.ts';
 import { hostVethName } from '../../src/cni/host-veth.ts';
+import { reservations } from '../../testbed/cni.ts';
 import { type Containerd, startContainerd } from '../../testbed/containerd.ts';
 import { eventually } from '../../testbed/eventually.ts';
 import { claimSubnet, deleteLinkOnTeardown, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
@@ -69,16 +69,6 @@ function inPod(pod: SandboxNetwork, cmd: string, args: string[]) {
   return sh('nsenter', [`--net=${pod.netns}`, cmd, ...args]);
 }
 
-function reserved(net: WeftNetwork): string[] {
-  try {
-    return readdirSync(join(net.dataDir, net.name))
-      .filter((f) => !f.startsWith('last_reserved_ip'))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
 test('CRI reports the network not ready until installCni writes the weft conflist', async (t) => {
   const net = await weftNetwork(t);
   const cri = await containerd(t);
@@ -113,7 +103,7 @@ test('crictl runp gets a pod sandbox a weft address inside the conflist subnet',
     ports.map((p) => p.ifname),
     [hostVethName(id, 'eth0')],
   );
-  t.deepEqual(reserved(net), [pod.ip]);
+  t.deepEqual(reservations(net), [pod.ip]);
 });
 
 test('two pod sandboxes reach each other', async (t) => {
@@ -122,7 +112,7 @@ test('two pod sandboxes reach each other', async (t) => {
   const [a, b] = await Promise.all([cri.runPod('a'), cri.runPod('b')].map(async (id) => inspectSandbox(cri, await id)));
   if (!a || !b) throw new Error('runPod returned no sandbox');
   t.not(a.ip, b.ip);
-  t.deepEqual(reserved(net), [a.ip, b.ip].sort());
+  t.deepEqual(reservations(net), [a.ip, b.ip].sort());
   for (const [from, to] of [
     [a, b],
     [b, a],
@@ -137,16 +127,16 @@ test('crictl stopp and rmp release the address and remove the host veth', async 
   const id = await cri.runPod('short-lived');
   const pod = await inspectSandbox(cri, id);
   const veth = hostVethName(id, 'eth0');
-  t.deepEqual(reserved(net), [pod.ip]);
+  t.deepEqual(reservations(net), [pod.ip]);
   t.true(await linkExists(veth));
 
   // StopPodSandbox is where containerd runs the CNI DEL.
   await cri.crictl(['stopp', id]);
-  t.deepEqual(reserved(net), [], 'reservation left after stopp');
+  t.deepEqual(reservations(net), [], 'reservation left after stopp');
   t.false(await linkExists(veth), `host veth ${veth} left after stopp`);
 
   await cri.crictl(['rmp', id]);
   t.is((await cri.crictl(['pods', '--quiet'])).trim(), '');
-  t.deepEqual(reserved(net), []);
+  t.deepEqual(reservations(net), []);
   t.false(await linkExists(veth));
 });
