@@ -10,7 +10,7 @@ import { resolveDaemonConfig, WEFTD_DEFAULTS } from '../src/daemon/config.ts';
 import { readNetConf } from '../src/daemon/net-conf.ts';
 import { log, runDaemon } from '../src/daemon/run-loop.ts';
 import { messageOf } from '../src/text/error-message.ts';
-import { DEFAULT_CONF_NAME, installCni } from './weftd/install-cni.ts';
+import { confDirWarnings, DEFAULT_CONF_NAME, installCni } from './weftd/install-cni.ts';
 import { nodeStatus, renderStatus } from './weftd/status.ts';
 
 void yargs(hideBin(process.argv))
@@ -74,7 +74,8 @@ void yargs(hideBin(process.argv))
         .option('cni-conf-dir', { type: 'string', default: '/etc/cni/net.d' })
         .option('conf-name', { type: 'string', default: DEFAULT_CONF_NAME, describe: 'file name in the conf dir; runtimes use the first in sort order' })
         .option('plugin', { type: 'string', describe: 'the weft plugin executable (default: weft beside weftd)' }),
-    (argv) => {
+    // async, like the others: a refusal then reaches .fail() as one log line, not a stack trace.
+    async (argv) => {
       let conflist: string;
       try {
         conflist = readFileSync(argv.conflist, 'utf8');
@@ -89,6 +90,9 @@ void yargs(hideBin(process.argv))
         conflist,
       });
       log(`installed ${done.binary} and ${done.conflist}`);
+      // On stderr, where the init container's log shows it; not fatal: a second
+      // network's config may be there on purpose, for a while.
+      for (const warning of confDirWarnings(argv.cniConfDir, argv.confName)) log(`warning: ${warning}`);
     },
   )
   .demandCommand(1, 'name a command: weftd run | status | install-cni')

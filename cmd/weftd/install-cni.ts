@@ -4,14 +4,22 @@
 // (temp file in the same directory, fsync, rename): a reader sees the old file
 // or the new one, never half of one. Renaming also replaces a plugin binary
 // that is running, where writing into it would fail with ETXTBSY.
-import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+//
+// Every existing file at a target name is looked at with lstat and opened
+// with O_NOFOLLOW: a symlink, FIFO, socket or device there is never read
+// through or written through, only replaced by the rename (which replaces the
+// link itself, so nothing lands outside the directory). A directory there is
+// an error. Temp files that an interrupted run left behind are removed.
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeAll, writeFileAtomically } from '../../src/linux/atomic-file.ts';
 import { messageOf } from '../../src/text/error-message.ts';
 
 export const DEFAULT_CONF_NAME = '10-weft.conflist';
 const PLUGIN_NAME = 'weft';
 const CHUNK = 1 << 20;
+/** The extensions libcni's ConfFiles reads from a conf dir, as runtimes call it. */
+const CNI_CONF_EXTENSIONS = ['.conf', '.conflist', '.json'];
 
 export type InstallCniOptions = {
   /** Path of the weft plugin executable to copy. */
@@ -32,21 +40,47 @@ export function installCni(opts: InstallCniOptions): { binary: string; conflist:
   checkBinary(opts.binary);
   const binary = join(opts.binDir, PLUGIN_NAME);
   const conflist = join(opts.confDir, confName);
+  // Both targets before writing either, so a bad conf dir leaves no new plugin behind.
+  checkTarget(binary, 'plugin');
+  checkTarget(conflist, 'conflist');
   // The binary first: a runtime that sees the conflist must find the plugin.
   installFile(
-    binary,
+    opts.binDir,
+    PLUGIN_NAME,
     0o755,
     (fd) => copyInto(opts.binary, fd),
-    () => sameContent(opts.binary, binary),
+    (fd) => sameContent(opts.binary, fd),
   );
   const text = Buffer.from(opts.conflist);
   installFile(
-    conflist,
+    opts.confDir,
+    confName,
     0o644,
     (fd) => writeAll(fd, text),
-    () => sameBytes(conflist, text),
+    (fd) => sameBytes(fd, text),
   );
   return { binary, conflist };
+}
+
+/**
+ * What an operator should hear about the conf dir after an install: every
+ * CNI config that sorts before weft's. Runtimes (containerd, CRI-O, via
+ * libcni) read the .conf, .conflist and .json files in byte order of their
+ * names and use the first, so pods would get that network, not weft.
+ */
+export function confDirWarnings(confDir: string, confName: string = DEFAULT_CONF_NAME): string[] {
+  const own = Buffer.from(confName);
+  const earlier = readdirSync(confDir, { withFileTypes: true })
+    .filter((e) => !e.isDirectory() && CNI_CONF_EXTENSIONS.some((ext) => e.name.endsWith(ext) && e.name !== ext))
+    .map((e) => e.name)
+    .filter((name) => Buffer.compare(Buffer.from(name), own) < 0)
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  if (earlier.length === 0) return [];
+  const first = earlier[0] as string;
+  const others = earlier.length > 1 ? ` (and ${earlier.slice(1).join(', ')})` : '';
+  return [
+    `CNI config ${first}${others} in ${confDir} sorts before weft's ${confName}: the container runtime uses the first config in name order, so pods get that network, not weft; remove ${earlier.length > 1 ? 'them' : 'it'} from the node, or pass --conf-name with a name that sorts before ${first}`,
+  ];
 }
 
 function checkConfName(confName: string): void {
@@ -74,6 +108,13 @@ function checkConflist(text: string): void {
   if (!Array.isArray(plugins) || plugins.length === 0) {
     throw new Error(`CNI conflist ${JSON.stringify(name)} has no "plugins" list: add one with the weft plugin, e.g. "plugins": [{"type": "weft"}]`);
   }
+  const first: unknown = plugins[0];
+  const type = typeof first === 'object' && first !== null ? (first as Record<string, unknown>).type : undefined;
+  if (type !== PLUGIN_NAME) {
+    throw new Error(
+      `CNI conflist ${JSON.stringify(name)} runs ${typeof type === 'string' ? `plugin type ${JSON.stringify(type)}` : 'a plugin without a "type"'} first, not weft: the first plugin gives the pod its interface and address, so put {"type": "weft"} first in "plugins" (chained plugins such as portmap go after it)`,
+    );
+  }
 }
 
 function checkBinary(path: string): void {
@@ -86,19 +127,72 @@ function checkBinary(path: string): void {
   if (!isFile) throw new Error(`weft plugin binary ${path} is not a regular file: pass the path of the weft executable`);
 }
 
+/** A directory at a target name cannot be renamed over: say so before anything is written. */
+function checkTarget(path: string, what: string): void {
+  if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`${path} is a directory, where weft installs its ${what}: remove it (weft never makes one there) and re-run install-cni`);
+  }
+}
+
 /**
- * Replaces `path` with what `fill` writes, unless `unchanged()` says it
- * already holds that: a re-run then leaves the file (and the runtime's view
- * of the conf dir) untouched.
+ * Replaces `dir/name` with what `fill` writes, unless it is a regular file
+ * for which `unchanged(fd)` says it already holds that: a re-run then leaves
+ * the file (and the runtime's view of the conf dir) untouched.
  */
-function installFile(path: string, mode: number, fill: (fd: number) => void, unchanged: () => boolean): void {
-  mkdirSync(dirname(path), { recursive: true });
-  if (unchanged()) {
-    // Same bytes but, say, no longer executable: only the mode needs fixing.
-    if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
-    return;
+function installFile(dir: string, name: string, mode: number, fill: (fd: number) => void, unchanged: (fd: number) => boolean): void {
+  mkdirSync(dir, { recursive: true });
+  removeStaleTemps(dir, name);
+  const path = join(dir, name);
+  const fd = openExisting(path);
+  if (fd !== undefined) {
+    try {
+      if (unchanged(fd)) {
+        // Same bytes but, say, no longer executable: only the mode needs fixing.
+        if ((fstatSync(fd).mode & 0o777) !== mode) fchmodSync(fd, mode);
+        return;
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
   writeFileAtomically(path, mode, fill);
+}
+
+/**
+ * A descriptor for `path` if it is a regular file, else undefined (missing,
+ * a symlink, a FIFO...: "different", to be replaced). O_NOFOLLOW and the
+ * fstat close the gap between a look and the open; O_NONBLOCK keeps a FIFO
+ * swapped in meanwhile from blocking the open.
+ */
+function openExisting(path: string): number | undefined {
+  if (!lstatSync(path, { throwIfNoEntry: false })?.isFile()) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENXIO') return undefined;
+    throw err;
+  }
+  if (fstatSync(fd).isFile()) return fd;
+  closeSync(fd);
+  return undefined;
+}
+
+/**
+ * Removes `.<name>.<8 hex>.tmp` regular files in `dir`: writeFileAtomically's
+ * temp files for `name`, left by a run that was killed before its rename.
+ */
+function removeStaleTemps(dir: string, name: string): void {
+  const pattern = new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{8}\\.tmp$`);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isFile() || !pattern.test(entry.name)) continue;
+    try {
+      unlinkSync(join(dir, entry.name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 function copyInto(source: string, fd: number): void {
@@ -115,29 +209,36 @@ function copyInto(source: string, fd: number): void {
   }
 }
 
-/** Whether `installed` exists and holds the bytes of `source`, compared in chunks (the plugin is ~100 MB). */
-function sameContent(source: string, installed: string): boolean {
-  if (!existsSync(installed)) return false;
+/** Whether the open `installed` file holds the bytes of `source`, compared in chunks (the plugin is ~100 MB). */
+function sameContent(source: string, installed: number): boolean {
   const a = openSync(source, 'r');
   try {
-    const b = openSync(installed, 'r');
-    try {
-      if (fstatSync(a).size !== fstatSync(b).size) return false;
-      const bufA = Buffer.allocUnsafe(CHUNK);
-      const bufB = Buffer.allocUnsafe(CHUNK);
-      for (;;) {
-        const n = readSync(a, bufA, 0, CHUNK, null);
-        if (n === 0) return true;
-        if (readSync(b, bufB, 0, n, null) !== n || !bufA.subarray(0, n).equals(bufB.subarray(0, n))) return false;
-      }
-    } finally {
-      closeSync(b);
+    if (fstatSync(a).size !== fstatSync(installed).size) return false;
+    const bufA = Buffer.allocUnsafe(CHUNK);
+    const bufB = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = readSync(a, bufA, 0, CHUNK, null);
+      if (n === 0) return true;
+      if (readFull(installed, bufB, n) !== n || !bufA.subarray(0, n).equals(bufB.subarray(0, n))) return false;
     }
   } finally {
     closeSync(a);
   }
 }
 
-function sameBytes(path: string, data: Buffer): boolean {
-  return existsSync(path) && readFileSync(path).equals(data);
+function sameBytes(fd: number, data: Buffer): boolean {
+  if (fstatSync(fd).size !== data.length) return false;
+  const buf = Buffer.allocUnsafe(data.length);
+  return readFull(fd, buf, data.length) === data.length && buf.equals(data);
+}
+
+/** Reads up to `n` bytes into `buf`, fewer only at end of file. */
+function readFull(fd: number, buf: Buffer, n: number): number {
+  let off = 0;
+  while (off < n) {
+    const got = readSync(fd, buf, off, n - off, null);
+    if (got === 0) break;
+    off += got;
+  }
+  return off;
 }

@@ -16,6 +16,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { must } from '../../testbed/shell.ts';
 import { apiNodes, down, importImage, isReady, KUBECONFIG, kubectl, nodeExec, REPO, STATE, up, WEFT_OVERLAY } from '../../tools/cluster/cluster.ts';
 import { TOOLBOX_IMAGE, toolboxImageArchive } from '../../tools/image/build.ts';
 
@@ -120,6 +121,16 @@ test.serial('weft installed with kubectl: pods talk across nodes, Services work,
     return items.length === 3 && items.every(isReady) ? items : undefined;
   });
   t.log(`weft rolled out and nodes Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  // The pod spec's seccompProfile RuntimeDefault reached every weftd (mode 2: filtering).
+  const seccomp = await must('sh', ['-c', 'for p in $(pgrep -f "^/usr/local/bin/weftd run"); do grep "^Seccomp:" /proc/$p/status; done']);
+  t.deepEqual(
+    seccomp
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/\s+/g, ' ')),
+    ['Seccomp: 2', 'Seccomp: 2', 'Seccomp: 2'],
+    "three weftds, each under the runtime's seccomp filter",
+  );
   const cidrOf = Object.fromEntries(nodes.map((n) => [n.metadata.name, n.spec.podCIDR!]));
   for (const n of NODES) {
     const files = await inNode(n, 'ls /opt/cni/bin /etc/cni/net.d');
