@@ -1,19 +1,3 @@
-// A real Kubernetes control plane for integration tests: etcd plus
-// kube-apiserver, both built by tools/kube-tools.sh into .cache/bin, with a
-// throwaway PKI made by openssl. Everything listens on 127.0.0.1 only and lives
-// in one temp dir that stop() removes. A test that dies before stop() leaves
-// nothing behind either: the processes and the temp dir go with the thread
-// that started them (see process.ts and janitor.ts).
-//
-//   const cp = await startControlPlane();
-//   t.teardown(() => cp.stop());
-//   const core = cp.adminConfig().makeApiClient(CoreV1Api);
-//
-// The kubeconfig's user is in system:masters, so it passes every authorizer.
-// Other identities can be minted with the TokenRequest API (tokens are signed
-// with a key pair made here); nothing issues ServiceAccount secrets, as no
-// controller-manager runs.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -21,13 +5,12 @@ import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { makePki } from '../tools/pki.ts';
 import { startJanitor } from './janitor.ts';
 import { CACHE_BIN, requireBuilt } from './paths.ts';
 import { type Launched, launch, waitReady } from './process.ts';
 
-const execFileAsync = promisify(execFile);
 const loopback = '127.0.0.1';
 
 export interface ControlPlaneOptions {
@@ -81,7 +64,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
 
   try {
-    const pki = await makePki(dir);
+    const pki = await makeTestPki(dir);
     const [etcdPort, etcdPeerPort, apiPort] = await freePorts(3);
     const etcdUrl = `http://${loopback}:${etcdPort}`;
     const server = `https://${loopback}:${apiPort}`;
@@ -242,63 +225,15 @@ interface Pki {
   serviceAccountPublicKey: string;
 }
 
-// Our own openssl config, so the system's default extensions (which would
-// mark every certificate a CA) stay out of it. Go's x509 checks these usages.
-const opensslConfig = `
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:${loopback}
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-`;
-
-async function makePki(dir: string): Promise<Pki> {
-  const config = join(dir, 'openssl.cnf');
-  await writeFile(config, opensslConfig);
+async function makeTestPki(dir: string): Promise<Pki> {
+  // O=system:masters: the group every authorizer lets do anything.
+  await makePki(dir, {
+    caSubject: '/CN=weft-test-ca',
+    days: 2,
+    server: { name: 'server', subject: '/CN=kube-apiserver', altNames: [`IP:${loopback}`] },
+    clients: { admin: '/O=system:masters/CN=weft-test-admin' },
+  });
   const file = (name: string): string => join(dir, name);
-  // P-256 keys: generated in milliseconds, unlike RSA.
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  const cert = (name: string, subject: string, extensions: string, signer: string[]): Promise<unknown> =>
-    openssl(
-      'req',
-      '-x509',
-      '-config',
-      config,
-      '-extensions',
-      extensions,
-      ...newKey,
-      '-days',
-      '2',
-      '-subj',
-      subject,
-      ...signer,
-      '-keyout',
-      file(`${name}.key`),
-      '-out',
-      file(`${name}.crt`),
-    );
-
-  await cert('ca', '/CN=weft-test-ca', 'ca', []);
-  const byCa = ['-CA', file('ca.crt'), '-CAkey', file('ca.key')];
-  await Promise.all([
-    cert('server', '/CN=kube-apiserver', 'server', byCa),
-    // O=system:masters: the group every authorizer lets do anything.
-    cert('admin', '/O=system:masters/CN=weft-test-admin', 'client', byCa),
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file('sa.key')).then(() =>
-      openssl('pkey', '-in', file('sa.key'), '-pubout', '-out', file('sa.pub')),
-    ),
-  ]);
   return {
     caFile: file('ca.crt'),
     serverCert: file('server.crt'),
@@ -308,16 +243,6 @@ async function makePki(dir: string): Promise<Pki> {
     serviceAccountKey: file('sa.key'),
     serviceAccountPublicKey: file('sa.pub'),
   };
-}
-
-async function openssl(...args: string[]): Promise<void> {
-  try {
-    await execFileAsync('openssl', args);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('openssl is not installed: apt-get install openssl');
-    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr ?? e.message}`);
-  }
 }
 
 function kubeconfigFor(server: string, pki: Pki): string {

@@ -33,6 +33,7 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { weftImageArchive } from '../image/build.ts';
 import { PAUSE_IMAGE, pauseImageArchive } from '../pause/build.ts';
+import { makePki } from '../pki.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, '.cache', 'bin');
@@ -262,25 +263,6 @@ async function freePorts(count: number): Promise<number[]> {
 
 // --- PKI ---------------------------------------------------------------
 
-const opensslConfig = `
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:${API_IP},IP:127.0.0.1,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = clientAuth
-`;
-
 /** Client identities: file name → subject. */
 function clientIdentities(nodes: NodeInfo[]): Record<string, string> {
   const ids: Record<string, string> = {
@@ -294,37 +276,25 @@ function clientIdentities(nodes: NodeInfo[]): Record<string, string> {
   return ids;
 }
 
-async function makePki(dir: string, nodes: NodeInfo[]): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const config = join(dir, 'openssl.cnf');
-  writeFileSync(config, opensslConfig);
-  const f = (n: string) => join(dir, n);
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  const cert = (name: string, subject: string, ext: string, signer: string[]) =>
-    must('openssl', [
-      'req',
-      '-x509',
-      '-config',
-      config,
-      '-extensions',
-      ext,
-      ...newKey,
-      '-days',
-      '30',
-      '-subj',
-      subject,
-      ...signer,
-      '-keyout',
-      f(`${name}.key`),
-      '-out',
-      f(`${name}.crt`),
-    ]);
-  await cert('ca', '/CN=weft-cluster-ca', 'ca', []);
-  const byCa = ['-CA', f('ca.crt'), '-CAkey', f('ca.key')];
-  await cert('apiserver', '/CN=kube-apiserver', 'server', byCa);
-  await Promise.all(Object.entries(clientIdentities(nodes)).map(([name, subject]) => cert(name, subject, 'client', byCa)));
-  await must('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f('sa.key')]);
-  await must('openssl', ['pkey', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')]);
+function makeClusterPki(dir: string, nodes: NodeInfo[]): Promise<void> {
+  return makePki(dir, {
+    caSubject: '/CN=weft-cluster-ca',
+    days: 30,
+    server: {
+      name: 'apiserver',
+      subject: '/CN=kube-apiserver',
+      altNames: [
+        `IP:${API_IP}`,
+        'IP:127.0.0.1',
+        'IP:10.96.0.1',
+        'DNS:kubernetes',
+        'DNS:kubernetes.default',
+        'DNS:kubernetes.default.svc',
+        'DNS:kubernetes.default.svc.cluster.local',
+      ],
+    },
+    clients: clientIdentities(nodes),
+  });
 }
 
 function kubeconfig(pki: string, user: string): string {
@@ -625,7 +595,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   const save = () => writeState(state);
 
   log('== PKI, underlay bridge, etcd, kube-apiserver');
-  await makePki(pki, nodes);
+  await makeClusterPki(pki, nodes);
   for (const user of ['admin', 'controller-manager', 'scheduler', 'kube-proxy', ...nodes.map((n) => n.name)]) {
     writeFileSync(join(STATE, `kubeconfig-${user}`), kubeconfig(pki, user));
   }
