@@ -74,6 +74,9 @@ function seconds(flag: string, value: number): number {
 }
 
 /** The cluster's pod networks; `source` names where they came from, for the error. */
+/** The shortest IPv4 cluster network weftd takes. */
+export const MIN_CLUSTER_PREFIX = 8;
+
 export function parseClusterCidrs(texts: string[], source = '--cluster-cidr'): Cidr[] {
   if (texts.length === 0)
     throw new Error('--cluster-cidr is required (or net-conf "network"): pass the cluster\'s pod network, e.g. --cluster-cidr 10.244.0.0/16');
@@ -81,6 +84,11 @@ export function parseClusterCidrs(texts: string[], source = '--cluster-cidr'): C
     const c = parseCidr(t);
     if (c?.family !== 4) throw new Error(`${source} ${quote(t)} is not an IPv4 CIDR: write it like 10.244.0.0/16`);
     if (c.host !== c.network) throw new Error(`${source} ${quote(t)} has bits set after its prefix: did you mean ${formatCidr(c)}?`);
+    // weftd accepts forwarding and skips masquerade for the cluster network:
+    // a /0 or a /4 would open the node's forwarding to the whole internet.
+    if (c.prefix < MIN_CLUSTER_PREFIX) {
+      throw new Error(`${source} ${quote(t)} is far wider than a pod network: use a /${MIN_CLUSTER_PREFIX} or longer prefix, e.g. 10.244.0.0/16`);
+    }
     return c;
   });
 }

@@ -53,6 +53,9 @@ test('weftd refuses a pod CIDR outside the cluster network, and an IPv6-only nod
   t.throws(() => usablePodCidrs('n1', ['fd00::/64'], cluster), { message: /needs an IPv4 pod CIDR/ });
   t.throws(() => parseClusterCidrs([]), { message: /--cluster-cidr is required/ });
   t.throws(() => parseClusterCidrs(['10.244.0.0']), { message: /--cluster-cidr "10\.244\.0\.0" is not an IPv4 CIDR/ });
+  t.throws(() => parseClusterCidrs(['0.0.0.0/0']), { message: /--cluster-cidr "0\.0\.0\.0\/0" is far wider than a pod network: use a \/8 or longer prefix/ });
+  t.throws(() => parseClusterCidrs(['10.0.0.0/8', '64.0.0.0/2']), { message: /"64\.0\.0\.0\/2" is far wider/ });
+  t.is(parseClusterCidrs(['10.0.0.0/8'])[0]!.prefix, 8);
   t.throws(() => parseClusterCidrs(['10.244.1.0/16']), {
     message: /--cluster-cidr "10\.244\.1\.0\/16" has bits set after its prefix: did you mean 10\.244\.0\.0\/16\?/,
   });
