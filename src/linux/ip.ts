@@ -31,16 +31,26 @@ function checkLinkCommand(words: IpCommand): void {
 /** One failed line of a batch: which command, and what iproute2 said. */
 export type BatchFailure = { index: number; reason: string };
 
+/**
+ * What a failed batch said: each named failed line, and any error text after
+ * the last one, which is what ended the batch without naming its line (a
+ * failed `ip neigh` does that even under -force).
+ */
+export type BatchErrors = { failures: BatchFailure[]; unnamed: string | undefined };
+
 export class IpCommandError extends Error {
   readonly stderr: string;
   /** The failed commands, by index in the batch, when iproute2 says which. */
   readonly failures: BatchFailure[];
+  /** The error that ended the batch without naming its line, if one did. */
+  readonly unnamed: string | undefined;
 
-  constructor(message: string, stderr: string, failures: BatchFailure[] = []) {
+  constructor(message: string, stderr: string, errors: BatchErrors = { failures: [], unnamed: undefined }) {
     super(message);
     this.name = 'IpCommandError';
     this.stderr = stderr;
-    this.failures = failures;
+    this.failures = errors.failures;
+    this.unnamed = errors.unnamed;
   }
 
   /** Index of the first failed command in the batch, or -1 when unknown. */
@@ -73,8 +83,9 @@ function command(tool: Tool, args: string[], netns: string | undefined): [string
 /**
  * iproute2 reports each failed batch line as its error text followed by
  * "Command failed -:N"; with -force there is one such pair per failure.
+ * Text after the last pair belongs to no named line.
  */
-export function parseBatchFailures(stderr: string): BatchFailure[] {
+export function parseBatchErrors(stderr: string): BatchErrors {
   const failures: BatchFailure[] = [];
   let pending: string[] = [];
   for (const line of stderr.split('\n')) {
@@ -86,7 +97,7 @@ export function parseBatchFailures(stderr: string): BatchFailure[] {
       pending.push(line.trim());
     }
   }
-  return failures;
+  return { failures, unnamed: pending.length > 0 ? pending.join('; ') : undefined };
 }
 
 function run(tool: Tool, args: string[], commands: IpCommand[] | undefined, where: Namespace): string {
@@ -102,12 +113,13 @@ function run(tool: Tool, args: string[], commands: IpCommand[] | undefined, wher
   }
   if (child.status !== 0) {
     const stderr = child.stderr.trim();
-    const failures = lines ? parseBatchFailures(stderr) : [];
+    const errors = lines ? parseBatchErrors(stderr) : { failures: [], unnamed: undefined };
+    const { failures } = errors;
     const first = failures[0];
     const what = first ? (lines![first.index] ?? `${tool} -batch`) : `${tool} ${args.join(' ')}`;
     const reason = first ? first.reason : stderr.replace(/\n/g, '; ');
     const more = failures.length > 1 ? ` (and ${failures.length - 1} more failed lines)` : '';
-    throw new IpCommandError(`${what}${where.netns ? ` (in ${where.netns})` : ''}: ${reason || `exit ${child.status}`}${more}`, stderr, failures);
+    throw new IpCommandError(`${what}${where.netns ? ` (in ${where.netns})` : ''}: ${reason || `exit ${child.status}`}${more}`, stderr, errors);
   }
   return child.stdout;
 }

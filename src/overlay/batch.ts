@@ -10,19 +10,6 @@ import type { PlannedCommand } from './diff.ts';
 
 export type LineFailure = { command: PlannedCommand; reason: string };
 
-const NAMED = /^Command failed \S*:\d+$/;
-
-/** The error text after the last named failure: what cut the batch short, or undefined. */
-export function unnamedTail(stderr: string): string | undefined {
-  const lines = stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  const lastNamed = lines.findLastIndex((l) => NAMED.test(l));
-  const tail = lines.slice(lastNamed + 1);
-  return tail.length > 0 ? tail.join('; ') : undefined;
-}
-
 /**
  * The first neighbour line at or after `from` whose effect the kernel does
  * not show (`held`: neighbour address → MAC), or -1 when all of them took
@@ -62,7 +49,7 @@ export function runForced(run: (words: IpCommand[]) => void, commands: PlannedCo
       if (!command) throw err;
       failures.push({ command, reason: f.reason });
     }
-    const cutShort = unnamedTail(err.stderr);
+    const cutShort = err.unnamed;
     if (cutShort === undefined) {
       if (err.failures.length === 0) throw err;
       break;

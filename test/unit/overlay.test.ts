@@ -1,10 +1,10 @@
 import test from 'ava';
 import { peerRows, renderStatus } from '../../cmd/weftd/status.ts';
 import { parseVtep, vtepAnnotations } from '../../src/k8s/annotations.ts';
-import { type IpCommand, IpCommandError, parseBatchFailures } from '../../src/linux/ip.ts';
+import { type IpCommand, IpCommandError, parseBatchErrors } from '../../src/linux/ip.ts';
 import { parseAddress, parseCidr } from '../../src/net/address.ts';
 import { macForName } from '../../src/net/mac.ts';
-import { runForced, unnamedTail } from '../../src/overlay/batch.ts';
+import { runForced } from '../../src/overlay/batch.ts';
 import { resolveClaims } from '../../src/overlay/claims.ts';
 import { desiredState, type LocalView } from '../../src/overlay/desired.ts';
 import { inPlaceFixes, recreateReasons, type VxlanSpec } from '../../src/overlay/device.ts';
@@ -360,14 +360,14 @@ function fakeIp(neighbors: Map<string, string>, refuse: (w: IpCommand) => string
       const reason = refuse(w) ?? (w[0] === 'neigh' && w[1] === 'del' && !neighbors.has(w[2]!) ? 'RTNETLINK answers: No such file or directory' : undefined);
       if (reason) {
         stderr += `${reason}\n`;
-        if (w[0] === 'neigh') throw new IpCommandError('ip -batch', stderr, parseBatchFailures(stderr));
+        if (w[0] === 'neigh') throw new IpCommandError('ip -batch', stderr, parseBatchErrors(stderr));
         stderr += `Command failed -:${i + 1}\n`;
       } else if (w[0] === 'neigh') {
         if (w[1] === 'replace') neighbors.set(w[2]!, w[4]!);
         else neighbors.delete(w[2]!);
       }
     }
-    if (stderr) throw new IpCommandError('ip -batch', stderr, parseBatchFailures(stderr));
+    if (stderr) throw new IpCommandError('ip -batch', stderr, parseBatchErrors(stderr));
   };
   return { run, ran };
 }
@@ -453,8 +453,8 @@ test("what is no line's failure is thrown, not charged to a peer", (t) => {
       ),
     { message: 'ip' },
   );
-  t.is(unnamedTail('Error: x\nCommand failed -:1\nRTNETLINK answers: y\n'), 'RTNETLINK answers: y');
-  t.is(unnamedTail('Error: x\nCommand failed -:1\n'), undefined);
+  t.is(parseBatchErrors('Error: x\nCommand failed -:1\nRTNETLINK answers: y\n').unnamed, 'RTNETLINK answers: y');
+  t.is(parseBatchErrors('Error: x\nCommand failed -:1\n').unnamed, undefined);
 });
 
 test("failed lines are charged to the peer whose entry they carry; a removal or a missing device is no peer's", (t) => {
