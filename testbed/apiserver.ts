@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { freePorts } from '../tools/free-ports.ts';
 import { makePki } from '../tools/pki.ts';
 import { startJanitor } from './janitor.ts';
 import { CACHE_BIN, requireBuilt } from './paths.ts';
@@ -284,27 +284,4 @@ function probe(url: string, tls?: AdminTls): Promise<boolean> {
     req.once('error', () => resolve(false));
     req.end();
   });
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  // Held open together so the ports differ; closed before use, so another
-  // process could take one in between, as with any free-port picker.
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, loopback, resolve);
-      });
-    }
-    return servers.map((s) => {
-      const address = s.address();
-      if (address === null || typeof address === 'string') throw new Error('freePorts: no TCP address');
-      return address.port;
-    });
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
 }

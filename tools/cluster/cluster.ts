@@ -29,8 +29,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
+import { freePorts } from '../free-ports.ts';
 import { weftImageArchive } from '../image/build.ts';
 import { PAUSE_IMAGE, pauseImageArchive } from '../pause/build.ts';
 import { makePki } from '../pki.ts';
@@ -242,23 +242,6 @@ function alive(pid: number | undefined): boolean {
 /** The args a process in one of the node namespaces is started with. */
 function inNode(node: NodeInfo, args: string[]): string[] {
   return ['nsenter', `--net=/run/netns/${node.netns}`, `--mount=${node.mntns}`, `--uts=${node.utsns}`, '--', ...args];
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((ok, fail) => {
-        s.once('error', fail);
-        s.listen(0, '127.0.0.1', ok);
-      });
-    }
-    return servers.map((s) => (s.address() as { port: number }).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  }
 }
 
 // --- PKI ---------------------------------------------------------------
