@@ -143,7 +143,8 @@ type VethSpec = { host: string; hostMac: string; podMac: string; mtu: number };
 
 /**
  * Bridge (if needed) and veth pair in one batch; returns the bridge as it
- * now is, and records in `made` what it created.
+ * was found (undefined when this batch created it, with the pinned MAC), and
+ * records in `made` what it created.
  */
 function wireHostSide(
   inv: Invocation,
@@ -189,7 +190,7 @@ function wireHostSide(
       ipBatch(commands);
       made.bridge = !current;
       made.veth = true;
-      return current ?? readSysfsLink(conf.bridge);
+      return current;
     } catch (err) {
       const failed = err instanceof IpCommandError ? err.failedIndex : -1;
       // Another ADD created the bridge between our look and our batch: the
