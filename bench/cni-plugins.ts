@@ -4,14 +4,16 @@
 // another run, or the machine's real /etc/cni and /var/lib/cni/networks.
 //
 // weft is measured on both runtimes it can be built on (tools/build.ts),
-// whichever dist/weft ships; each runtime's floor is the same one-line
+// whichever dist/weft ships, and on Bun once more with its rtnetlink path
+// off (weft-bun-ip: it spawns `ip` as on Node), the cost of those processes
+// in the same run; each runtime's floor is the same one-line
 // program (bench/floor.ts) built the same way, the cost of starting that
 // runtime's executable at all.
 import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIST, requireBuilt } from '../testbed/paths.ts';
 
-export const PLUGIN_NAMES = ['weft-bun', 'weft-node', 'reference', 'floor-bun', 'floor-node'] as const;
+export const PLUGIN_NAMES = ['weft-bun', 'weft-bun-ip', 'weft-node', 'reference', 'floor-bun', 'floor-node'] as const;
 export type PluginName = (typeof PLUGIN_NAMES)[number];
 
 export type Plugin = {
@@ -50,15 +52,16 @@ function pluginDir(dir: string, type: string, executable: string): string {
 const RUNTIMES = {
   node: 'Node single executable (SEA)',
   bun: 'bun build --compile --bytecode',
+  'bun-ip': 'bun build --compile --bytecode, rtnetlink off (spawns ip)',
 };
 
-function weft(runtime: 'node' | 'bun', bridge: string, subnet: string) {
-  return (root: string): Plugin => {
+function weft(runtime: 'node' | 'bun' | 'bun-ip', bridge: string, subnet: string) {
+  return (root: string, settings: Record<string, unknown>): Plugin => {
     const name = `weft-${runtime}` as const;
     const executable = requireBuilt(join(DIST, name), `run \`make dist/${name}\` (or pass --skip ${name})`);
-    const network = `bench${name.replace('-', '')}`;
+    const network = `bench${name.replaceAll('-', '')}`;
     const netconfDir = join(root, 'net');
-    writeConflist(netconfDir, network, '1.1.0', { type: 'weft', bridge, ipam: { ranges: [[{ subnet }]], dataDir: join(root, 'ipam') } });
+    writeConflist(netconfDir, network, '1.1.0', { type: 'weft', bridge, ipam: { ranges: [[{ subnet }]], dataDir: join(root, 'ipam') }, ...settings });
     return {
       name,
       runtime: RUNTIMES[runtime],
@@ -118,17 +121,19 @@ function floor(runtime: 'node' | 'bun') {
   };
 }
 
-const setUp: Record<PluginName, (root: string) => Plugin> = {
+const setUp: Record<PluginName, (root: string, weftSettings: Record<string, unknown>) => Plugin> = {
   'weft-bun': weft('bun', 'bweftb0', '10.203.0.0/22'),
+  'weft-bun-ip': weft('bun-ip', 'bweftbi0', '10.204.0.0/22'),
   'weft-node': weft('node', 'bweftn0', '10.201.0.0/22'),
   reference,
   'floor-bun': floor('bun'),
   'floor-node': floor('node'),
 };
 
-// Checks and lays out the wanted plugins under tmp, one directory each.
-export function setUpPlugins(names: readonly PluginName[], tmp: string): Plugin[] {
-  return names.map((name) => setUp[name](join(tmp, name)));
+// Checks and lays out the wanted plugins under tmp, one directory each;
+// `weftSettings` go into every weft's network config.
+export function setUpPlugins(names: readonly PluginName[], tmp: string, weftSettings: Record<string, unknown> = {}): Plugin[] {
+  return names.map((name) => setUp[name](join(tmp, name), weftSettings));
 }
 
 /** Bytes on disk of the plugin's executables together. */

@@ -30,7 +30,7 @@ export type Processes = { add: string[]; del: string[] };
 
 export type PluginInfo = { runtime: string; executableBytes: number };
 
-export const WEFTS = ['weft-bun', 'weft-node'] as const;
+export const WEFTS = ['weft-bun', 'weft-bun-ip', 'weft-node'] as const;
 export type WeftName = (typeof WEFTS)[number];
 
 /** weft's number against the reference's, and whether it is within `limit` times it. */
@@ -40,7 +40,16 @@ export type Targets = { addP50: Ratio; delP50: Ratio; burstAddWall: Ratio; peakP
 export type CniBenchResult = {
   machine: MachineInfo;
   runtimes: { node: string; bun: string };
-  config: { iterations: number; warmup: number; measured: number; concurrency: number; rounds: number; skipped: PluginName[] };
+  config: {
+    iterations: number;
+    warmup: number;
+    measured: number;
+    concurrency: number;
+    rounds: number;
+    skipped: PluginName[];
+    /** What --weft-set added to every weft's network config. */
+    weftSettings: Record<string, unknown>;
+  };
   plugins: Partial<Record<PluginName, PluginInfo>>;
   sequential: Partial<Record<PluginName, OpSummaries>>;
   concurrent: Partial<Record<PluginName, BurstResult>>;
@@ -97,17 +106,18 @@ export function table(result: CniBenchResult): string {
   const { machine, config, runtimes } = result;
   const lines = [
     `CNI plugin benchmark via cnitool: ${config.measured} iterations measured (+${config.warmup} warm-up), interleaved; ` +
-      `${config.concurrency} at once, ${config.rounds} rounds (median)`,
+      `${config.concurrency} at once, ${config.rounds} rounds (median)` +
+      (Object.keys(config.weftSettings).length > 0 ? `; weft's config plus ${JSON.stringify(config.weftSettings)}` : ''),
     `node ${runtimes.node}, bun ${runtimes.bun}, kernel ${machine.kernel}, ${machine.nproc} CPUs (${machine.cpu}), ${machine.date}`,
     '',
   ];
-  const seqWidths = [10, 8, 8, 8, 8, 8, 8];
+  const seqWidths = [11, 8, 8, 8, 8, 8, 8];
   lines.push(`${row(['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95', 'ADD CPU', 'DEL CPU'], seqWidths)}   (ms; CPU: cnitool's and the plugin's)`);
   for (const [name, s] of Object.entries(result.sequential) as [PluginName, OpSummaries][]) {
     lines.push(row([name, ms(s.add.p50), ms(s.add.p95), ms(s.del.p50), ms(s.del.p95), ms(s.add.cpuMs), ms(s.del.cpuMs)], seqWidths));
   }
   lines.push('');
-  const conWidths = [10, 8, 8, 8, 8, 9, 9, 9];
+  const conWidths = [11, 8, 8, 8, 8, 9, 9, 9];
   lines.push(
     `${row([`${config.concurrency} at once`, 'ADD wall', 'DEL wall', 'ADD CPU', 'DEL CPU', 'PSS MiB', 'processes', 'size MB'], conWidths)}` +
       '   (ms; CPU per operation; summed PSS of the plugin processes at the peak; executables on disk)',
@@ -136,7 +146,7 @@ export function table(result: CniBenchResult): string {
   } else {
     lines.push('programs each operation ran below cnitool (strace -f):');
     for (const [name, p] of Object.entries(result.processes) as [PluginName, Processes][]) {
-      lines.push(`  ${name.padEnd(10)}  ADD ${programs(p.add)}; DEL ${programs(p.del)}`);
+      lines.push(`  ${name.padEnd(11)}  ADD ${programs(p.add)}; DEL ${programs(p.del)}`);
     }
   }
   return lines.join('\n');

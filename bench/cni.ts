@@ -26,9 +26,10 @@ const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurr
   --warmup       first rounds left out of the numbers (default 5)
   --concurrency  netns given a simultaneous ADD, then DEL, per plugin (default 50)
   --rounds       timed bursts per plugin, interleaved; the median is reported (default 5)
-  --skip         leave a plugin out, e.g. --skip weft-node before dist/weft-node is built`;
+  --skip         leave a plugin out, e.g. --skip weft-node before dist/weft-node is built
+  --weft-set     KEY=JSON added to every weft's network config, e.g. spoofCheck=false to measure without anti-spoofing`;
 
-type Flags = { iterations: number; warmup: number; concurrency: number; rounds: number; skip: PluginName[] };
+type Flags = { iterations: number; warmup: number; concurrency: number; rounds: number; skip: PluginName[]; weftSettings: Record<string, unknown> };
 
 function usageError(message: string): never {
   return failUsage(USAGE, message);
@@ -44,6 +45,7 @@ function parseFlags(): Flags {
         concurrency: { type: 'string', default: '50' },
         rounds: { type: 'string', default: '5' },
         skip: { type: 'string', multiple: true, default: [] },
+        'weft-set': { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', default: false },
       },
     }),
@@ -57,7 +59,17 @@ function parseFlags(): Flags {
     return name as PluginName;
   });
   if (PLUGIN_NAMES.every((name) => skip.includes(name))) usageError('every plugin is skipped: nothing to measure');
-  return { iterations, warmup, concurrency, rounds, skip };
+  return { iterations, warmup, concurrency, rounds, skip, weftSettings: Object.fromEntries(values['weft-set'].map(weftSetting)) };
+}
+
+function weftSetting(text: string): [string, unknown] {
+  const eq = text.indexOf('=');
+  if (eq < 1) usageError(`--weft-set ${text}: write KEY=JSON, e.g. spoofCheck=false`);
+  try {
+    return [text.slice(0, eq), JSON.parse(text.slice(eq + 1))];
+  } catch {
+    return usageError(`--weft-set ${text}: the value after "=" is not JSON (quote strings: name='"x"')`);
+  }
 }
 
 function requirePrerequisites(): void {
@@ -89,6 +101,7 @@ async function run(flags: Flags, session: Session, tmp: string): Promise<CniBenc
       concurrency: flags.concurrency,
       rounds: flags.rounds,
       skipped: flags.skip,
+      weftSettings: flags.weftSettings,
     },
     plugins,
     sequential,
@@ -104,6 +117,6 @@ await runScript('bench-cni', async (teardown) => {
   teardown.add(`temp dir ${tmp} (rm -rf ${tmp})`, () => rmSync(tmp, { recursive: true, force: true }));
   requirePrerequisites();
   const wanted = PLUGIN_NAMES.filter((name) => !flags.skip.includes(name));
-  const result = await run(flags, await createSession(setUpPlugins(wanted, tmp), teardown), tmp);
+  const result = await run(flags, await createSession(setUpPlugins(wanted, tmp, flags.weftSettings), teardown), tmp);
   publish('cni', result, table(result));
 });

@@ -31,7 +31,8 @@ type Runtime = 'node' | 'bun';
 // esmDependencies (Node): it bundles ESM packages (yargs) that read
 // import.meta.url, which a CommonJS bundle has to provide; the plugin does
 // not pay for that.
-type Target = { name: string; entry: string; runtime: Runtime; execArgv?: string[]; esmDependencies?: boolean };
+// define (Bun): expressions replaced at build time, for bench variants only.
+type Target = { name: string; entry: string; runtime: Runtime; execArgv?: string[]; esmDependencies?: boolean; define?: Record<string, string> };
 
 /** The runtime dist/weft, the plugin that ships, is built on. */
 const PLUGIN_RUNTIME: Runtime = 'bun';
@@ -51,6 +52,9 @@ const targets: Record<string, Target> = {
   // floor (an executable that only prints `{}`).
   'weft-node': { name: 'weft-node', entry: 'cmd/weft.ts', runtime: 'node' },
   'weft-bun': { name: 'weft-bun', entry: 'cmd/weft.ts', runtime: 'bun' },
+  // The same Bun build with its rtnetlink path off, so it spawns `ip` as the
+  // Node build does: what rtnetlink saves, measured in the same run.
+  'weft-bun-ip': { name: 'weft-bun-ip', entry: 'cmd/weft.ts', runtime: 'bun', define: { 'process.versions.bun': 'undefined' } },
   'floor-node': { name: 'cni-floor-node', entry: 'bench/floor.ts', runtime: 'node' },
   'floor-bun': { name: 'cni-floor-bun', entry: 'bench/floor.ts', runtime: 'bun' },
 };
@@ -105,9 +109,21 @@ function bunPath(): string {
 // its working directory at every start: a plugin run by containerd must not
 // take settings from wherever it was started.
 async function buildBun(target: Target, _work: string, staged: string): Promise<void> {
+  const defines = Object.entries(target.define ?? {}).flatMap(([name, value]) => ['--define', `${name}=${value}`]);
   execFileSync(
     bunPath(),
-    ['build', '--compile', '--bytecode', '--minify', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', target.entry, '--outfile', staged],
+    [
+      'build',
+      '--compile',
+      '--bytecode',
+      '--minify',
+      '--no-compile-autoload-dotenv',
+      '--no-compile-autoload-bunfig',
+      ...defines,
+      target.entry,
+      '--outfile',
+      staged,
+    ],
     { stdio: 'pipe' },
   );
 }

@@ -1,7 +1,10 @@
-// Runs iproute2. Every call is one process: a whole list of changes goes in
-// one `ip -batch -`. A named network namespace (/var/run/netns/NAME, what
-// container runtimes create) is entered with `ip -n NAME`; any other path
-// (/proc/PID/ns/net) with nsenter, one exec more.
+// Runs iproute2's command forms. Every call is one process: a whole list of
+// changes goes in one `ip -batch -`. A named network namespace
+// (/var/run/netns/NAME, what container runtimes create) is entered with
+// `ip -n NAME`; any other path (/proc/PID/ns/net) with nsenter, one exec more.
+// The plugin, on Bun, spawns nothing: the same commands go to the kernel over
+// rtnetlink (./netlink/), with the same errors; that is two processes fewer
+// per ADD and one per DEL (make bench-cni measures both ways in one run).
 //
 // Commands are word lists, never text: each word is checked by
 // `commandLine` before it is joined into a batch line, so no value, however
@@ -9,6 +12,8 @@
 // iproute2 reads.
 import { spawnSync } from 'node:child_process';
 import { commandLine } from './command-words.ts';
+import { NetlinkBatchError, netlinkBatch, netlinkShow } from './netlink/batch.ts';
+import { UnsupportedCommandError } from './netlink/errors.ts';
 
 /** One iproute2 or bridge command as its words, e.g. ['link', 'del', 'dev', 'weft0']. */
 export type IpCommand = readonly string[];
@@ -45,8 +50,8 @@ export class IpCommandError extends Error {
   /** The error that ended the batch without naming its line, if one did. */
   readonly unnamed: string | undefined;
 
-  constructor(message: string, stderr: string, errors: BatchErrors = { failures: [], unnamed: undefined }) {
-    super(message);
+  constructor(message: string, stderr: string, errors: BatchErrors = { failures: [], unnamed: undefined }, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'IpCommandError';
     this.stderr = stderr;
     this.failures = errors.failures;
@@ -137,8 +142,13 @@ function batch(tool: Tool, commands: IpCommand[], where: Namespace, force: boole
   if (commands.length > 0) run(tool, force ? ['-force', '-batch', '-'] : ['-batch', '-'], commands, where);
 }
 
+/** Whether `ip` commands go over rtnetlink: on Bun (the plugin), which has the FFI to do it. */
+const OVER_NETLINK = process.versions.bun !== undefined;
+
 export function ipBatch(commands: IpCommand[], where: Namespace = {}, force = false): void {
-  batch('ip', commands, where, force);
+  if (commands.length === 0) return;
+  if (OVER_NETLINK) overNetlink(commands, where, () => netlinkBatch(commands, where.netns, force));
+  else batch('ip', commands, where, force);
 }
 
 export function bridgeBatch(commands: IpCommand[], force = false): void {
@@ -151,6 +161,7 @@ export function bridgeBatch(commands: IpCommand[], force = false): void {
  * nothing, which would shift the answers).
  */
 export function ipShow(commands: IpCommand[], where: Namespace = {}): unknown[][] {
+  if (OVER_NETLINK) return overNetlink(commands, where, () => netlinkShow(commands, where.netns));
   return show('ip', commands, where);
 }
 
@@ -165,4 +176,34 @@ function show(tool: Tool, commands: IpCommand[], where: Namespace): unknown[][] 
     throw new IpCommandError(`${tool} -j returned ${lines.length} answers for ${commands.length} commands`, out);
   }
   return lines.map((l) => JSON.parse(l) as unknown[]);
+}
+
+/**
+ * Runs a netlink batch and reports its failure as `ip -batch` would have:
+ * the failed line, the namespace, iproute2's reason, and its stderr text, so
+ * `failedIndex`, `exists` and `notFound` read the same either way.
+ */
+function overNetlink<T>(commands: IpCommand[], where: Namespace, run: () => T): T {
+  const lines = commands.map((c) => {
+    checkLinkCommand(c);
+    return commandLine(c, 'ip');
+  });
+  const inNetns = where.netns ? ` (in ${where.netns})` : '';
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof NetlinkBatchError) {
+      const [first] = err.failures;
+      const more = err.failures.length > 1 ? ` (and ${err.failures.length - 1} more failed lines)` : '';
+      const stderr = err.failures.map((f) => `${f.reason}\nCommand failed -:${f.index + 1}`).join('\n');
+      throw new IpCommandError(
+        `${lines[first!.index]}${inNetns}: ${first!.reason}${more}`,
+        stderr,
+        { failures: err.failures, unnamed: undefined },
+        { cause: err },
+      );
+    }
+    if (err instanceof UnsupportedCommandError || !(err instanceof Error)) throw err;
+    throw new IpCommandError(`rtnetlink${inNetns}: ${err.message}`, err.message, undefined, { cause: err });
+  }
 }

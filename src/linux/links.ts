@@ -1,4 +1,5 @@
-// The parts of `ip -j -d link show` weft reads.
+// The parts of `ip -j -d link show` weft reads (on Bun, read over rtnetlink
+// into the same shapes: netlink/replies.ts).
 import { IpCommandError, ipShow, type Namespace } from './ip.ts';
 
 export type Link = {

@@ -11,7 +11,7 @@ import test from 'ava';
 const ALLOWED: Record<string, string[]> = {
   text: [],
   net: ['text'],
-  linux: ['text'],
+  linux: ['net', 'text'],
   subnet: ['net', 'text', 'linux'],
   ipam: ['net', 'text'],
   k8s: ['net', 'text'],

@@ -1,0 +1,160 @@
+// The kernel edge of the netlink path: an rtnetlink socket through Bun's FFI
+// (libc's socket, send, recv, close, setns), nothing decided here. Only the
+// plugin uses it, and only when it runs on Bun; `bun:ffi` is asked for when
+// the first socket opens, so Node (weftd, the unit tests) never loads it.
+//
+// A netlink socket talks to the namespace it was created in. For a pod's
+// namespace the calling thread enters it with setns, creates the socket and
+// returns at once, whatever happened: setns moves only the calling thread,
+// and bun:ffi calls run on the JavaScript thread, so nothing else in the
+// process ever sees the pod's namespace.
+import { closeSync, openSync } from 'node:fs';
+import { encodeRequest, type Message, NLMSG_DONE, NLMSG_ERROR, parseMessages, type Request } from './message.ts';
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0x80000;
+const NETLINK_ROUTE = 0;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const MSG_TRUNC = 0x20;
+const EINTR = 4;
+const CLONE_NEWNET = 0x40000000;
+// A dump reply datagram is at most 32 KiB (the kernel's cap); twice that leaves room.
+const RECEIVE_BYTES = 65536;
+
+/** The part of bun:ffi used here (Bun's own types are not installed: type checks run on Node). */
+type BunFfi = {
+  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: unknown };
+  read: { i32(pointer: number, offset: number): number };
+};
+
+type Libc = {
+  socket(domain: number, type: number, protocol: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+  send(fd: number, data: Uint8Array, length: number, flags: number): number | bigint;
+  recv(fd: number, buffer: Uint8Array, length: number, flags: number): number | bigint;
+  close(fd: number): number;
+  setns(fd: number, nstype: number): number;
+  strerror(errno: number): { toString(): string };
+  __errno_location(): number;
+};
+
+let loaded: { libc: Libc; errno: () => number } | undefined;
+/** Set when the thread could not return from a pod's namespace: no socket may be trusted to be the node's after that. */
+let strandedIn: string | undefined;
+
+function libc(): { libc: Libc; errno: () => number } {
+  if (loaded) return loaded;
+  const ffi = process.getBuiltinModule('bun:ffi') as BunFfi | undefined;
+  if (!ffi) throw new Error('the netlink path needs Bun (bun:ffi), and this runtime is not Bun: this is a bug in weft, report it');
+  const fn = (args: string[], returns: string) => ({ args, returns });
+  const { symbols } = ffi.dlopen('libc.so.6', {
+    socket: fn(['i32', 'i32', 'i32'], 'i32'),
+    setsockopt: fn(['i32', 'i32', 'i32', 'ptr', 'u32'], 'i32'),
+    send: fn(['i32', 'ptr', 'u64', 'i32'], 'i64_fast'),
+    recv: fn(['i32', 'ptr', 'u64', 'i32'], 'i64_fast'),
+    close: fn(['i32'], 'i32'),
+    setns: fn(['i32', 'i32'], 'i32'),
+    strerror: fn(['i32'], 'cstring'),
+    __errno_location: fn([], 'ptr'),
+  });
+  const c = symbols as Libc;
+  loaded = { libc: c, errno: () => ffi.read.i32(c.__errno_location(), 0) };
+  return loaded;
+}
+
+/** libc's text for an errno, the words iproute2 prints ("File exists"). */
+export function errnoText(errno: number): string {
+  return String(libc().libc.strerror(errno));
+}
+
+function lastError(what: string): Error {
+  const errno = libc().errno();
+  return Object.assign(new Error(`${what}: ${errnoText(errno)}`), { errno });
+}
+
+/** Runs `fn` with this thread in the network namespace at `path`, and always returns to the thread's own. */
+function inNamespace<T>(path: string, fn: () => T): T {
+  const { libc: c } = libc();
+  const home = openSync('/proc/thread-self/ns/net', 'r');
+  let target: number | undefined;
+  try {
+    try {
+      target = openSync(path, 'r');
+    } catch (err) {
+      throw new Error(`Cannot open network namespace "${path}": ${(err as Error).message}`, { cause: err });
+    }
+    if (c.setns(target, CLONE_NEWNET) !== 0) throw lastError(`cannot enter network namespace "${path}"`);
+    try {
+      return fn();
+    } finally {
+      if (c.setns(home, CLONE_NEWNET) !== 0) {
+        strandedIn = path;
+        // biome-ignore lint/correctness/noUnsafeFinally: a thread left in the pod's namespace must win over any other error.
+        throw lastError(`cannot return from network namespace "${path}" to the plugin's own`);
+      }
+    }
+  } finally {
+    if (target !== undefined) closeSync(target);
+    closeSync(home);
+  }
+}
+
+function newSocket(): number {
+  const { libc: c } = libc();
+  const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw lastError('cannot open an rtnetlink socket');
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  // Errors echo only the request's header, and carry the kernel's explanation
+  // when it has one; a kernel without either still works, with less said.
+  c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
+  c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
+  return fd;
+}
+
+/** One rtnetlink socket, in the node's namespace or a pod's. */
+export class RtnlSocket {
+  readonly #fd: number;
+  readonly #buffer = new Uint8Array(RECEIVE_BYTES);
+  #seq = 0;
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** A socket in the namespace at `netns`, or in the plugin's own. */
+  static open(netns: string | undefined): RtnlSocket {
+    if (strandedIn) throw new Error(`refusing netlink: this process could not leave network namespace "${strandedIn}" earlier`);
+    return new RtnlSocket(netns ? inNamespace(netns, newSocket) : newSocket());
+  }
+
+  /** Sends one request and returns every reply message to it, up to and including its acknowledgement or the end of its dump. */
+  exchange(req: Request): Message[] {
+    const { libc: c } = libc();
+    const seq = ++this.#seq;
+    const bytes = encodeRequest(req, seq);
+    if (Number(c.send(this.#fd, bytes, bytes.length, 0)) !== bytes.length) throw lastError('cannot send to the kernel over rtnetlink');
+    const replies: Message[] = [];
+    for (;;) {
+      const n = Number(c.recv(this.#fd, this.#buffer, this.#buffer.length, MSG_TRUNC));
+      if (n < 0) {
+        if (libc().errno() === EINTR) continue;
+        throw lastError("cannot read the kernel's rtnetlink reply");
+      }
+      if (n > this.#buffer.length)
+        throw new Error(`an rtnetlink reply of ${n} bytes does not fit the ${this.#buffer.length}-byte buffer (this is a bug in weft: report it)`);
+      // A copy: the buffer is reused by the next receive.
+      for (const m of parseMessages(this.#buffer.slice(0, n))) {
+        if (m.seq !== seq) continue;
+        replies.push(m);
+        if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) return replies;
+      }
+    }
+  }
+
+  close(): void {
+    libc().libc.close(this.#fd);
+  }
+}
