@@ -2,11 +2,12 @@
 // against CNI spec 1.1.0, and its plugins against hostile input, by driving
 // it through cnitool (libcni) and by executing its plugins directly.
 //
-//   node conformance/run.ts --conf <.conflist|.conf> --cni-path <dir[:dir]> [--json report.json] [--parallel N]
+//   node conformance/run.ts --conf <.conflist|.conf> --cni-path <dir[:dir]> [--json report.json] [--parallel N] [--only group,…]
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkDelEdgeCases, checkLifecycle, checkRawResults } from './checks/add-check-del.ts';
+import { checkAntiSpoofing } from './checks/anti-spoofing.ts';
 import { checkErrors } from './checks/errors.ts';
 import { checkGc } from './checks/gc.ts';
 import { checkHostileInput } from './checks/hostile-input.ts';
@@ -27,6 +28,7 @@ const CHECKS: [string, (suite: Suite) => Promise<void>][] = [
   ['del-edge-cases', checkDelEdgeCases],
   ['errors', checkErrors],
   ['hostile-input', checkHostileInput],
+  ['anti-spoofing', checkAntiSpoofing],
   ['gc', checkGc],
   ['status', checkStatus],
   ['parallel', checkParallel],
@@ -37,7 +39,7 @@ const EXIT_SETUP = 2;
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('conformance/run.ts')
-  .usage('$0 --conf <file> --cni-path <dir[:dir]> [--json <report.json>] [--parallel N]')
+  .usage('$0 --conf <file> --cni-path <dir[:dir]> [--json <report.json>] [--parallel N] [--only <group,…>]')
   .option('conf', { type: 'string', demandOption: true, describe: 'network configuration under test: a .conflist, or a single-plugin .conf' })
   .option('cni-path', { type: 'string', demandOption: true, describe: 'directories holding the plugin binaries, ":"-separated (CNI_PATH)' })
   .option('json', { type: 'string', describe: 'also write the outcomes to this JSON file' })
@@ -45,6 +47,10 @@ const argv = yargs(hideBin(process.argv))
     type: 'number',
     default: 20,
     describe: "how many pods the concurrency and GC checks ADD at once; at most the conf's address pool",
+  })
+  .option('only', {
+    type: 'string',
+    describe: 'run only these check groups, ","-separated (the names the report\'s "crashed" lines use, e.g. anti-spoofing,gc)',
   })
   .option('cnitool', {
     type: 'string',
@@ -68,6 +74,7 @@ async function main(): Promise<number> {
   const report = new Report((line) => isShuttingDown() || process.stdout.write(`${line}\n`));
   let suite: Suite;
   try {
+    selectedChecks(argv.only);
     suite = await prepareSuite({
       conf: String(argv.conf),
       cniPath: String(argv['cni-path']),
@@ -83,7 +90,7 @@ async function main(): Promise<number> {
     return EXIT_SETUP;
   }
 
-  for (const [name, check] of CHECKS) {
+  for (const [name, check] of selectedChecks(argv.only)) {
     const position = mark();
     try {
       await check(suite);
@@ -108,6 +115,19 @@ async function main(): Promise<number> {
     });
   }
   return report.summary().failed > 0 ? EXIT_FAILED : 0;
+}
+
+/** The groups `--only` names, in the suite's order; all of them without it. */
+function selectedChecks(only: string | undefined): typeof CHECKS {
+  if (only === undefined) return CHECKS;
+  const names = only.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !CHECKS.some(([name]) => name === n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new SetupError(
+      `--only ${JSON.stringify(only)}: no check group is called ${unknown.join(', ') || '""'}; the groups are ${CHECKS.map(([n]) => n).join(', ')}`,
+    );
+  }
+  return CHECKS.filter(([name]) => names.includes(name));
 }
 
 /** The interrupt handler cleans up and exits; main must not race it. */

@@ -65,6 +65,38 @@ export async function pingFrom(netns: Netns, ifname: string, address: string): P
   return completed;
 }
 
+/** Two echo requests from `source`, an address the namespace holds; whether any answer comes back is for the caller to judge elsewhere. */
+export function pingAs(netns: Netns, source: string, address: string): Promise<Completed> {
+  const family = address.includes(':') ? '-6' : '-4';
+  return run('ip', ['netns', 'exec', netns.name, 'ping', family, '-c2', '-i0.2', '-W1', '-I', source, address]);
+}
+
+/** ICMP echo requests and replies the namespace's own stack has received, for one family (/proc/net/snmp, snmp6). */
+export async function icmpReceived(netns: Netns, family: Family): Promise<{ requests: number; replies: number }> {
+  const file = family === 4 ? '/proc/net/snmp' : '/proc/net/snmp6';
+  const completed = await ip(['netns', 'exec', netns.name, 'cat', file], `read ${file} in netns ${netns.name}`);
+  const lines = completed.stdout.split('\n');
+  if (family === 6) {
+    const value = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(/\s+/)[1]);
+    return { requests: value('Icmp6InEchos'), replies: value('Icmp6InEchoReplies') };
+  }
+  const [names, values] = lines.filter((l) => l.startsWith('Icmp: ')).map((l) => l.split(/\s+/));
+  const value = (name: string) => Number(values?.[names?.indexOf(name) ?? -1]);
+  return { requests: value('InEchos'), replies: value('InEchoReps') };
+}
+
+/** The interface's MAC address in the namespace. */
+export async function linkMac(netns: Netns, ifname: string): Promise<string | undefined> {
+  const link = (await ipObjects(netns, ['link', 'show', 'dev', ifname]))[0];
+  return typeof link?.address === 'string' ? link.address.toLowerCase() : undefined;
+}
+
+/** The MAC the namespace's neighbour cache holds for `address` on `ifname`, if any. */
+export async function neighbourMac(netns: Netns, ifname: string, address: string): Promise<string | undefined> {
+  const entry = (await ipObjects(netns, ['neigh', 'show', 'dev', ifname])).find((n) => canonicalIp(String(n.dst)) === canonicalIp(address));
+  return typeof entry?.lladdr === 'string' ? entry.lladdr.toLowerCase() : undefined;
+}
+
 /** Undo actions run this, so what is already gone counts as removed. */
 async function removeWithIp(args: readonly string[], gone: RegExp): Promise<void> {
   const completed = await run('ip', args);

@@ -1,8 +1,9 @@
-// ADD: address, bridge, veth pair, pod-side configuration, in two processes:
-// one `ip -batch` on the node and one inside the pod's netns. Every value is
+// ADD: address, bridge, veth pair, pod-side configuration, masquerade and
+// anti-spoofing: one `ip -batch` on the node, one inside the pod's netns, and
+// one nft transaction when ipMasq or spoofCheck is on. Every value is
 // parsed before the first reservation, and every step after it is undone if
-// a later one fails: a failed ADD leaves no reservation, no veth, and no
-// bridge that it created.
+// a later one fails: a failed ADD leaves no reservation, no veth, no nft
+// element, and no bridge that it created.
 import { existsSync, readdirSync } from 'node:fs';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { makeStoreDir, recordLastReserved, releaseAddress, removeStoreDir, reserve, storeDir } from '../ipam/store.ts';
@@ -11,7 +12,7 @@ import { readLink } from '../linux/links.ts';
 import { ensureSysctl } from '../linux/sysctl.ts';
 import { linkExists, readSysfsLink, type SysfsLink } from '../linux/sysfs.ts';
 import { formatAddress } from '../net/address.ts';
-import { macForAddress, macForName } from '../net/mac.ts';
+import { macForName } from '../net/mac.ts';
 import { bridgeCommands, bridgeGateways, type Gateway, pinnedBridgeMac } from './bridge.ts';
 import type { Invocation } from './env.ts';
 import { CniError, ErrorCode, envError } from './errors.ts';
@@ -19,14 +20,16 @@ import { hostVethAlias, hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
 import { type NodeNetwork, resolveNodeNetwork } from './network.ts';
 import type { NetworkConfig } from './network-config.ts';
-import { addMasquerade } from './pod-masquerade.ts';
+import { antispoofElements, type PodSources } from './pod-antispoof.ts';
+import { addPodFirewall, removePodFirewall } from './pod-firewall.ts';
+import { podMac } from './pod-mac.ts';
 import { checkRoutes, type PodAddress, podRoutes } from './pod-routes.ts';
 import type { Result, Route } from './types.ts';
 
 type Assigned = PodAddress & { cidr: string };
 
 /** What this ADD has made so far, for the rollback. */
-type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean; storeDir: string | undefined };
+type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean; storeDir: string | undefined; firewall: PodSources | undefined };
 
 export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
   if (!existsSync(inv.netns)) {
@@ -44,7 +47,7 @@ export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
 
   const dir = storeDir(conf.ipam.dataDir, conf.name);
   const host = hostVethName(inv.containerId, inv.ifname);
-  const made: Made = { reserved: [], veth: false, bridge: false, storeDir: undefined };
+  const made: Made = { reserved: [], veth: false, bridge: false, storeDir: undefined, firewall: undefined };
   try {
     made.storeDir = makeStoreDir(dir);
     for (const [i, set] of network.rangeSets.entries()) {
@@ -52,31 +55,29 @@ export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
       const range = findRange(set, address)!;
       made.reserved.push({ address, cidr: hostCidr(range, address), gateway: { family: address.family, value: range.gateway } });
     }
-    const first = made.reserved[0]!.address;
-    const podMac = first.family === 4 ? macForAddress(first) : macForName(`${inv.containerId}/${inv.ifname}`);
+    const mac = podMac(made.reserved[0]!.address, inv.containerId, inv.ifname);
     const hostMac = macForName(host);
-    const wired = wireHostSide(inv, conf, network, gateways, bridge, bridgeSetup, { host, hostMac, podMac, mtu }, made);
+    const wired = wireHostSide(inv, conf, network, gateways, bridge, bridgeSetup, { host, hostMac, podMac: mac, mtu }, made);
     const routes = podRoutes(conf.ipam.routes, made.reserved);
     configurePod(inv, made.reserved, routes);
-    if (conf.ipMasq)
-      addMasquerade(
-        made.reserved.map((a) => a.address),
-        network.noMasquerade,
-      );
+    // Last, once the veth exists: GC takes an element whose veth is gone for stale.
+    const sources: PodSources = { hostVeth: host, mac, addresses: made.reserved.map((a) => a.address) };
+    addPodFirewall(conf, sources, network.noMasquerade);
+    made.firewall = sources;
     for (const [i, a] of made.reserved.entries()) recordLastReserved(dir, i, a.address);
     return {
       cniVersion: conf.cniVersion,
       interfaces: [
         { name: conf.bridge, mac: wired?.mac ?? pinnedBridgeMac(conf.bridge, gateways) },
         { name: host, mac: hostMac },
-        { name: inv.ifname, mac: podMac, mtu, sandbox: inv.netns },
+        { name: inv.ifname, mac, mtu, sandbox: inv.netns },
       ],
       ips: made.reserved.map((a) => ({ address: a.cidr, gateway: formatAddress(a.gateway), interface: 2 })),
       routes,
       dns: conf.dns,
     };
   } catch (err) {
-    rollBack(made, host, conf.bridge, dir);
+    rollBack(made, conf, host, dir);
     throw err;
   }
 }
@@ -94,8 +95,10 @@ function nodeNetworkForAdd(conf: NetworkConfig): NodeNetwork {
   }
 }
 
-function rollBack(made: Made, host: string, bridge: string, dir: string): void {
+function rollBack(made: Made, conf: NetworkConfig, host: string, dir: string): void {
+  const bridge = conf.bridge;
   if (made.veth) deleteLink(host);
+  if (made.firewall) removeFirewall(conf, made.firewall);
   // A bridge this ADD created goes with it, unless another pod's ADD has
   // plugged into it meanwhile.
   if (made.bridge && bridgePorts(bridge) === 0) deleteLink(bridge);
@@ -129,6 +132,16 @@ function readBridge(name: string): SysfsLink | undefined {
     mtu: link.mtu,
     mac: link.address ?? '',
   };
+}
+
+// The ADD's own error is what the runtime sees; should this removal fail too,
+// GC removes the elements of a veth that no longer exists.
+function removeFirewall(conf: NetworkConfig, pod: PodSources): void {
+  try {
+    removePodFirewall(conf, pod.addresses, antispoofElements(pod));
+  } catch {
+    // Left to GC, as above.
+  }
 }
 
 function deleteLink(name: string): void {

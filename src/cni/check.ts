@@ -10,6 +10,8 @@ import { CniError, ErrorCode } from './errors.ts';
 import { hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
 import type { NetworkConfig } from './network-config.ts';
+import { antispoofProblem } from './pod-antispoof.ts';
+import { readAntispoof } from './pod-firewall.ts';
 import { parsePrevResult } from './prev-result.ts';
 import { compareVersions } from './version.ts';
 
@@ -59,6 +61,12 @@ export function cmdCheck(inv: Invocation, conf: NetworkConfig): void {
   if (!host) drift(`host veth ${hostName} is missing`);
   if (host.master !== conf.bridge) drift(`host veth ${hostName} is attached to ${host.master ?? 'no bridge'}, not ${conf.bridge}`);
   if (pod.link_index !== host.ifindex) drift(`${inv.ifname} in ${inv.netns} is not the peer of host veth ${hostName}`);
+
+  if (conf.spoofCheck) {
+    const addresses = podIps.map((ip) => parseAddress(ip.address.split('/')[0]!)).filter((a) => a !== undefined);
+    const problem = antispoofProblem(readAntispoof(), { hostVeth: hostName, mac: pod.address ?? '', addresses });
+    if (problem) drift(`${problem} (spoofCheck is on)`);
+  }
 
   const reservations = listReservations(storeDir(conf.ipam.dataDir, conf.name));
   for (const ip of podIps) {

@@ -1,6 +1,7 @@
-// DEL: best effort and idempotent. The veth goes first and the addresses only
-// after it, so a DEL that fails half-way never frees an address a live
-// interface still holds; the runtime retries.
+// DEL: best effort and idempotent. The veth goes first, its nft elements
+// next and the addresses last, so a DEL that fails half-way never frees an
+// address a live interface still holds, and a retry still knows which
+// elements were the pod's; the runtime retries.
 import { listReservations, release, storeDir } from '../ipam/store.ts';
 import { IpCommandError, ipBatch, linkDel } from '../linux/ip.ts';
 import { linkExists } from '../linux/sysfs.ts';
@@ -8,7 +9,9 @@ import type { Invocation } from './env.ts';
 import { hostVethName } from './host-veth.ts';
 import { kernelError } from './kernel-error.ts';
 import type { NetworkConfig } from './network-config.ts';
-import { removeMasquerade } from './pod-masquerade.ts';
+import { attachmentElements } from './pod-antispoof.ts';
+import { removePodFirewall } from './pod-firewall.ts';
+import { possiblePodMacs } from './pod-mac.ts';
 
 export function cmdDel(inv: Invocation, conf: NetworkConfig): void {
   const host = hostVethName(inv.containerId, inv.ifname);
@@ -23,6 +26,7 @@ export function cmdDel(inv: Invocation, conf: NetworkConfig): void {
   }
   const dir = storeDir(conf.ipam.dataDir, conf.name);
   const mine = listReservations(dir).filter((r) => r.containerId === inv.containerId && r.ifname === inv.ifname);
+  const addresses = mine.map((r) => r.address);
+  removePodFirewall(conf, addresses, attachmentElements(host, possiblePodMacs(addresses, inv.containerId, inv.ifname), addresses));
   for (const r of mine) release(r);
-  if (conf.ipMasq) removeMasquerade(mine.map((r) => r.address));
 }

@@ -17,6 +17,7 @@ export const PLUGIN_DEFAULTS = {
   dataDir: '/var/lib/cni/networks',
   hairpinMode: true,
   ipMasq: false,
+  spoofCheck: true,
 } as const;
 
 /** An ipam route, parsed: `gw` has the family of `dst`. */
@@ -33,6 +34,8 @@ export type NetworkConfig = {
   mtu: number | undefined;
   hairpinMode: boolean;
   ipMasq: boolean;
+  /** A pod may send only from its own MAC and addresses (pod-antispoof.ts). */
+  spoofCheck: boolean;
   dns: Dns;
   ipam: {
     ranges: RangeSpec[][] | undefined;
@@ -89,6 +92,7 @@ export function parseNetworkConfig(obj: JsonObject): NetworkConfig {
     mtu: optInteger(obj, 'mtu', '', 68, 65535),
     hairpinMode: optBoolean(obj, 'hairpinMode', '') ?? PLUGIN_DEFAULTS.hairpinMode,
     ipMasq: optBoolean(obj, 'ipMasq', '') ?? PLUGIN_DEFAULTS.ipMasq,
+    spoofCheck: optBoolean(obj, 'spoofCheck', '') ?? PLUGIN_DEFAULTS.spoofCheck,
     dns: parseDns(optObject(obj, 'dns', '')),
     ipam: {
       ranges: parseRangeSpecs(optArray(ipam, 'ranges', 'ipam.', LIMITS.rangeSets)),

@@ -4,9 +4,8 @@
 // address; ADD and DEL only add and remove set elements, so concurrent
 // plugins never race on rules.
 
-import { type NftCommand, nftApply } from '../linux/nft.ts';
+import type { NftCommand } from '../linux/nft.ts';
 import { type Address, type Cidr, formatAddress, formatCidr } from '../net/address.ts';
-import { kernelError } from './kernel-error.ts';
 
 export const MASQ_TABLE = 'weft-pod-masq';
 
@@ -14,8 +13,7 @@ function setName(kind: 'sources' | 'keep', family: 4 | 6): string {
   return `${kind}${family}`;
 }
 
-/** `keep`: destinations reached with the pod's own address (pod subnets, the cluster network). */
-export function masqueradeScript(sources: Address[], keep: Cidr[]): NftCommand[] {
+function tableCommands(): NftCommand[] {
   const commands: NftCommand[] = [['add', 'table', 'inet', MASQ_TABLE]];
   for (const family of [4, 6] as const) {
     const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
@@ -32,30 +30,28 @@ export function masqueradeScript(sources: Address[], keep: Cidr[]): NftCommand[]
     ['add', 'rule', 'inet', MASQ_TABLE, 'postrouting', 'ip', 'saddr', '@sources4', 'ip', 'daddr', '!=', '@keep4', 'masquerade'],
     ['add', 'rule', 'inet', MASQ_TABLE, 'postrouting', 'ip6', 'saddr', '@sources6', 'ip6', 'daddr', '!=', '@keep6', 'masquerade'],
   );
-  for (const cidr of keep) commands.push(elementCommand('add', 'keep', cidr.family, formatCidr(cidr)));
-  for (const address of sources) commands.push(elementCommand('add', 'sources', address.family, formatAddress(address)));
   return commands;
+}
+
+/** `keep`: destinations reached with the pod's own address (pod subnets, the cluster network). */
+export function masqueradeScript(sources: Address[], keep: Cidr[]): NftCommand[] {
+  return [
+    ...tableCommands(),
+    ...keep.map((cidr) => elementCommand('add', 'keep', cidr.family, formatCidr(cidr))),
+    ...sources.map((address) => elementCommand('add', 'sources', address.family, formatAddress(address))),
+  ];
+}
+
+/**
+ * DEL and GC: each source added, then deleted, in one transaction, so the
+ * removal succeeds whether or not the element (or the table) was there.
+ */
+export function masqueradeRemovalScript(sources: Address[]): NftCommand[] {
+  if (sources.length === 0) return [];
+  const elements = (verb: 'add' | 'delete') => sources.map((a) => elementCommand(verb, 'sources', a.family, formatAddress(a)));
+  return [...tableCommands(), ...elements('add'), ...elements('delete')];
 }
 
 function elementCommand(verb: 'add' | 'delete', kind: 'sources' | 'keep', family: 4 | 6, value: string): NftCommand {
   return [verb, 'element', 'inet', MASQ_TABLE, setName(kind, family), '{', value, '}'];
-}
-
-export function addMasquerade(sources: Address[], keep: Cidr[]): void {
-  try {
-    nftApply(masqueradeScript(sources, keep));
-  } catch (err) {
-    throw kernelError('cannot add masquerade for the pod', err);
-  }
-}
-
-/** Best effort, like all of DEL: a missing element or table is fine. */
-export function removeMasquerade(addresses: Address[]): void {
-  for (const address of addresses) {
-    try {
-      nftApply([elementCommand('delete', 'sources', address.family, formatAddress(address))]);
-    } catch {
-      // Already removed.
-    }
-  }
 }

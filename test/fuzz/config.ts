@@ -18,6 +18,7 @@ const KNOWN_KEYS = [
   'mtu',
   'hairpinmode',
   'ipmasq',
+  'spoofcheck',
   'subnetfile',
   'ipam',
   'dns',
@@ -102,6 +103,7 @@ export function validConf(): fc.Arbitrary<Conf> {
         mtu: opt(mtuFor(ranges)),
         hairpinMode: opt(fc.boolean()),
         ipMasq: opt(fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })),
+        spoofCheck: opt(fc.boolean()),
         subnetFile: opt(validPath('@case')),
         ipamType: opt(fc.constantFrom('weft', 'host-local')),
         dataDir: validPath('@case'),
@@ -167,6 +169,7 @@ export function invalidConf(): fc.Arbitrary<Fault<Conf>> {
       topLevel('mtu', invalidMtu, 'mtu not an integer 68–65535'),
       topLevel('hairpinMode', nonBoolean, 'hairpinMode not a boolean'),
       topLevel('ipMasq', nonBoolean, 'ipMasq not a boolean'),
+      topLevel('spoofCheck', nonBoolean, 'spoofCheck not a boolean'),
       topLevel('subnetFile', fc.oneof(invalidPath('@case', pathSegment, { nul: true }), wrongType('string')), 'subnetFile not an absolute clean path'),
       inIpam('dataDir', fc.oneof(invalidPath('@case', pathSegment, { nul: true }), wrongType('string')), 'ipam.dataDir not an absolute clean path'),
       inIpam(

@@ -82,7 +82,8 @@ export type Link = {
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 };
 export type KernelRoute = { dst: string; gateway?: string; dev?: string; table?: string; type?: string; protocol?: string };
-export type NetnsState = { links: Link[]; routes: { 4: KernelRoute[]; 6: KernelRoute[] } };
+/** "family table set key . key" for every nftables set element. */
+export type NetnsState = { links: Link[]; routes: { 4: KernelRoute[]; 6: KernelRoute[] }; nftElements: string[] };
 
 export async function netnsState(name: string): Promise<NetnsState> {
   const commands = 'addr show\nroute show table all root 0.0.0.0/0\nroute show table all root ::/0\n';
@@ -92,7 +93,25 @@ export async function netnsState(name: string): Promise<NetnsState> {
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as unknown[]);
-  return { links: links as Link[], routes: { 4: routes4 as KernelRoute[], 6: routes6 as KernelRoute[] } };
+  return { links: links as Link[], routes: { 4: routes4 as KernelRoute[], 6: routes6 as KernelRoute[] }, nftElements: await nftElements(name) };
+}
+
+type ListedSet = { set?: { family: string; table: string; name: string; elem?: unknown[] } };
+
+// A concatenation's parts joined as nft prints them; anything else (a prefix, a range) as its JSON.
+function elementText(e: unknown): string {
+  if (typeof e === 'string') return e;
+  const concat = (e as { concat?: unknown[] }).concat;
+  return Array.isArray(concat) ? concat.join(' . ') : JSON.stringify(e);
+}
+
+async function nftElements(name: string): Promise<string[]> {
+  const r = await sh('ip', ['netns', 'exec', name, 'nft', '-j', 'list', 'ruleset']);
+  if (r.exitCode !== 0) throw new Error(`nft -j list ruleset in ${name}: ${r.stderr}`);
+  const listed = (JSON.parse(r.stdout) as { nftables: ListedSet[] }).nftables;
+  // The masquerade's keep sets hold the pod subnets: like the bridge, they outlive the pods.
+  const perPod = listed.filter(({ set }) => !(set?.table === 'weft-pod-masq' && set.name.startsWith('keep')));
+  return perPod.flatMap(({ set }) => (set?.elem ?? []).map((e) => `${set!.family} ${set!.table} ${set!.name} ${elementText(e)}`));
 }
 
 /** One line per link, address and route, for comparing two states; `skip` leaves a link and all on it out. */
@@ -106,6 +125,7 @@ export function describeNetns(state: NetnsState, skip?: string): string[] {
   for (const r of [...state.routes[4], ...state.routes[6]].filter((x) => x.dev !== skip)) {
     lines.push(`route ${r.table ?? 'main'} ${r.type ?? 'unicast'} ${r.dst} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'} proto ${r.protocol ?? 'boot'}`);
   }
+  for (const e of state.nftElements) lines.push(`nft element ${e}`);
   return lines.sort();
 }
 

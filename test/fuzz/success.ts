@@ -15,7 +15,15 @@ type IpConfig = { address?: unknown; gateway?: unknown; interface?: unknown; ver
 type Route = { dst?: unknown; gw?: unknown };
 
 /** What a valid config asks for, read back from the case. */
-type Asked = { cniVersion: string; bridge: string; mtu?: number; hairpinMode?: boolean; sets: ParsedRange[][]; routes?: RouteJson[] };
+type Asked = {
+  cniVersion: string;
+  bridge: string;
+  mtu?: number;
+  hairpinMode?: boolean;
+  spoofCheck?: boolean;
+  sets: ParsedRange[][];
+  routes?: RouteJson[];
+};
 
 function asked(c: FuzzCase): Asked {
   const conf = confOf(c)!;
@@ -25,6 +33,7 @@ function asked(c: FuzzCase): Asked {
     bridge: (conf.bridge as string | undefined) ?? 'weft0',
     mtu: conf.mtu as number | undefined,
     hairpinMode: conf.hairpinMode as boolean | undefined,
+    spoofCheck: conf.spoofCheck as boolean | undefined,
     sets: ipam.ranges.map((set) => set.map(parseRange)),
     routes: ipam.routes,
   };
@@ -51,6 +60,7 @@ export async function successProblems(
     ...assignmentProblems(result, want).map((p) => `result: ${p}`),
     ...podProblems(result, want, env.CNI_IFNAME!, sb.netns, pod).map((p) => `pod netns: ${p}`),
     ...hostProblems(result, want, host).map((p) => `host netns: ${p}`),
+    ...antispoofProblems(result, want, host).map((p) => `host netns: ${p}`),
   ];
   const del = await runPlugin(sb, { ...env, CNI_COMMAND: 'DEL' }, call.stdin);
   problems.push(...traceProblems(del.stdout, del.stderr).map((p) => `DEL: ${p}`));
@@ -194,4 +204,29 @@ function hostProblems(result: Record<string, unknown>, want: Asked, host: NetnsS
   if (want.hairpinMode !== undefined && hairpin !== want.hairpinMode)
     problems.push(`${veth.ifname} has hairpin ${String(hairpin)}, hairpinMode is ${want.hairpinMode}`);
   return problems;
+}
+
+/** The host veth's anti-spoofing elements: its port, the pod's MAC, and MAC with each address; none with spoofCheck false. */
+function antispoofProblems(result: Record<string, unknown>, want: Asked, host: NetnsState): string[] {
+  const interfaces = result.interfaces as Interface[];
+  const veth = interfaces.find((i) => i.sandbox === undefined && i.name !== want.bridge)?.name;
+  const mac = String(interfaces.find((i) => i.sandbox !== undefined)?.mac).toLowerCase();
+  const table = 'bridge weft-antispoof';
+  const mine = host.nftElements
+    .filter((e) => e.startsWith(`${table} `) && e.split(' ')[3] === veth)
+    .map((e) =>
+      e
+        .split(' . ')
+        .map((part, i) => (i === 2 ? canonical(part) : part))
+        .join(' . '),
+    )
+    .sort();
+  if (want.spoofCheck === false) return mine.length > 0 ? [`spoofCheck is false, yet ${String(veth)} has anti-spoofing elements: ${mine.join(', ')}`] : [];
+  const addresses = (result.ips as IpConfig[]).map((ip) => canonical(String(ip.address).split('/')[0]!));
+  const wanted = [
+    `${table} ports ${String(veth)}`,
+    `${table} macs ${String(veth)} . ${mac}`,
+    ...addresses.map((a) => `${table} sources${familyOf(a)} ${String(veth)} . ${mac} . ${a}`),
+  ].sort();
+  return mine.join('\n') === wanted.join('\n') ? [] : [`anti-spoofing elements of ${String(veth)} are [${mine.join(', ')}], not [${wanted.join(', ')}]`];
 }

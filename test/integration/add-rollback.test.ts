@@ -1,27 +1,21 @@
 // A failed ADD leaves nothing behind, wherever it fails: no reservation, no
-// veth, and no bridge it created; and failing again and again accumulates
-// nothing. Failures are injected by putting a failing `ip` or `nft` first on
-// the plugin's PATH, the way a broken node would fail it.
+// veth, no nft element, and no bridge it created; and failing again and again accumulates
+// nothing. Failures are real kernel refusals set up beforehand, or a failing
+// `nft` put first on the plugin's PATH, the way a broken node would fail it
+// (the plugin runs no `ip`: it speaks rtnetlink itself).
 
-import { chmodSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { execa } from 'execa';
+import { hostVethName } from '../../src/cni/host-veth.ts';
 import { execWeft, footprint, makeNetwork, type TestNetwork } from '../../testbed/cni.ts';
 import { makeNetns, tempDir, uniqueSuffix } from '../../testbed/fixtures.ts';
 import { ipJson } from '../../testbed/netns.ts';
+import { antispoofElementsOf, isMasqueraded } from '../../testbed/nft-elements.ts';
 import { DIST } from '../../testbed/paths.ts';
 import { must, SYSTEM_PATH } from '../../testbed/shell.ts';
-
-/** A PATH whose `tool` runs `script` (sh) and whose other tools are the system's. */
-async function pathWith(t: ExecutionContext, tool: string, script: string): Promise<string> {
-  const dir = tempDir(t);
-  writeFileSync(join(dir, tool), `#!/bin/sh\n${script}\n`);
-  chmodSync(join(dir, tool), 0o755);
-  return `${dir}:${SYSTEM_PATH}`;
-}
-
-const realIp = async () => (await must('sh', ['-c', `PATH=${SYSTEM_PATH} command -v ip`])).trim();
+import { pathWith } from '../../testbed/tool-path.ts';
 
 /** The network's links on the host: its bridge, the bridge's ports, and veths carrying its alias. */
 async function networkLinks(net: TestNetwork): Promise<string[]> {
@@ -35,17 +29,13 @@ async function networkLinks(net: TestNetwork): Promise<string[]> {
 test('ADD that fails inside the pod netns removes the veth, the bridge it created and the reservation', async (t) => {
   const net = await makeNetwork(t);
   const pod = await makeNetns(t);
-  const ip = await realIp();
-  // The pod-side batch is the one run with -n; it fails as a kernel refusal would.
-  const PATH = await pathWith(
-    t,
-    'ip',
-    `if [ "$1" = "-n" ]; then cat >/dev/null; echo 'RTNETLINK answers: injected failure' >&2; echo 'Command failed -:1' >&2; exit 1; fi\nexec ${ip} "$@"`,
-  );
+  // The pod already has a default route, so the kernel refuses the pod's own,
+  // the last pod-side step, after eth0 got its address and went up.
+  await must('ip', ['-n', pod.name, 'route', 'add', 'blackhole', 'default']);
   const containerId = `rb-${uniqueSuffix()}`;
-  const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', PATH }, JSON.stringify(net.pluginConf));
+  const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' }, JSON.stringify(net.pluginConf));
   t.is(r.json?.code, 100);
-  t.regex(String(r.json?.msg), /cannot configure eth0 in .*injected failure/);
+  t.regex(String(r.json?.msg), /cannot configure eth0 in .*: route add 0\.0\.0\.0\/0 via \S+ dev eth0 \(in \S+\): RTNETLINK answers: File exists/);
   t.deepEqual(await footprint(net, containerId), { bridgeExists: false, bridgePorts: [], hostVeth: undefined, reservations: [] });
   t.deepEqual(await ipJson(['link', 'show', 'type', 'veth'], pod.name), [], 'no veth end left in the pod either');
 });
@@ -61,23 +51,36 @@ test('ADD that fails at the last step (masquerade) undoes everything, and keeps 
       CNI_CONTAINERID: 'rb-neighbour',
       CNI_NETNS: neighbour.path,
       CNI_IFNAME: 'eth0',
-      PATH: await pathWith(t, 'nft', 'cat >/dev/null; exit 0'),
+      PATH: pathWith(t, 'nft', 'cat >/dev/null; exit 0'),
     },
     JSON.stringify(net.pluginConf),
   );
   t.is(first.exitCode, 0, first.stdout);
   const before = await footprint(net, 'rb-neighbour');
 
-  const PATH = await pathWith(t, 'nft', 'cat >/dev/null; echo "Error: injected failure" >&2; exit 1');
+  const PATH = pathWith(t, 'nft', 'cat >/dev/null; echo "Error: injected failure" >&2; exit 1');
   const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'rb-masq', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', PATH }, JSON.stringify(net.pluginConf));
   t.is(r.json?.code, 100);
-  t.regex(String(r.json?.msg), /cannot add masquerade for the pod: nft: Error: injected failure/);
+  t.regex(String(r.json?.msg), /cannot add the pod's masquerade and anti-spoofing to nftables: nft: Error: injected failure/);
   const after = await footprint(net, 'rb-masq');
   t.is(after.hostVeth, undefined);
   t.true(after.bridgeExists);
   t.deepEqual(after.bridgePorts, before.bridgePorts, 'the neighbour stays plugged in');
   t.deepEqual(after.reservations, before.reservations, "only the neighbour's address stays reserved");
   t.deepEqual(await ipJson(['link', 'show', 'type', 'veth'], pod.name), []);
+});
+
+test('ADD that fails after its nft transaction removes the masquerade and anti-spoofing elements too', async (t) => {
+  const net = await makeNetwork(t, { extra: { ipMasq: true } });
+  const pod = await makeNetns(t);
+  // The round-robin marker is written last; a directory in its place fails it.
+  mkdirSync(join(net.dataDir, net.name, 'last_reserved_ip.0', 'blocker'), { recursive: true });
+  const containerId = `rb-late-${uniqueSuffix()}`;
+  const r = await execWeft({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' }, JSON.stringify(net.pluginConf));
+  t.regex(String(r.json?.msg), /cannot write .*last_reserved_ip\.0/, r.stdout);
+  t.deepEqual(await footprint(net, containerId), { bridgeExists: false, bridgePorts: [], hostVeth: undefined, reservations: [] });
+  t.deepEqual(await antispoofElementsOf(hostVethName(containerId, 'eth0')), [], 'no anti-spoofing element is left');
+  t.false(await isMasqueraded(`${net.prefix}2`), 'the address it had is not masqueraded');
 });
 
 test('repeated failing ADDs never accumulate links', async (t) => {
@@ -95,6 +98,7 @@ test('repeated failing ADDs never accumulate links', async (t) => {
   }
   t.deepEqual(await networkLinks(net), before);
   t.deepEqual((await footprint(net, 'rb-repeat-0')).reservations, []);
+  for (let i = 0; i < 5; i++) t.deepEqual(await antispoofElementsOf(hostVethName(`rb-repeat-${i}`, 'eth0')), []);
 });
 
 test('in a node namespace whose /sys still shows the host, the second ADD finds the bridge through the kernel', async (t) => {

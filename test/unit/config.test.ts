@@ -19,6 +19,7 @@ test('defaults fill everything the config leaves out', (t) => {
   t.is(conf.ipam.dataDir, '/var/lib/cni/networks');
   t.true(conf.hairpinMode);
   t.false(conf.ipMasq);
+  t.true(conf.spoofCheck, 'anti-spoofing is on unless turned off');
   t.is(conf.mtu, undefined);
   t.is(conf.ipam.ranges, undefined);
   t.deepEqual(conf.validAttachments, []);
@@ -32,12 +33,14 @@ test('unknown keys are ignored; known keys are typed', (t) => {
     mtu: 1450,
     hairpinMode: false,
     ipMasq: true,
+    spoofCheck: false,
     dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] },
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.1' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/tmp/x' },
   });
   t.is(conf.mtu, 1450);
   t.false(conf.hairpinMode);
   t.true(conf.ipMasq);
+  t.false(conf.spoofCheck);
   t.deepEqual(conf.dns, { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] });
   t.deepEqual(conf.ipam.ranges, [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.1' }]]);
   t.deepEqual(conf.ipam.routes, [{ dst: { family: 4, network: 0n, prefix: 0 } }], 'routes are parsed values');
@@ -79,6 +82,12 @@ test('decode failures are code 6, type errors code 7', (t) => {
     codeOf(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', subnetFile: 'relative.json' })),
     7,
   );
+  for (const spoofCheck of ['false', 0, null, []]) {
+    t.throws(() => parseNetworkConfig({ cniVersion: '1.1.0', name: 'n', spoofCheck }), {
+      instanceOf: CniError,
+      message: /^spoofCheck must be true or false, got /,
+    });
+  }
 });
 
 test('the CNI_* variables are validated for each verb', (t) => {
