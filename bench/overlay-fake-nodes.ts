@@ -1,5 +1,6 @@
-// The fake peers of the convergence benchmark: Node objects as weftd on other
-// nodes would leave them (pod CIDR, VTEP annotations), numbered 1..32767.
+// The fake peers of the convergence benchmark: Node objects as weftd AND
+// flannel (vxlan backend, kube subnet manager) on other nodes would leave them
+// (pod CIDR, both sets of VTEP annotations, the same VTEP), numbered 1..32767.
 // Peer i has pod CIDR 10.(128 + i/256).(i%256).0/24 inside FAKE_CLUSTER_CIDR,
 // VTEP 172.(16 + i/65536).(i/256%256).(i%256) (never contacted: no packet is
 // sent to a peer) and the VTEP MAC weftd derives from its name (a peer with
@@ -7,12 +8,17 @@
 //
 // Each also carries what a kubelet-registered Node does (labels, status with
 // conditions, addresses, capacity, node info and a list of images), so that
-// the list weftd reads at start-up is as large as a real cluster's.
+// the list weftd reads at start-up is as large as a real cluster's. The
+// measured node's own Node is made the same way, with pod CIDR 10.128.0.0/24
+// (no peer's) and none of the overlay annotations, which each daemon adds.
 import { VTEP_IP, VTEP_MAC } from '../src/k8s/annotations.ts';
 import { macForName } from '../src/net/mac.ts';
 
 export const FAKE_CLUSTER_CIDR = '10.128.0.0/9';
 export const MAX_PEERS = 32767;
+/** The VNI both daemons use: flannel's VTEP annotation names it. */
+export const FAKE_VNI = 1;
+const MEASURED_POD_CIDR = '10.128.0.0/24';
 
 export type FakePeer = { index: number; name: string; podCidr: string; via: string; vtepIp: string; vtepMac: string };
 
@@ -55,7 +61,9 @@ const IMAGES = [
   'docker.io/library/memcached:1.6.32',
 ];
 
-function kubeletFields(p: FakePeer) {
+type Host = { index: number; name: string; internalIp: string };
+
+function kubeletFields(p: Host) {
   const now = '2026-01-01T00:00:00Z';
   const condition = (type: string, status: string, reason: string, message: string) => ({
     type,
@@ -65,7 +73,6 @@ function kubeletFields(p: FakePeer) {
     lastHeartbeatTime: now,
     lastTransitionTime: now,
   });
-  const internal = `192.168.${(p.index >> 8) & 255}.${p.index & 255}`;
   return {
     labels: {
       'beta.kubernetes.io/arch': 'amd64',
@@ -88,7 +95,7 @@ function kubeletFields(p: FakePeer) {
         condition('NetworkUnavailable', 'False', 'WeftIsUp', 'weft VXLAN overlay on weft.1 is up'),
       ],
       addresses: [
-        { type: 'InternalIP', address: internal },
+        { type: 'InternalIP', address: p.internalIp },
         { type: 'Hostname', address: p.name },
         { type: 'InternalDNS', address: `${p.name}.eu-west-1.compute.internal` },
       ],
@@ -110,25 +117,46 @@ function kubeletFields(p: FakePeer) {
   };
 }
 
-/** The Node object to POST for peer p. */
-export function fakeNode(p: FakePeer): Record<string, unknown> {
-  const annotations: Record<string, string> = { [VTEP_IP]: p.vtepIp, [VTEP_MAC]: p.vtepMac, 'weft.dev/backend': 'vxlan' };
-  const spec = { podCIDR: p.podCidr, podCIDRs: [p.podCidr], providerID: `aws:///eu-west-1a/i-${String(p.index).padStart(17, '0')}` };
-  const { labels, status } = kubeletFields(p);
+/** A kubelet-registered Node with these overlay annotations. */
+function kubeletNode(h: Host, podCidr: string, overlay: Record<string, string>): Record<string, unknown> {
+  const instance = `i-${String(h.index).padStart(17, '0')}`;
+  const { labels, status } = kubeletFields(h);
   return {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
-      name: p.name,
+      name: h.name,
       labels,
       annotations: {
-        ...annotations,
+        ...overlay,
         'node.alpha.kubernetes.io/ttl': '0',
         'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
-        'csi.volume.kubernetes.io/nodeid': JSON.stringify({ 'ebs.csi.aws.com': `i-${String(p.index).padStart(17, '0')}` }),
+        'csi.volume.kubernetes.io/nodeid': JSON.stringify({ 'ebs.csi.aws.com': instance }),
       },
     },
-    spec,
+    spec: { podCIDR: podCidr, podCIDRs: [podCidr], providerID: `aws:///eu-west-1a/${instance}` },
     status,
   };
+}
+
+/** The Node object to POST for peer p. */
+export function fakeNode(p: FakePeer): Record<string, unknown> {
+  const internalIp = `192.168.${(p.index >> 8) & 255}.${p.index & 255}`;
+  return kubeletNode({ index: p.index, name: p.name, internalIp }, p.podCidr, {
+    [VTEP_IP]: p.vtepIp,
+    [VTEP_MAC]: p.vtepMac,
+    'weft.dev/backend': 'vxlan',
+    'flannel.alpha.coreos.com/backend-data': JSON.stringify({ VNI: FAKE_VNI, VtepMAC: p.vtepMac }),
+    'flannel.alpha.coreos.com/backend-type': 'vxlan',
+    'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+    'flannel.alpha.coreos.com/public-ip': p.vtepIp,
+  });
+}
+
+/**
+ * The measured node's own Node, as its kubelet registered it: flannel
+ * v0.28.10 crashes on a Node with no annotations at all.
+ */
+export function measuredNode(name: string, internalIp: string): Record<string, unknown> {
+  return kubeletNode({ index: 0, name, internalIp }, MEASURED_POD_CIDR, {});
 }

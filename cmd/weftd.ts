@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { configsBefore, DEFAULT_CONF_NAME, shadowedMessage } from '../src/daemon/cni-conf-order.ts';
 import { resolveDaemonConfig, WEFTD_DEFAULTS } from '../src/daemon/config.ts';
 import { readNetConf } from '../src/daemon/net-conf.ts';
 import { log, runDaemon } from '../src/daemon/run-loop.ts';
 import { messageOf } from '../src/text/error-message.ts';
-import { confDirWarnings, DEFAULT_CONF_NAME, installCni } from './weftd/install-cni.ts';
+import { installCni } from './weftd/install-cni.ts';
 import { nodeStatus, renderStatus } from './weftd/status.ts';
 
 void yargs(hideBin(process.argv))
@@ -37,12 +38,24 @@ void yargs(hideBin(process.argv))
         .option('mtu', { type: 'number', describe: 'pod MTU (default: underlay MTU - 50)' })
         .option('subnet-file', { type: 'string', describe: `where the CNI plugin reads this node's subnet (default ${WEFTD_DEFAULTS.subnetFile})` })
         .option('ip-masq', { type: 'boolean', describe: 'masquerade pod traffic leaving the cluster network (default false)' })
+        .option('bridge', {
+          type: 'string',
+          describe: `the plugin's node bridge, which the forward rules accept this node's pods from (default ${WEFTD_DEFAULTS.bridge})`,
+        })
         .option('direct-routing', { type: 'boolean', describe: "route to peers on the underlay's subnet without VXLAN (default false)" })
         .option('health-addr', { type: 'string', describe: `HOST:PORT for /healthz, /readyz and /skipped (default ${WEFTD_DEFAULTS.healthAddr})` })
         .option('metrics-addr', { type: 'string', describe: 'HOST:PORT for /metrics (default: no metrics server)' })
         .option('resync', { type: 'number', describe: `seconds between full resyncs of kernel state (default ${WEFTD_DEFAULTS.resyncSeconds})` })
         .option('watchdog', { type: 'number', describe: `seconds of silence after which the Node watch restarts (default ${WEFTD_DEFAULTS.watchdogSeconds})` })
-        .option('coalesce', { type: 'number', describe: `seconds to gather Node events into one reconcile (default ${WEFTD_DEFAULTS.coalesceSeconds})` }),
+        .option('coalesce', {
+          type: 'number',
+          describe: `seconds after a pass in which further Node events are gathered into the next one; an event that finds weftd idle is applied at once (default ${WEFTD_DEFAULTS.coalesceSeconds})`,
+        })
+        .option('cni-conf-dir', {
+          type: 'string',
+          describe: "the node's CNI conf dir as mounted here: warn (log, metric, Node event) when another config sorts before weft's (default: not looked at)",
+        })
+        .option('cni-conf-name', { type: 'string', describe: `weft's file in --cni-conf-dir (default ${DEFAULT_CONF_NAME})` }),
     async (argv) => {
       const cfg = resolveDaemonConfig(argv, argv.netConf ? readNetConf(argv.netConf) : {});
       const stop = new AbortController();
@@ -92,7 +105,8 @@ void yargs(hideBin(process.argv))
       log(`installed ${done.binary} and ${done.conflist}`);
       // On stderr, where the init container's log shows it; not fatal: a second
       // network's config may be there on purpose, for a while.
-      for (const warning of confDirWarnings(argv.cniConfDir, argv.confName)) log(`warning: ${warning}`);
+      const shadowed = shadowedMessage(argv.cniConfDir, argv.confName, configsBefore(argv.cniConfDir, argv.confName));
+      if (shadowed) log(`warning: ${shadowed}`);
     },
   )
   .demandCommand(1, 'name a command: weftd run | status | install-cni')

@@ -69,6 +69,10 @@ export class KubeApi {
     return this.must('POST', '/api/v1/nodes', node, onSend);
   }
 
+  deleteNode(name: string): Promise<ApiResponse> {
+    return this.must('DELETE', `/api/v1/nodes/${encodeURIComponent(name)}`);
+  }
+
   close(): void {
     this.agent.destroy();
   }

@@ -46,15 +46,19 @@ export function parseBridgeTs(line: string): number | undefined {
   return Date.UTC(+y!, MONTHS.indexOf(mon!), +d!, +h!, +mi!, +s!) + Number(us) / 1000;
 }
 
-/** One `ip monitor` message about `device` (neighbour or weft-protocol route), else undefined. */
+/** Routing protocols `ip monitor` prints by name (rt_protos); it leaves out "proto boot" altogether. */
+const PROTOCOL_NAMES: Record<number, string> = { 3: 'boot' };
+
+/** One `ip monitor` message about `device` (neighbour, or route of `routeProtocol`), else undefined. */
 export function parseIpEvent(rest: string, device: string, routeProtocol: number): Omit<KernelEvent, 'tsMs'> | undefined {
   const deleted = rest.startsWith('Deleted ');
   const body = deleted ? rest.slice(8) : rest;
   if (!body.includes(` dev ${device} `)) return undefined;
   const neigh = /^(\d+\.\d+\.\d+\.\d+) dev \S+ lladdr ([0-9a-f:]{17}) .*PERMANENT/.exec(body);
   if (neigh) return { kind: 'neigh', key: neigh[1]!, value: neigh[2]!, deleted };
-  const route = /^(\d+\.\d+\.\d+\.\d+(?:\/\d+)?) via (\S+) dev \S+ .*proto (\S+)/.exec(body);
-  if (route && (route[3] === String(routeProtocol) || route[3] === 'weft')) {
+  const route = /^(\d+\.\d+\.\d+\.\d+(?:\/\d+)?) via (\S+) dev \S+(?: .*proto (\S+))?/.exec(body);
+  const protocol = route?.[3] ?? PROTOCOL_NAMES[3];
+  if (route && (protocol === String(routeProtocol) || protocol === PROTOCOL_NAMES[routeProtocol] || protocol === 'weft')) {
     const dst = route[1]!.includes('/') ? route[1]! : `${route[1]}/32`;
     return { kind: 'route', key: dst, value: route[2]!, deleted };
   }

@@ -12,14 +12,12 @@
 // an error. Temp files that an interrupted run left behind are removed.
 import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkConfName, DEFAULT_CONF_NAME } from '../../src/daemon/cni-conf-order.ts';
 import { writeAll, writeFileAtomically } from '../../src/linux/atomic-file.ts';
 import { messageOf } from '../../src/text/error-message.ts';
 
-export const DEFAULT_CONF_NAME = '10-weft.conflist';
 const PLUGIN_NAME = 'weft';
 const CHUNK = 1 << 20;
-/** The extensions libcni's ConfFiles reads from a conf dir, as runtimes call it. */
-const CNI_CONF_EXTENSIONS = ['.conf', '.conflist', '.json'];
 
 export type InstallCniOptions = {
   /** Path of the weft plugin executable to copy. */
@@ -60,35 +58,6 @@ export function installCni(opts: InstallCniOptions): { binary: string; conflist:
     (fd) => sameBytes(fd, text),
   );
   return { binary, conflist };
-}
-
-/**
- * What an operator should hear about the conf dir after an install: every
- * CNI config that sorts before weft's. Runtimes (containerd, CRI-O, via
- * libcni) read the .conf, .conflist and .json files in byte order of their
- * names and use the first, so pods would get that network, not weft.
- */
-export function confDirWarnings(confDir: string, confName: string = DEFAULT_CONF_NAME): string[] {
-  const own = Buffer.from(confName);
-  const earlier = readdirSync(confDir, { withFileTypes: true })
-    .filter((e) => !e.isDirectory() && CNI_CONF_EXTENSIONS.some((ext) => e.name.endsWith(ext) && e.name !== ext))
-    .map((e) => e.name)
-    .filter((name) => Buffer.compare(Buffer.from(name), own) < 0)
-    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  if (earlier.length === 0) return [];
-  const first = earlier[0] as string;
-  const others = earlier.length > 1 ? ` (and ${earlier.slice(1).join(', ')})` : '';
-  return [
-    `CNI config ${first}${others} in ${confDir} sorts before weft's ${confName}: the container runtime uses the first config in name order, so pods get that network, not weft; remove ${earlier.length > 1 ? 'them' : 'it'} from the node, or pass --conf-name with a name that sorts before ${first}`,
-  ];
-}
-
-function checkConfName(confName: string): void {
-  if (confName.includes('/') || !confName.endsWith('.conflist') || confName === '.conflist') {
-    throw new Error(
-      `CNI config name ${JSON.stringify(confName)} is not a file name ending in .conflist: runtimes read other extensions as a single plugin config, not a list; use e.g. ${DEFAULT_CONF_NAME}`,
-    );
-  }
 }
 
 function checkConflist(text: string): void {

@@ -6,6 +6,7 @@ import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '.
 import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
 import { messageOf } from '../text/error-message.ts';
 import { quote } from '../text/quote.ts';
+import { checkConfName, DEFAULT_CONF_NAME } from './cni-conf-order.ts';
 import { parseListenAddress } from './health.ts';
 import type { NetConfFile } from './net-conf.ts';
 import type { UnderlayOptions } from './underlay.ts';
@@ -21,6 +22,8 @@ export type DaemonConfig = {
   mtu: number | undefined;
   subnetFile: string;
   ipMasq: boolean;
+  /** The plugin's node bridge (its conflist's "bridge"): the forward rules accept this node's pods by it. */
+  bridge: string;
   /** Route peers on the underlay's own subnet directly, without VXLAN. */
   directRouting: boolean;
   healthAddr: string;
@@ -29,6 +32,10 @@ export type DaemonConfig = {
   resyncMs: number;
   watchdogMs: number;
   coalesceMs: number;
+  /** The node's CNI conf dir as mounted in weftd; undefined: not looked at. */
+  cniConfDir: string | undefined;
+  /** weft's file in it, as install-cni wrote it. */
+  cniConfName: string;
 };
 
 export const VXLAN_OVERHEAD = 50;
@@ -37,6 +44,7 @@ export const WEFTD_DEFAULTS = {
   vni: 1,
   port: 4789,
   ipMasq: false,
+  bridge: 'weft0',
   directRouting: false,
   subnetFile: SUBNET_FILE_PATH,
   // Loopback: the kubelet probes a hostNetwork pod there, and no pod can.
@@ -60,12 +68,15 @@ export type RunFlags = {
   mtu?: number;
   subnetFile?: string;
   ipMasq?: boolean;
+  bridge?: string;
   directRouting?: boolean;
   healthAddr?: string;
   metricsAddr?: string;
   resync?: number;
   watchdog?: number;
   coalesce?: number;
+  cniConfDir?: string;
+  cniConfName?: string;
 };
 
 function seconds(flag: string, value: number): number {
@@ -113,6 +124,12 @@ function checkRegexes(patterns: string[]): string[] {
   return patterns;
 }
 
+/** A name the kernel takes for a link, and that no command reads as an option. */
+function bridgeName(name: string): string {
+  if (/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/.test(name)) return name;
+  throw new Error(`--bridge ${quote(name)} is not an interface name: use the plugin's "bridge" (1 to 15 letters, digits, "_", "." or "-"), e.g. weft0`);
+}
+
 /** Checked now, so a typo stops weftd at start-up rather than at listen time. */
 function listenAddress(addr: string, flag: string): string {
   parseListenAddress(addr, flag);
@@ -138,11 +155,14 @@ export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonC
     mtu,
     subnetFile: flags.subnetFile ?? WEFTD_DEFAULTS.subnetFile,
     ipMasq: flags.ipMasq ?? file.ipMasq ?? WEFTD_DEFAULTS.ipMasq,
+    bridge: bridgeName(flags.bridge ?? WEFTD_DEFAULTS.bridge),
     directRouting: flags.directRouting ?? file.directRouting ?? WEFTD_DEFAULTS.directRouting,
     healthAddr: listenAddress(flags.healthAddr ?? WEFTD_DEFAULTS.healthAddr, '--health-addr'),
     metricsAddr: flags.metricsAddr ? listenAddress(flags.metricsAddr, '--metrics-addr') : undefined,
     resyncMs: seconds('resync', flags.resync ?? WEFTD_DEFAULTS.resyncSeconds),
     watchdogMs: seconds('watchdog', flags.watchdog ?? WEFTD_DEFAULTS.watchdogSeconds),
     coalesceMs: seconds('coalesce', flags.coalesce ?? WEFTD_DEFAULTS.coalesceSeconds),
+    cniConfDir: flags.cniConfDir || undefined,
+    cniConfName: checkConfName(flags.cniConfName ?? DEFAULT_CONF_NAME),
   };
 }

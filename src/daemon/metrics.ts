@@ -35,6 +35,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     watchRestarts: new Counter({ name: 'weft_watch_restarts_total', help: 'Node watch restarts, by reason', labelNames: ['reason'], registers: [registry] }),
+    cniConfigShadowed: new Gauge({
+      name: 'weft_cni_config_shadowed',
+      help: "1 while another CNI config in the node's conf dir sorts before weft's, so the runtime gives new pods that network",
+      registers: [registry],
+    }),
     apiErrors: new Counter({ name: 'weft_api_errors_total', help: 'Errors talking to the API server', registers: [registry] }),
   };
 }

@@ -4,26 +4,30 @@
 // pod traffic, and the next start reconciles whatever changed meanwhile.
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { VTEP_IP, VTEP_MAC, type Vtep } from '../k8s/annotations.ts';
 import { exponentialBackoff } from '../k8s/backoff.ts';
 import { loadKubeConfig } from '../k8s/client.ts';
+import { postNodeEvent } from '../k8s/node-events.ts';
 import { publishVtep, setNetworkAvailable } from '../k8s/node-status.ts';
-import { type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
+import { type NodeInfo, type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { type RetriedRequest, type RetryOptions, retriedRequest } from '../k8s/retry.ts';
 import { type Cidr, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { macForName } from '../net/mac.ts';
 import { deviceName, type VxlanSpec } from '../overlay/device.ts';
 import { ensureSubnetFile, subnetFileFor } from '../subnet/subnet-file.ts';
 import { messageOf } from '../text/error-message.ts';
+import { createConfOrderReport } from './conf-order-report.ts';
 import { type DaemonConfig, VXLAN_OVERHEAD } from './config.ts';
 import { serveHealth, serveMetrics } from './health.ts';
 import { createMetrics } from './metrics.ts';
-import { ensureMasquerade } from './node-masquerade.ts';
+import { createNodeMasquerade } from './node-masquerade.ts';
 import { createOverlayPass, type OverlayPass } from './overlay-pass.ts';
 import { waitForPodCidrs } from './own-node.ts';
 import { type Attempt, readiness } from './readiness.ts';
 import { createScheduler, type PassKind } from './scheduler.ts';
 import { detectUnderlay } from './underlay.ts';
+import { createVxlanIngress } from './vxlan-ingress.ts';
 
 export function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} weftd: ${msg}\n`);
@@ -32,6 +36,21 @@ export function log(msg: string): void {
 function attempt(request: RetriedRequest | undefined): Attempt {
   const error = request?.lastError();
   return { succeeded: request?.succeeded() ?? false, error: error === undefined ? undefined : messageOf(error) };
+}
+
+/** Looks at the CNI conf dir now and on every resync; off without --cni-conf-dir. */
+function watchConfOrder(cfg: DaemonConfig, kc: KubeConfig, metrics: ReturnType<typeof createMetrics>): NodeJS.Timeout | undefined {
+  if (!cfg.cniConfDir) return undefined;
+  const report = createConfOrderReport({
+    confDir: cfg.cniConfDir,
+    confName: cfg.cniConfName,
+    node: cfg.nodeName,
+    post: (event) => postNodeEvent(kc, event),
+    setShadowed: (shadowed) => metrics.cniConfigShadowed.set(shadowed ? 1 : 0),
+    log,
+  });
+  void report.check();
+  return setInterval(() => void report.check(), cfg.resyncMs);
 }
 
 export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise<void> {
@@ -45,6 +64,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   let overlay: OverlayPass | undefined;
   let vtepRequest: RetriedRequest | undefined;
   let networkRequest: RetriedRequest | undefined;
+  let confOrderTimer: NodeJS.Timeout | undefined;
   const server: Server = await serveHealth(cfg.healthAddr, {
     // Alive while passes keep finishing; a wedged pass (hung `ip`) is a restart.
     alive: () => !scheduler || Date.now() - scheduler.lastPassAt() < 3 * cfg.resyncMs + 30_000,
@@ -71,6 +91,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   });
   try {
     const kc = loadKubeConfig({ kubeconfig: cfg.kubeconfig });
+    confOrderTimer = watchConfOrder(cfg, kc, metrics);
     const underlay = detectUnderlay(cfg.underlay);
     log(`underlay ${underlay.name} (${underlay.ip}, MTU ${underlay.mtu}): ${underlay.reason}`);
     const ownCidrs = await waitForPodCidrs(kc, cfg.nodeName, cluster, log, signal);
@@ -87,15 +108,18 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     };
     const vtep: Vtep = { ip: spec.localIp, mac: spec.mac };
     const underlaySubnet = parseCidr(`${underlay.ip}/${underlay.prefix}`)!;
+    const direct = cfg.directRouting ? { subnet: underlaySubnet, dev: underlay.name } : undefined;
     const overlayPass = createOverlayPass({
       spec,
-      local: { device: spec.name, direct: cfg.directRouting ? { subnet: underlaySubnet, dev: underlay.name } : undefined },
+      local: { device: spec.name, direct },
       self: { node: cfg.nodeName, clusterCidrs: cluster, ownIp: parseAddress(underlay.ip)!, underlay: underlaySubnet },
       own: { node: cfg.nodeName, podCidrs: ownCidrs.map(formatCidr), vtepMac: spec.mac },
       metrics,
       log,
     });
     overlay = overlayPass;
+    const vxlanIngress = createVxlanIngress({ port: cfg.port, podNetworks: cluster });
+    const masquerade = cfg.ipMasq ? createNodeMasquerade(cluster, { bridge: cfg.bridge, overlay: spec.name, direct }) : undefined;
     const subnetFile = subnetFileFor(ownCidrs, cluster, spec.mtu, cfg.ipMasq);
     const publish = retriedRequest(() => publishVtep(kc, cfg.nodeName, vtep), untilDone(`published VTEP ${vtep.ip} ${vtep.mac} on node ${cfg.nodeName}`));
     const markAvailable = retriedRequest(
@@ -112,11 +136,17 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       else if (found !== 'unchanged') log(`subnet file ${cfg.subnetFile} was ${found === 'missing' ? 'missing' : 'changed'}; wrote it again`);
       written = true;
     };
+    // Nodes changed since the last pass took them (the last change of each wins).
+    let changed = new Map<string, NodeInfo | undefined>();
     const pass = async (kind: PassKind) => {
       if (!watch?.synced()) return;
+      const nodes = watch;
+      const changes = changed;
+      changed = new Map();
       try {
-        overlayPass.run(watch.snapshot(), kind);
-        if (cfg.ipMasq) ensureMasquerade(cluster);
+        await overlayPass.run(kind, changes, () => nodes.snapshot());
+        vxlanIngress.update(overlayPass.peerVteps(), kind);
+        masquerade?.keep(kind);
         synced = true;
       } finally {
         // Once written, the plugin's file is kept whatever became of the overlay.
@@ -137,17 +167,26 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       },
     });
     publish.request();
-    watch = watchNodes(kc, () => scheduler!.trigger(), {
-      watchdogMs: cfg.watchdogMs,
-      log,
-      onRestart: (reason) => metrics.watchRestarts.inc({ reason }),
-      onApiError: () => metrics.apiErrors.inc(),
-    });
+    watch = watchNodes(
+      kc,
+      (changes) => {
+        for (const c of changes) changed.set(c.name, c.node);
+        scheduler!.trigger();
+      },
+      {
+        watchdogMs: cfg.watchdogMs,
+        log,
+        onRestart: (reason) => metrics.watchRestarts.inc({ reason }),
+        onApiError: () => metrics.apiErrors.inc(),
+      },
+    );
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     log('stopping; kernel state stays in place');
   } finally {
     scheduler?.stop();
+    clearInterval(confOrderTimer);
     await Promise.all([watch?.stop(), vtepRequest?.stop(), networkRequest?.stop()]);
+    overlay?.close();
     for (const s of [server, metricsServer]) {
       if (!s) continue;
       await new Promise<void>((resolve) => {

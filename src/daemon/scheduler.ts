@@ -1,7 +1,10 @@
-// Runs the reconcile pass at most once at a time: bursts of informer events
-// coalesce into one pass, a pass asked for while one runs runs once after it,
-// a failed pass is retried, and a periodic resync runs even when nothing
-// happened (it is what finds drift made behind weftd's back).
+// Runs the reconcile pass at most once at a time. An event that finds the
+// loop idle runs at once (a Node's entries should not wait); events during a
+// pass, or within --coalesce after one, coalesce into the next, so a burst
+// of creates costs a few passes, not one each. A failed pass is retried, and
+// a periodic resync runs even when nothing happened (it is what finds drift
+// made behind weftd's back). A pending periodic pass is never downgraded to
+// an event pass: it does everything an event pass does, and more.
 export type PassKind = 'event' | 'periodic';
 
 export type SchedulerOptions = {
@@ -24,6 +27,8 @@ export function createScheduler(pass: (kind: PassKind) => Promise<void>, opts: S
   let pending: PassKind | undefined;
   let stopped = false;
   let lastPassAt = Date.now();
+  // Ended, or never ran: an event may run at once.
+  let lastEnded = 0;
 
   const schedule = (delayMs: number) => {
     if (timer || running || stopped) return;
@@ -44,21 +49,21 @@ export function createScheduler(pass: (kind: PassKind) => Promise<void>, opts: S
     } finally {
       running = false;
       lastPassAt = Date.now();
+      lastEnded = performance.now();
     }
     if (failed && pending === undefined) pending = kind;
     if (pending !== undefined) schedule(failed ? opts.retryMs : opts.coalesceMs);
   }
 
   const periodic = setInterval(() => {
-    // A pass already queued for an event does the same work.
-    if (pending === undefined) pending = 'periodic';
+    pending = 'periodic';
     schedule(0);
   }, opts.periodicMs);
 
   return {
     trigger(kind: PassKind = 'event') {
-      if (pending !== 'event') pending = kind;
-      schedule(opts.coalesceMs);
+      if (pending !== 'periodic') pending = kind;
+      schedule(Math.max(0, Math.ceil(lastEnded + opts.coalesceMs - performance.now())));
     },
     lastPassAt: () => lastPassAt,
     stop() {

@@ -1,42 +1,80 @@
 // iptables (the nft backend on Debian 12): weft's own chains are rewritten
-// whole with iptables-restore --noflush, which replaces only the chains it
-// names, atomically; the jumps into them from the built-in chains are
-// checked and inserted one by one so no other rule is ever touched.
+// whole, and the jumps into them from the built-in chains placed, in one
+// iptables-restore --noflush, which replaces only the chains it names and
+// touches no other rule. Where a jump goes is decided from a listing of its
+// built-in chain, so a jump an older weft put elsewhere is moved, once.
 import { spawnSync } from 'node:child_process';
 import { checkWord, commandLine } from './command-words.ts';
 
-function run(cmd: string, args: string[], input?: string): { status: number; stderr: string } {
+function run(cmd: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
   const child = spawnSync(cmd, args, { input, encoding: 'utf8' });
   if (child.error) throw new Error(`cannot run ${cmd}: ${child.error.message}: install iptables`, { cause: child.error });
-  return { status: child.status ?? 1, stderr: child.stderr.trim() };
+  return { status: child.status ?? 1, stdout: child.stdout, stderr: child.stderr.trim() };
 }
 
+export type Table = 'nat' | 'filter';
 /** One rule's match and target as words, e.g. ['-s', '10.244.0.0/16', '-j', 'RETURN']. */
 export type Rule = readonly string[];
-export type ChainRules = { table: 'nat' | 'filter'; chain: string; rules: Rule[] };
-/** `comment` is one word: it is matched as the rule's identity. */
-export type Jump = { table: 'nat' | 'filter'; from: string; to: string; comment: string };
+export type ChainRules = { table: Table; chain: string; rules: Rule[] };
+/**
+ * A jump from a built-in chain into one of weft's. `comment` is one word: it
+ * is the rule's identity. `at`: 'top' goes first when missing (and stays where
+ * it is found); 'end' is appended, so every rule already there comes first.
+ * `replaces`: comments of jumps an older weft made for the same purpose,
+ * removed wherever they are.
+ */
+export type Jump = { table: Table; from: string; to: string; comment: string; at: 'top' | 'end'; replaces?: string[] };
 
-/** iptables-restore input that declares (and so flushes) each chain and fills it. */
-export function restoreInput(chains: ChainRules[]): string {
+const jumpRule = (comment: string, to: string): Rule => ['-m', 'comment', '--comment', comment, '-j', to];
+
+/** Whether one line of `iptables -S <chain>` is the jump to `to` with exactly this comment. */
+function isJump(line: string, comment: string, to: string): boolean {
+  const words = line.trim().split(/\s+/);
+  const after = (flag: string) => words[words.indexOf(flag) + 1];
+  return words.includes('--comment') && after('--comment') === comment && after('-j') === to;
+}
+
+/**
+ * The iptables-restore lines that leave exactly one `jump` in its chain and
+ * none of the jumps it replaces, given the chain's `iptables -S` listing.
+ */
+export function jumpEdits(listing: string, jump: Jump): string[] {
+  const lines = listing.split('\n');
+  const edits: string[] = [];
+  for (const old of [jump.comment, ...(jump.replaces ?? [])]) {
+    const found = lines.filter((l) => isJump(l, old, jump.to)).length;
+    // The jump itself: one is kept, extra copies go.
+    const excess = old === jump.comment ? Math.max(0, found - 1) : found;
+    for (let i = 0; i < excess; i++) edits.push(commandLine(['-D', jump.from, ...jumpRule(old, jump.to)], 'iptables-restore'));
+  }
+  if (!lines.some((l) => isJump(l, jump.comment, jump.to))) {
+    const place = jump.at === 'top' ? ['-I', jump.from, '1'] : ['-A', jump.from];
+    edits.push(commandLine([...place, ...jumpRule(jump.comment, jump.to)], 'iptables-restore'));
+  }
+  return edits;
+}
+
+/** iptables-restore input that declares (and so flushes) each chain, fills it, then applies the jump edits. */
+export function restoreInput(chains: ChainRules[], edits: { table: Table; lines: string[] }[] = []): string {
   const lines: string[] = [];
   for (const table of ['nat', 'filter'] as const) {
     const mine = chains.filter((c) => c.table === table);
-    if (mine.length === 0) continue;
+    const moves = edits.filter((e) => e.table === table).flatMap((e) => e.lines);
+    if (mine.length === 0 && moves.length === 0) continue;
     lines.push(`*${table}`, ...mine.map((c) => `:${checkWord(c.chain, 'iptables-restore')} - [0:0]`));
     for (const c of mine) lines.push(...c.rules.map((r) => commandLine(['-A', c.chain, ...r], 'iptables-restore')));
-    lines.push('COMMIT');
+    lines.push(...moves, 'COMMIT');
   }
   return `${lines.join('\n')}\n`;
 }
 
+/** Rewrites weft's chains and places their jumps: two listings and one atomic restore. */
 export function ensureChains(chains: ChainRules[], jumps: Jump[]): void {
-  const restored = run('iptables-restore', ['-w', '--noflush'], restoreInput(chains));
+  const edits = jumps.map((j) => {
+    const listed = run('iptables', ['-w', '-t', j.table, '-S', checkWord(j.from, 'iptables')]);
+    if (listed.status !== 0) throw new Error(`iptables -t ${j.table} -S ${j.from}: ${listed.stderr}`);
+    return { table: j.table, lines: jumpEdits(listed.stdout, j) };
+  });
+  const restored = run('iptables-restore', ['-w', '--noflush'], restoreInput(chains, edits));
   if (restored.status !== 0) throw new Error(`iptables-restore: ${restored.stderr}`);
-  for (const j of jumps) {
-    const rule = ['-m', 'comment', '--comment', checkWord(j.comment, 'iptables'), '-j', checkWord(j.to, 'iptables')];
-    if (run('iptables', ['-w', '-t', j.table, '-C', j.from, ...rule]).status === 0) continue;
-    const inserted = run('iptables', ['-w', '-t', j.table, '-I', j.from, '1', ...rule]);
-    if (inserted.status !== 0) throw new Error(`iptables -t ${j.table} -I ${j.from}: ${inserted.stderr}`);
-  }
 }

@@ -25,12 +25,15 @@ export function firstPending(commands: PlannedCommand[], from: number, held: Map
   return -1;
 }
 
+/** A forced batch: goes on past failed lines, and throws an IpCommandError naming them. */
+export type ForcedBatch = (words: IpCommand[]) => Promise<void>;
+
 /**
- * Runs `commands` through `run` (a forced batch) and returns every line that
- * failed, with iproute2's reason. `readNeighbors` is only called after a
- * batch was cut short. Throws what is not one line's failure.
+ * Runs `commands` through `run` and returns every line that failed, with
+ * iproute2's reason. `readNeighbors` is only called after a batch was cut
+ * short. Throws what is not one line's failure.
  */
-export function runForced(run: (words: IpCommand[]) => void, commands: PlannedCommand[], readNeighbors: () => Map<string, string>): LineFailure[] {
+export async function runForced(run: ForcedBatch, commands: PlannedCommand[], readNeighbors: () => Map<string, string>): Promise<LineFailure[]> {
   const failures: LineFailure[] = [];
   let start = 0;
   let rerun = -1;
@@ -38,7 +41,7 @@ export function runForced(run: (words: IpCommand[]) => void, commands: PlannedCo
     const rest = commands.slice(start);
     let err: IpCommandError;
     try {
-      run(rest.map((c) => c.words));
+      await run(rest.map((c) => c.words));
       break;
     } catch (e) {
       if (!(e instanceof IpCommandError)) throw e;

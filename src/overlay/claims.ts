@@ -12,10 +12,10 @@ export type Own = { node: string; podCidrs: string[]; vtepMac: string };
 
 type Holder = { node: string; cidr: string; created?: number };
 
-type Key = number | string;
+export type Key = number | string;
 
 /** The key of the CIDR's supernet (or itself) at `prefix`: a number for IPv4, the fast common case. */
-function keyAt(c: Cidr, v4: number, prefix: number): Key {
+export function keyAt(c: Cidr, v4: number, prefix: number): Key {
   if (c.family === 4) {
     const size = 2 ** (32 - prefix);
     return prefix * 2 ** 32 + (v4 - (v4 % size));

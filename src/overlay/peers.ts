@@ -28,15 +28,21 @@ export function peersFromNodes(nodes: NodeView[], self: SelfView, verdicts?: Wea
   const skipped: Skipped[] = [];
   for (const node of nodes) {
     if (node.name === self.node) continue;
-    let checked = verdicts?.get(node);
-    if (!checked) {
-      checked = checkNode(node, self);
-      verdicts?.set(node, checked);
-    }
+    const checked = verdictOf(node, self, verdicts);
     if ('peer' in checked) peers.push(checked.peer);
     else skipped.push({ node: node.name, ...checked });
   }
   return { peers, skipped };
+}
+
+/** The node's verdict, from `verdicts` when this Node object was checked before. */
+export function verdictOf(node: NodeView, self: SelfView, verdicts?: WeakMap<NodeView, Verdict>): Verdict {
+  let checked = verdicts?.get(node);
+  if (!checked) {
+    checked = checkNode(node, self);
+    verdicts?.set(node, checked);
+  }
+  return checked;
 }
 
 function checkNode(node: NodeView, self: SelfView): Verdict {

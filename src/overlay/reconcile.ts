@@ -1,10 +1,10 @@
-// One reconcile pass: device, then the difference between the entries the
-// peers call for and the ones the kernel holds. Start-up, informer events and
-// the periodic resync all run exactly this. A line the kernel refuses costs
+// One reconcile of a set of peers: the difference between the entries they
+// call for and what the kernel holds — read from it (start-up, the periodic
+// pass, after an error) or known from what weftd programmed (a Node event,
+// which passes only the peers it touches). A line the kernel refuses costs
 // only the peer it belongs to: that peer is taken out whole and reported,
 // every other peer is programmed in the same pass.
-import { bridgeBatch, type IpCommand, ipBatch } from '../linux/ip.ts';
-import { type LineFailure, runForced } from './batch.ts';
+import { type ForcedBatch, type LineFailure, runForced } from './batch.ts';
 import { desiredState, type LocalView } from './desired.ts';
 import { type DeviceAction, ensureDevice, type VxlanSpec } from './device.ts';
 import { changeCommands, diffOverlay, removalCommands } from './diff.ts';
@@ -20,8 +20,8 @@ export type ReconcileResult = {
   added: number;
   removed: number;
   refused: Refusal[];
-  /** What the kernel now holds: the entries of every peer it took. */
-  programmed: OverlayState;
+  /** The peers whose entries the kernel now holds: every one offered but the refused. */
+  programmed: Peer[];
   /** False when a removal failed: the kernel may hold more than `programmed`, so the next pass reads it. */
   exact: boolean;
 };
@@ -37,7 +37,8 @@ export function chargeFailures(failures: LineFailure[], owners: Map<string, stri
   let removalFailed = false;
   for (const { command, reason } of failures) {
     const line = command.words.join(' ');
-    if (/Cannot find device/.test(reason)) throw new Error(`${line}: ${reason}: a device weftd programs is gone; the next pass recreates it`);
+    if (/Cannot find device|unknown ifindex|No such device/.test(reason))
+      throw new Error(`${line}: ${reason}: a device weftd programs is gone; the next pass recreates it`);
     if (/Operation not permitted/.test(reason))
       throw new Error(`${line}: ${reason}: weftd may not change the kernel's tables; run it as root or with CAP_NET_ADMIN`);
     if (command.op === 'remove') {
@@ -51,27 +52,40 @@ export function chargeFailures(failures: LineFailure[], owners: Map<string, stri
   return { refused, removalFailed };
 }
 
-const ip = (words: IpCommand[]): void => ipBatch(words, {}, true);
-const bridge = (words: IpCommand[]): void => bridgeBatch(words, true);
+/**
+ * Where batch lines go: the long-lived `ip` and `bridge` processes
+ * (src/linux/batch-coprocess.ts); `renew` replaces them, which a new device
+ * calls for (they keep the old one's index).
+ */
+export type Batches = { ip: ForcedBatch; bridge: ForcedBatch; renew: () => void };
 
 /**
- * `known`: what the previous pass programmed, when it was exact. An event
- * pass diffs against it instead of re-reading the kernel (three processes and
- * a dump of every entry); the periodic pass always reads the kernel, and is
- * what finds drift and a deleted device.
+ * `known`: what the kernel holds for exactly these peers' entries (and for
+ * any peer that was taken out since), when weftd knows it. Without it the
+ * device is checked and the kernel read: that is what finds drift and a
+ * deleted device.
  */
-export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalView, log: (msg: string) => void, known?: OverlayState): ReconcileResult {
+export async function reconcileOverlay(
+  spec: VxlanSpec,
+  peers: Peer[],
+  local: LocalView,
+  log: (msg: string) => void,
+  batches: Batches,
+  known?: OverlayState,
+): Promise<ReconcileResult> {
   const device = known ? 'unchanged' : ensureDevice(spec, log);
+  if (device === 'created' || device === 'recreated') batches.renew();
   const { state: desired, owners } = desiredState(peers, local);
   const actual = known ?? readOverlayState(spec.name);
   const plan = changeCommands(diffOverlay(desired, actual), spec.name, WEFT_ROUTE_PROTOCOL);
   const neighbors = () => readNeighbors(spec.name);
+  const { ip, bridge } = batches;
 
-  const first = [...runForced(ip, plan.ip, neighbors), ...runForced(bridge, plan.bridge, neighbors)];
+  const first = [...(await runForced(ip, plan.ip, neighbors)), ...(await runForced(bridge, plan.bridge, neighbors))];
   const early = chargeFailures(first, owners);
   // A peer whose FDB entry was refused gets no neighbour or route either.
   const rest = plan.ipAfterFdb.filter((c) => !early.refused.has(owners.get(c.key)!));
-  const failures = [...first, ...runForced(ip, rest, neighbors)];
+  const failures = [...first, ...(await runForced(ip, rest, neighbors))];
   const { refused, removalFailed } = chargeFailures(failures, owners);
 
   const taken = (key: string): boolean => !refused.has(owners.get(key)!);
@@ -83,8 +97,8 @@ export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalVie
       spec.name,
       WEFT_ROUTE_PROTOCOL,
     );
-    runForced(ip, undo.ip, neighbors);
-    runForced(bridge, undo.bridge, neighbors);
+    await runForced(ip, undo.ip, neighbors);
+    await runForced(bridge, undo.bridge, neighbors);
   }
   const failed = new Set(failures.map((f) => f.command));
   const adds = [...plan.bridge, ...rest].filter((c) => c.op === 'add');
@@ -94,7 +108,7 @@ export function reconcileOverlay(spec: VxlanSpec, peers: Peer[], local: LocalVie
     added: adds.filter((c) => !failed.has(c) && taken(c.key)).length,
     removed: removals.filter((c) => !failed.has(c)).length,
     refused: [...refused].map(([node, reason]) => ({ node, reason })),
-    programmed: filterState(desired, taken),
+    programmed: peers.filter((p) => !refused.has(p.node)),
     exact: !removalFailed,
   };
 }

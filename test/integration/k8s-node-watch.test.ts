@@ -34,15 +34,22 @@ const waitFor = (condition: () => boolean, what: string, timeoutMs = 15_000): Pr
 
 /** A watch with short retry delays, recording what it reports; stopped in teardown. */
 function recordedWatch(t: ExecutionContext, kc: KubeConfig, opts: NodeWatchOptions = {}) {
-  const seen = { changes: 0, restarts: [] as RestartReason[], apiErrors: [] as unknown[], logs: [] as string[] };
-  const watch: NodeWatch = watchNodes(kc, () => seen.changes++, {
-    minBackoffMs: 100,
-    maxBackoffMs: 500,
-    log: (msg) => seen.logs.push(msg),
-    onRestart: (reason) => seen.restarts.push(reason),
-    onApiError: (err) => seen.apiErrors.push(err),
-    ...opts,
-  });
+  const seen = { changes: 0, reported: [] as string[], restarts: [] as RestartReason[], apiErrors: [] as unknown[], logs: [] as string[] };
+  const watch: NodeWatch = watchNodes(
+    kc,
+    (changes) => {
+      seen.changes++;
+      for (const c of changes) seen.reported.push(`${c.name} ${c.node ? `at ${c.node.podCidrs.join(',') || 'no CIDR'}` : 'gone'}`);
+    },
+    {
+      minBackoffMs: 100,
+      maxBackoffMs: 500,
+      log: (msg) => seen.logs.push(msg),
+      onRestart: (reason) => seen.restarts.push(reason),
+      onApiError: (err) => seen.apiErrors.push(err),
+      ...opts,
+    },
+  );
   t.teardown(() => watch.stop());
   return { watch, seen };
 }
@@ -127,6 +134,11 @@ test.serial('adds, edits and deletes reach onChange; heartbeats and foreign anno
   await core.deleteNode({ name: 'ev-a' });
   await waitFor(() => watch.get('ev-a') === undefined, 'ev-a to go');
   t.is(seen.changes, afterList + 4);
+  t.deepEqual(
+    seen.reported.slice(-4),
+    ['ev-a at 10.244.1.0/24', 'ev-a at 10.244.1.0/24', 'ev-marker at 10.244.9.0/24', 'ev-a gone'],
+    'each event names its node',
+  );
   await core.deleteNode({ name: 'ev-marker' });
   await waitFor(() => watch.get('ev-marker') === undefined, 'ev-marker to go');
   t.deepEqual(seen.restarts, []);
@@ -194,6 +206,7 @@ test.serial('an expired resourceVersion relists: nodes deleted while away go', a
   await cp.stopApiServer();
   await cp.startApiServer();
   const changesBefore = seen.changes;
+  const reportedBefore = seen.reported.length;
   relay.forward();
 
   await waitFor(() => seen.restarts.includes('gone'), 'a 410 Gone and a relist');
@@ -201,6 +214,14 @@ test.serial('an expired resourceVersion relists: nodes deleted while away go', a
   t.deepEqual(names(watch, 'gone-'), ['gone-a']);
   t.deepEqual(watch.get('gone-a')?.podCidrs, ['10.244.6.0/24', 'fd00:6::/64']);
   t.true(seen.changes > changesBefore, 'the relist called onChange');
+  t.deepEqual(
+    seen.reported
+      .slice(reportedBefore)
+      .filter((r) => r.startsWith('gone-'))
+      .sort(),
+    ['gone-a at 10.244.6.0/24,fd00:6::/64', 'gone-b gone'],
+    'the relist reports each node that changed or went while away, by name',
+  );
   t.true(
     seen.logs.some((line) => /expired .*410/.test(line)),
     seen.logs.join('\n'),

@@ -10,9 +10,10 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuthenticationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
 import { describeApiError } from '../../src/k8s/api-errors.ts';
+import { type NodeEvent, postNodeEvent } from '../../src/k8s/node-events.ts';
 import { publishVtep, setNetworkAvailable } from '../../src/k8s/node-status.ts';
 import { macForName } from '../../src/net/mac.ts';
 import { type ControlPlane, podBoundToken, startControlPlane, tokenConfig } from '../../testbed/apiserver.ts';
@@ -28,10 +29,14 @@ const SERVICE_ACCOUNT = 'system:serviceaccount:weft:weft';
 const OBJECTS = [
   'validatingadmissionpolicy.admissionregistration.k8s.io/weft-own-node-only',
   'validatingadmissionpolicybinding.admissionregistration.k8s.io/weft-own-node-only',
+  'validatingadmissionpolicy.admissionregistration.k8s.io/weft-own-node-events',
+  'validatingadmissionpolicybinding.admissionregistration.k8s.io/weft-own-node-events',
   'namespace/weft',
   'serviceaccount/weft',
   'clusterrole.rbac.authorization.k8s.io/weft',
   'clusterrolebinding.rbac.authorization.k8s.io/weft',
+  'role.rbac.authorization.k8s.io/weft-events',
+  'rolebinding.rbac.authorization.k8s.io/weft-events',
   'configmap/weft-config',
   'daemonset.apps/weft',
 ];
@@ -89,18 +94,34 @@ test('kubectl apply -f manifests/ installs every object, with the image named on
   t.is(first.stderr, '');
 
   // -n applies to the namespaced ones; the cluster-scoped ones ignore it.
-  const objects = JSON.parse(await admin.ok(['get', '-n', 'weft', '-o', 'json', ...OBJECTS])) as { items: KubeObject[] };
+  // The events Role and its binding live where Node events go.
+  const inDefault = (o: string) => o.includes('/weft-events');
+  const get = async (namespace: string, names: string[]) =>
+    (JSON.parse(await admin.ok(['get', '-n', namespace, '-o', 'json', ...names])) as { items: KubeObject[] }).items;
+  const objects = {
+    items: [
+      ...(await get(
+        'weft',
+        OBJECTS.filter((o) => !inDefault(o)),
+      )),
+      ...(await get('default', OBJECTS.filter(inDefault))),
+    ],
+  };
   t.deepEqual(
     objects.items.map((o) => `${o.kind}/${o.metadata.name}`),
     [
       'ValidatingAdmissionPolicy/weft-own-node-only',
       'ValidatingAdmissionPolicyBinding/weft-own-node-only',
+      'ValidatingAdmissionPolicy/weft-own-node-events',
+      'ValidatingAdmissionPolicyBinding/weft-own-node-events',
       'Namespace/weft',
       'ServiceAccount/weft',
       'ClusterRole/weft',
       'ClusterRoleBinding/weft',
       'ConfigMap/weft-config',
       'DaemonSet/weft',
+      'Role/weft-events',
+      'RoleBinding/weft-events',
     ],
   );
   t.is(findObject(objects.items, 'Namespace', 'weft').metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
@@ -142,6 +163,8 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
     ['list', 'nodes'],
     ['watch', 'nodes'],
     ['patch', 'nodes', '--subresource=status'],
+    // A Warning event on its own Node (weft-admission.yaml checks whose).
+    ['create', 'events.events.k8s.io', '-n', 'default'],
   ];
   const refused = [
     ['get', 'secrets', '-A'],
@@ -159,30 +182,38 @@ test('the weft ServiceAccount may do exactly what weftd does', async (t) => {
     ['get', 'nodes', '--subresource=status'],
     ['create', 'serviceaccounts', '--subresource=token', '-n', 'weft'],
     ['update', 'daemonsets.apps', '-n', 'weft'],
-    ['create', 'events', '-n', 'weft'],
+    // Events only through events.k8s.io, only created, only where Node events go.
+    ['create', 'events', '-n', 'default'],
+    ['create', 'events.events.k8s.io', '-n', 'weft'],
+    ['update', 'events.events.k8s.io', '-n', 'default'],
+    ['delete', 'events.events.k8s.io', '-n', 'default'],
+    ['list', 'events.events.k8s.io', '-n', 'default'],
     ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
     ['impersonate', 'users'],
   ];
   for (const args of allowed) t.is(await canI(args), 'yes', `may ${args.join(' ')}`);
   for (const args of refused) t.is(await canI(args), 'no', `may not ${args.join(' ')}`);
 
-  // And the whole list: beyond weft's two rules only what system:basic-user
-  // grants every authenticated identity (asking who it is and what it may do).
-  const list = await admin.ok(['auth', 'can-i', '--list', `--as=${SERVICE_ACCOUNT}`]);
-  const rules = list
-    .split('\n')
-    .slice(1)
-    .filter((line) => /^\S/.test(line))
-    .map((line) => line.split(/\s{2,}/))
-    .map(([resource, , , verbs]) => `${resource} ${verbs}`)
-    .sort();
-  t.deepEqual(rules, [
+  // And the whole list, in another namespace and in weft's: beyond weft's
+  // rules only what system:basic-user grants every authenticated identity
+  // (asking who it is and what it may do).
+  const rulesIn = async (namespace: string): Promise<string[]> =>
+    (await admin.ok(['auth', 'can-i', '--list', `--as=${SERVICE_ACCOUNT}`, '-n', namespace]))
+      .split('\n')
+      .slice(1)
+      .filter((line) => /^\S/.test(line))
+      .map((line) => line.split(/\s{2,}/))
+      .map(([resource, , , verbs]) => `${resource} ${verbs}`)
+      .sort();
+  const everywhere = [
     'nodes [get list watch]',
     'nodes/status [patch]',
     'selfsubjectaccessreviews.authorization.k8s.io [create]',
     'selfsubjectreviews.authentication.k8s.io [create]',
     'selfsubjectrulesreviews.authorization.k8s.io [create]',
-  ]);
+  ];
+  t.deepEqual(await rulesIn('weft'), everywhere);
+  t.deepEqual(await rulesIn('default'), ['events.events.k8s.io [create]', ...everywhere].sort());
 });
 
 test("only the weftd container gets a token: the pod's projected, pod-bound one", async (t) => {
@@ -340,6 +371,34 @@ test("the admission policy lets a weftd change only weft's annotations and Netwo
     policy('weft may update a Node only with a pod-bound token that names its node'),
   );
 
+  // Events: only about its own Node (the second policy), through weftd's call.
+  const event = (node: string): NodeEvent => ({ node, type: 'Warning', reason: 'CNIConfigShadowed', action: 'CheckCNIConfig', note: 'test' });
+  const eventDeadline = Date.now() + 10_000;
+  for (;;) {
+    const refusal = await failure(postNodeEvent(asWeft, event('node-b')));
+    if (refusal?.includes('ValidatingAdmissionPolicy')) break;
+    if (Date.now() > eventDeadline) throw new Error(`the event policy is not in force 10 s after the apply: ${refusal ?? 'an event about node-b was allowed'}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await postNodeEvent(asWeft, event('node-a'));
+  const aboutB = await t.throwsAsync(postNodeEvent(asWeft, event('node-b')));
+  t.regex(
+    aboutB?.message ?? '',
+    /^cannot post the CNIConfigShadowed event about node node-b: HTTP 403: .*ValidatingAdmissionPolicy 'weft-own-node-events' .*denied request: weft on node node-a may post events only about Node node-a; apply manifests\/weft\.yaml/,
+  );
+  const elsewhere = await t.throwsAsync(postNodeEvent(asWeft, event('node-a'), 'weft'));
+  t.regex(
+    elsewhere?.message ?? '',
+    /^cannot post the CNIConfigShadowed event about node node-a: HTTP 403: .*cannot create resource "events" in API group "events\.k8s\.io" in the namespace "weft"/,
+  );
+  const unboundEvent = await t.throwsAsync(postNodeEvent(unbound, event('node-a')));
+  t.regex(unboundEvent?.message ?? '', /weft may post events only with a pod-bound token that names its node/);
+  const events = await asAdminEvents(cp);
+  t.deepEqual(
+    events.map((e) => `${e.regarding?.kind}/${e.regarding?.name} ${e.type} ${e.reason} ${e.reportingController}`),
+    ['Node/node-a Warning CNIConfigShadowed weft.dev/weftd'],
+  );
+
   const nodeA = await core.readNode({ name: 'node-a' });
   t.deepEqual(nodeA.metadata?.annotations, { 'example.com/owner': 'ops', 'weft.dev/vtep-ip': '192.0.2.1', 'weft.dev/vtep-mac': macForName('node-a') });
   t.deepEqual(nodeA.metadata?.labels, { zone: 'z1' });
@@ -408,6 +467,10 @@ test("the ConfigMap's CNI config runs weft chained with the reference portmap pl
 
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const STRATEGIC = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+async function asAdminEvents(cp: ControlPlane) {
+  return (await cp.adminConfig().makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: 'default' })).items;
+}
 
 /** "HTTP <code>: <message>" when the request failed, undefined when it succeeded. */
 async function failure(request: Promise<unknown>): Promise<string | undefined> {

@@ -69,7 +69,7 @@ test('health address parsing names the flag and the form', (t) => {
 });
 
 test("masquerade keeps pod-to-pod addresses and masquerades what leaves the cluster, in weft's own chains", (t) => {
-  const { chains, jumps } = masqueradeChains([parseCidr('10.244.0.0/16')!]);
+  const { chains, jumps } = masqueradeChains([parseCidr('10.244.0.0/16')!], { bridge: 'weft0', overlay: 'weft.1' });
   const input = restoreInput(chains);
   t.regex(
     input,

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { confDirWarnings, installCni } from '../../cmd/weftd/install-cni.ts';
+import { installCni } from '../../cmd/weftd/install-cni.ts';
+import { configsBefore, shadowedMessage } from '../../src/daemon/cni-conf-order.ts';
 import { tempDir } from '../../testbed/fixtures.ts';
 
 const conflist = JSON.stringify({ cniVersion: '1.0.0', name: 'weft', plugins: [{ type: 'weft' }] });
@@ -250,16 +251,18 @@ test('removes stale temp files also when the installed files are already up to d
   t.is(statSync(out.binary).ino, inode);
 });
 
-// confDirWarnings: another network's config that the runtime would pick first.
+// configsBefore and shadowedMessage: another network's config that the runtime would pick first.
 
 test("warns about a CNI config that sorts before weft's, naming it and the fix", (t) => {
   const s = setup(t);
   mkdirSync(s.confDir, { recursive: true });
   writeFileSync(join(s.confDir, '05-bridge.conflist'), '{}');
   installCni({ ...s, conflist });
-  t.deepEqual(confDirWarnings(s.confDir), [
-    `CNI config 05-bridge.conflist in ${s.confDir} sorts before weft's 10-weft.conflist: the container runtime uses the first config in name order, so pods get that network, not weft; remove it from the node, or pass --conf-name with a name that sorts before 05-bridge.conflist`,
-  ]);
+  t.deepEqual(configsBefore(s.confDir), ['05-bridge.conflist']);
+  t.is(
+    shadowedMessage(s.confDir, '10-weft.conflist', configsBefore(s.confDir)),
+    `CNI config 05-bridge.conflist in ${s.confDir} sorts before weft's 10-weft.conflist: the container runtime uses the first config in name order, so pods get that network, not weft; remove it from the node, or give install-cni a --conf-name that sorts before 05-bridge.conflist`,
+  );
 });
 
 test('names every earlier config, first the one the runtime uses, in byte order', (t) => {
@@ -267,12 +270,13 @@ test('names every earlier config, first the one the runtime uses, in byte order'
   mkdirSync(s.confDir, { recursive: true });
   for (const name of ['087-net.conf', '01-a.json', 'A-upper.conflist', '.hidden.conf']) writeFileSync(join(s.confDir, name), '{}');
   installCni({ ...s, conflist, confName: '50-weft.conflist' });
-  const [warning, ...rest] = confDirWarnings(s.confDir, '50-weft.conflist');
-  t.deepEqual(rest, []);
+  const earlier = configsBefore(s.confDir, '50-weft.conflist');
+  t.deepEqual(earlier, ['.hidden.conf', '01-a.json', '087-net.conf']);
+  const warning = shadowedMessage(s.confDir, '50-weft.conflist', earlier);
   // "A-upper" sorts after "50-": digits come before letters.
   t.regex(
     warning ?? '',
-    /^CNI config \.hidden\.conf \(and 01-a\.json, 087-net\.conf\) in .* remove them from the node, or pass --conf-name with a name that sorts before \.hidden\.conf$/,
+    /^CNI config \.hidden\.conf \(and 01-a\.json, 087-net\.conf\) in .* remove them from the node, or give install-cni a --conf-name that sorts before \.hidden\.conf$/,
   );
 });
 
@@ -283,5 +287,6 @@ test("no warning for later configs, non-config files, directories and weft's own
     writeFileSync(join(s.confDir, name), '{}');
   }
   installCni({ ...s, conflist, confName: '05-weft.conflist' });
-  t.deepEqual(confDirWarnings(s.confDir, '05-weft.conflist'), []);
+  t.deepEqual(configsBefore(s.confDir, '05-weft.conflist'), []);
+  t.is(shadowedMessage(s.confDir, '05-weft.conflist', []), undefined);
 });

@@ -351,7 +351,7 @@ test('VTEP annotations round-trip, and come back canonical', (t) => {
  */
 function fakeIp(neighbors: Map<string, string>, refuse: (w: IpCommand) => string | undefined) {
   const ran: string[][] = [];
-  const run = (cmds: IpCommand[]): void => {
+  const run = async (cmds: IpCommand[]): Promise<void> => {
     const done: string[] = [];
     ran.push(done);
     let stderr = '';
@@ -375,10 +375,10 @@ function fakeIp(neighbors: Map<string, string>, refuse: (w: IpCommand) => string
 const addPlan = (...peers: Peer[]) =>
   changeCommands(diffOverlay(desiredState(peers, local()).state, { neighbors: [], fdb: [], routes: [] }), 'weft.1', 119).ipAfterFdb;
 
-test('a refused route line costs only that line; every other line runs in the same batch', (t) => {
+test('a refused route line costs only that line; every other line runs in the same batch', async (t) => {
   const kernel = new Map<string, string>();
   const ip = fakeIp(kernel, (w) => (w[2] === '10.244.3.0/24' ? 'Error: Nexthop has invalid gateway.' : undefined));
-  const failures = runForced(ip.run, addPlan(peer(2), peer(3), peer(4)), () => kernel);
+  const failures = await runForced(ip.run, addPlan(peer(2), peer(3), peer(4)), () => kernel);
   t.deepEqual(
     failures.map((f) => [f.command.key, f.reason]),
     [['route 10.244.3.0/24', 'Error: Nexthop has invalid gateway.']],
@@ -387,11 +387,11 @@ test('a refused route line costs only that line; every other line runs in the sa
   t.is(kernel.size, 3);
 });
 
-test("a refused neighbour line, which ends iproute2's batch unnamed, costs only that line; the batch goes on after it", (t) => {
+test("a refused neighbour line, which ends iproute2's batch unnamed, costs only that line; the batch goes on after it", async (t) => {
   const kernel = new Map<string, string>();
   const ip = fakeIp(kernel, (w) => (w[0] === 'neigh' && w[2] === '10.244.3.0' ? 'RTNETLINK answers: Invalid argument' : undefined));
   const plan = addPlan(peer(2), peer(3), peer(4));
-  const failures = runForced(ip.run, plan, () => kernel);
+  const failures = await runForced(ip.run, plan, () => kernel);
   t.deepEqual(
     failures.map((f) => [f.command.key, f.reason]),
     [['neigh 10.244.3.0', 'RTNETLINK answers: Invalid argument']],
@@ -404,14 +404,14 @@ test("a refused neighbour line, which ends iproute2's batch unnamed, costs only 
   );
 });
 
-test('a removal of a neighbour already gone does not stop the removals after it', (t) => {
+test('a removal of a neighbour already gone does not stop the removals after it', async (t) => {
   const kernel = new Map([
     ['10.244.3.0', '0e:00:00:00:00:03'],
     ['10.244.4.0', '0e:00:00:00:00:04'],
   ]);
   const ip = fakeIp(kernel, () => undefined);
   const undo = removalCommands(desiredState([peer(2), peer(3), peer(4)], local()).state, 'weft.1', 119).ip.filter((c) => c.neighbor);
-  const failures = runForced(ip.run, undo, () => kernel);
+  const failures = await runForced(ip.run, undo, () => kernel);
   t.deepEqual(failures, [], 'an entry that is already gone is what a removal wants');
   t.is(kernel.size, 0);
   // A neighbour that cannot be removed is reported after one more try.
@@ -420,7 +420,7 @@ test('a removal of a neighbour already gone does not stop the removals after it'
     ['10.244.3.0', 'y'],
   ]);
   const refusing = fakeIp(stuck, (w) => (w[2] === '10.244.2.0' ? 'RTNETLINK answers: Operation not permitted' : undefined));
-  const second = runForced(refusing.run, undo, () => stuck);
+  const second = await runForced(refusing.run, undo, () => stuck);
   t.deepEqual(
     second.map((f) => f.command.key),
     ['neigh 10.244.2.0'],
@@ -428,12 +428,12 @@ test('a removal of a neighbour already gone does not stop the removals after it'
   t.deepEqual([...stuck.keys()], ['10.244.2.0']);
 });
 
-test("what is no line's failure is thrown, not charged to a peer", (t) => {
+test("what is no line's failure is thrown, not charged to a peer", async (t) => {
   const plan = addPlan(peer(2));
-  t.throws(
+  await t.throwsAsync(
     () =>
       runForced(
-        () => {
+        async () => {
           throw new IpCommandError('cannot run ip', '');
         },
         plan,
@@ -442,10 +442,10 @@ test("what is no line's failure is thrown, not charged to a peer", (t) => {
     { message: /cannot run ip/ },
   );
   const routesOnly = plan.filter((c) => c.words[0] === 'route');
-  t.throws(
+  await t.throwsAsync(
     () =>
       runForced(
-        () => {
+        async () => {
           throw new IpCommandError('ip', 'Cannot open netlink socket\n');
         },
         routesOnly,

@@ -1,0 +1,119 @@
+// The node firewall's decisions, as pure values: the VXLAN ingress table and
+// its set changes, weft's FORWARD rules, and where their jumps go.
+import test from 'ava';
+import { resolveDaemonConfig } from '../../src/daemon/config.ts';
+import { FORWARD_JUMP, masqueradeChains } from '../../src/daemon/node-masquerade.ts';
+import { ingressTable, peerSetChanges, replacedIngressTable } from '../../src/daemon/vxlan-ingress.ts';
+import { nftLine } from '../../src/linux/command-words.ts';
+import { type Jump, jumpEdits, restoreInput } from '../../src/linux/iptables.ts';
+import { parseCidr } from '../../src/net/address.ts';
+
+const cluster = [parseCidr('10.244.0.0/16')!];
+const script = (commands: readonly (readonly string[])[]) => commands.map(nftLine);
+
+test('the VXLAN ingress table drops VXLAN from pods and from non-peers at the node, and from pods when forwarded', (t) => {
+  const lines = script(ingressTable({ port: 4789, podNetworks: [...cluster, parseCidr('10.245.0.0/16')!] }, ['10.229.0.12', '10.229.0.13']));
+  t.deepEqual(
+    lines.filter((l) => l.startsWith('add rule')),
+    [
+      'add rule inet weft-vxlan input udp dport 4789 ip saddr { 10.244.0.0/16 , 10.245.0.0/16 } counter name vxlan-from-pods drop',
+      'add rule inet weft-vxlan input udp dport 4789 ip saddr != @peer-vteps counter name vxlan-from-non-peers drop',
+      'add rule inet weft-vxlan forward udp dport 4789 ip saddr { 10.244.0.0/16 , 10.245.0.0/16 } counter name vxlan-from-pods drop',
+    ],
+  );
+  t.true(lines.includes('add element inet weft-vxlan peer-vteps { 10.229.0.12 , 10.229.0.13 }'));
+  // Re-asserting refills chains and set before the rules go in, in the same transaction.
+  const flushed = lines.indexOf('flush set inet weft-vxlan peer-vteps');
+  t.true(flushed >= 0 && flushed < lines.findIndex((l) => l.startsWith('add element')));
+  t.true(lines.indexOf('flush chain inet weft-vxlan input') < lines.findIndex((l) => l.startsWith('add rule')));
+  t.true(lines.includes('add chain inet weft-vxlan input { type filter hook input priority -10 ; policy accept ; }'));
+});
+
+test('with no peers the table has an empty set, so every VXLAN packet is dropped; the port is the configured one', (t) => {
+  const lines = script(ingressTable({ port: 8472, podNetworks: cluster }, []));
+  t.false(lines.some((l) => l.startsWith('add element')));
+  t.true(lines.includes('add rule inet weft-vxlan input udp dport 8472 ip saddr != @peer-vteps counter name vxlan-from-non-peers drop'));
+});
+
+test('a replaced table is deleted and made again in one transaction', (t) => {
+  const lines = script(replacedIngressTable({ port: 4789, podNetworks: cluster }, ['10.229.0.12']));
+  t.deepEqual(lines.slice(0, 3), ['add table inet weft-vxlan', 'delete table inet weft-vxlan', 'add table inet weft-vxlan']);
+});
+
+test('the peer set changes by element: nothing when the peers are the same, adds and deletes otherwise', (t) => {
+  t.deepEqual(peerSetChanges(['10.229.0.12', '10.229.0.13'], ['10.229.0.13', '10.229.0.12']), []);
+  t.deepEqual(script(peerSetChanges(['10.229.0.12', '10.229.0.13'], ['10.229.0.13', '10.229.0.14'])), [
+    'add element inet weft-vxlan peer-vteps { 10.229.0.14 }',
+    'delete element inet weft-vxlan peer-vteps { 10.229.0.12 }',
+  ]);
+  t.deepEqual(script(peerSetChanges([], ['10.229.0.12'])), ['add element inet weft-vxlan peer-vteps { 10.229.0.12 }']);
+});
+
+test('forwarding is accepted by interface and connection state, never by destination alone', (t) => {
+  const { chains } = masqueradeChains(cluster, { bridge: 'weft0', overlay: 'weft.1' });
+  const forward = restoreInput(chains.filter((c) => c.table === 'filter'))
+    .split('\n')
+    .filter((l) => l.startsWith('-A'));
+  t.deepEqual(
+    forward.map((l) => l.replace(/ -m comment --comment \S+/, '')),
+    [
+      '-A WEFT-FORWARD -d 10.244.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
+      '-A WEFT-FORWARD -s 10.244.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A WEFT-FORWARD -i weft0 -s 10.244.0.0/16 -j ACCEPT',
+      '-A WEFT-FORWARD -i weft.1 -d 10.244.0.0/16 -j ACCEPT',
+    ],
+  );
+  for (const rule of forward) t.regex(rule, /-i |--ctstate /, rule);
+});
+
+test('with direct routing, pods and hosts on the underlay subnet may reach pods through the underlay device', (t) => {
+  const direct = { dev: 'eth0', subnet: parseCidr('10.229.0.0/24')! };
+  const { chains } = masqueradeChains(cluster, { bridge: 'weft0', overlay: 'weft.1', direct });
+  const input = restoreInput(chains);
+  t.regex(input, /-A WEFT-FORWARD -i eth0 -s 10\.244\.0\.0\/16 -d 10\.244\.0\.0\/16 .*-j ACCEPT/);
+  t.regex(input, /-A WEFT-FORWARD -i eth0 -s 10\.229\.0\.0\/24 -d 10\.244\.0\.0\/16 .*-j ACCEPT/);
+});
+
+const forwardJump = (): Jump => masqueradeChains(cluster, { bridge: 'weft0', overlay: 'weft.1' }).jumps.find((j) => j.from === 'FORWARD')!;
+
+test("the FORWARD jump is appended after the operator's rules, and a jump an older weftd inserted at the top is removed", (t) => {
+  const fresh = '-P FORWARD ACCEPT\n-A FORWARD -s 10.244.1.5/32 -j DROP\n';
+  t.deepEqual(jumpEdits(fresh, forwardJump()), [`-A FORWARD -m comment --comment ${FORWARD_JUMP} -j WEFT-FORWARD`]);
+
+  const legacy = '-P FORWARD ACCEPT\n-A FORWARD -m comment --comment weft-forward -j WEFT-FORWARD\n-A FORWARD -s 10.244.1.5/32 -j DROP\n';
+  t.deepEqual(jumpEdits(legacy, forwardJump()), [
+    '-D FORWARD -m comment --comment weft-forward -j WEFT-FORWARD',
+    `-A FORWARD -m comment --comment ${FORWARD_JUMP} -j WEFT-FORWARD`,
+  ]);
+});
+
+test('a jump in place is left where it is, a duplicate is removed, and the NAT jump goes to the top', (t) => {
+  const placed = `-P FORWARD ACCEPT\n-A FORWARD -j KUBE-FORWARD\n-A FORWARD -m comment --comment ${FORWARD_JUMP} -j WEFT-FORWARD\n-A FORWARD -j DROP\n`;
+  t.deepEqual(jumpEdits(placed, forwardJump()), []);
+  t.deepEqual(jumpEdits(`${placed}-A FORWARD -m comment --comment ${FORWARD_JUMP} -j WEFT-FORWARD\n`, forwardJump()), [
+    `-D FORWARD -m comment --comment ${FORWARD_JUMP} -j WEFT-FORWARD`,
+  ]);
+  // Another chain's jump with a similar comment is not weft's.
+  t.deepEqual(jumpEdits('-A FORWARD -m comment --comment weft-forward -j OTHER\n', forwardJump()), [
+    `-A FORWARD -m comment --comment ${FORWARD_JUMP} -j WEFT-FORWARD`,
+  ]);
+  const nat = masqueradeChains(cluster, { bridge: 'weft0', overlay: 'weft.1' }).jumps.find((j) => j.table === 'nat')!;
+  t.deepEqual(jumpEdits('-P POSTROUTING ACCEPT\n-A POSTROUTING -j KUBE-POSTROUTING\n', nat), [
+    '-I POSTROUTING 1 -m comment --comment weft-masquerade -j WEFT-POSTROUTING',
+  ]);
+});
+
+test('the jump edits go into the same restore as the chains, after them', (t) => {
+  const { chains } = masqueradeChains(cluster, { bridge: 'weft0', overlay: 'weft.1' });
+  const input = restoreInput(chains, [{ table: 'filter', lines: ['-D FORWARD -m comment --comment weft-forward -j WEFT-FORWARD'] }]);
+  t.regex(input, /\*filter\n:WEFT-FORWARD - \[0:0\]\n(-A WEFT-FORWARD .*\n)+-D FORWARD .*\nCOMMIT\n$/);
+});
+
+test('a --bridge that is not an interface name is refused, naming the flag', (t) => {
+  const flags = { nodeName: 'n1', clusterCidr: ['10.244.0.0/16'] };
+  t.is(resolveDaemonConfig(flags, {}).bridge, 'weft0');
+  t.is(resolveDaemonConfig({ ...flags, bridge: 'cni0' }, {}).bridge, 'cni0');
+  for (const bad of ['', '-i', 'a b', 'sixteen-chars-xx', 'x;y']) {
+    t.throws(() => resolveDaemonConfig({ ...flags, bridge: bad }, {}), { message: /^--bridge .* is not an interface name/ }, bad);
+  }
+});
