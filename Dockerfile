@@ -2,7 +2,14 @@
 # `weftd install-cni`) and weftd, the per-node daemon. Build it with
 # tools/image.sh after `make build`; it copies the two single executables from
 # dist/, so nothing is compiled here.
-FROM debian:12-slim
+#
+# The base by digest, so a rebuild starts from the same bytes: the multi-arch
+# index Docker Official Images published for debian:bookworm-slim (Debian 12)
+# on 2026-08-03 (docker-library/repo-info, repos/debian/remote/bookworm-slim.md;
+# not checked against the registry from here, which cannot reach it). Bump it
+# with `docker buildx imagetools inspect debian:bookworm-slim` (the top
+# Digest line). `make image` builds the same contents offline from .debs.
+FROM debian:bookworm-slim@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241
 
 # weftd programs the node through these tools: iproute2 (`ip`, `bridge`) for
 # the VXLAN device, routes, neighbour and FDB entries; iptables (Debian 12's

@@ -6,7 +6,7 @@ NODE := $(BIN)/node
 
 SOURCES := $(shell find cmd src -name '*.ts') tools/build.ts package-lock.json
 
-.PHONY: all deps build test typecheck lint format unit integration bench-cni bench-overlay flannel bench-dataplane conformance demo go-tools kube-tools pause-image image image-docker toolbox-image e2e-tools cluster-e2e clean cluster cluster-down cluster-tools cluster-test fuzz
+.PHONY: all deps build test typecheck lint format unit integration bench-cni bench-overlay flannel bench-dataplane conformance demo go-tools kube-tools pause-image image image-docker toolbox-image e2e-tools cluster-e2e clean cluster cluster-down cluster-tools cluster-test cluster-demo e2e fuzz
 
 all: build
 
@@ -127,11 +127,13 @@ cluster: deps kube-tools cluster-tools pause-image $(if $(filter weft,$(CLUSTER_
 cluster-down: node_modules/.installed
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts down
 
-# test/cluster: the reference cluster with a pod on every node, and weft
-# installed with kubectl (pod to pod, Services, Node deletion, uninstall); each
-# brings its own cluster up and tears it down (about 2 min).
+# test/cluster: the reference cluster with a pod on every node; weft
+# installed with kubectl (pod to pod, Services, Node deletion, uninstall); and
+# weft with traffic (image by digest and securityContext, NAT, weftd killed,
+# rolling update, a node stopped and started). Each file brings its own
+# cluster up and tears it down (about 5 min in all).
 cluster-test: deps kube-tools cluster-tools pause-image image toolbox-image
-	env -u NODE_EXTRA_CA_CERTS $(NODE) $(BIN)/ava --config tools/cluster/ava.config.mjs
+	env -u NODE_EXTRA_CA_CERTS $(NODE) $(BIN)/ava --config tools/cluster/ava.config.mjs $(AVA_FLAGS)
 
 # The weft image, offline and without a container engine: Debian's iproute2,
 # iptables, nftables (.debs from apt) plus dist/weft and dist/weftd, written
@@ -161,6 +163,16 @@ e2e-tools: node_modules/.installed
 # Results print per test; logs in .cache/e2e/.
 cluster-e2e: deps kube-tools cluster-tools pause-image image e2e-tools
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/e2e.ts
+
+# Both of the above, the second even when the first fails (.ci/run runs this);
+# no cluster is left behind either way.
+e2e:
+	status=0; $(MAKE) cluster-test || status=1; $(MAKE) cluster-e2e || status=1; $(MAKE) cluster-down; exit $$status
+
+# weft in the real cluster: installed with kubectl, a pod on each node pinging
+# the others, `kubectl get pods -o wide`, `weftd status`; then all removed.
+cluster-demo: deps kube-tools cluster-tools pause-image image toolbox-image
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/demo.ts
 
 clean:
 	rm -rf dist .cache/bin .cache/pause .cache/image

@@ -1,8 +1,9 @@
 // make cluster-test: weft installed the way a user installs it, in the real
 // cluster (tools/cluster/cluster.ts). The cluster comes up with the weft
 // image imported but no pod network; the test then
-//   1. installs weft with `kubectl apply -k tools/cluster/weft` (manifests/
-//      with pull policy Never) and waits for the rollout and Ready nodes;
+//   1. installs weft with `kubectl apply -k` of the cluster's pinned overlay
+//      (tools/cluster/weft: manifests/ with pull policy Never, the image by
+//      digest) and waits for the rollout and Ready nodes;
 //   2. runs a Deployment spread over the three nodes: every pod pings, and
 //      fetches over HTTP, every other pod;
 //   3. reaches a ClusterIP Service and a NodePort Service (on every node's
@@ -15,35 +16,12 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { must } from '../../testbed/shell.ts';
-import { apiNodes, down, importImage, isReady, KUBECONFIG, kubectl, nodeExec, REPO, STATE, up, WEFT_OVERLAY } from '../../tools/cluster/cluster.ts';
-import { TOOLBOX_IMAGE, toolboxImageArchive } from '../../tools/image/build.ts';
-
-const NODES = ['node1', 'node2', 'node3'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function inNode(node: string, cmd: string): Promise<string> {
-  const r = await nodeExec(node, ['sh', '-c', cmd]);
-  if (r.code !== 0) throw new Error(`${node}: ${cmd}: ${r.stderr.trim() || `exit ${r.code}`}`);
-  return r.stdout;
-}
-
-async function until<T>(t: ExecutionContext, what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(500);
-  }
-  t.log(`timed out: ${what}${last ? ` (last error: ${last})` : ''}`);
-  throw new Error(`timed out after ${ms / 1000} s: ${what}${last ? ` (last error: ${last})` : ''}`);
-}
+import { apiNodes, down, importImage, isReady, KUBECONFIG, kubectl, nodeExec, PINNED_OVERLAY, REPO, STATE, up } from '../../tools/cluster/cluster.ts';
+import { HTTPD, runningPods, spreadDeployment } from '../../tools/cluster/workloads.ts';
+import { toolboxImageArchive } from '../../tools/image/build.ts';
+import { inNode, NODES, until } from './helpers.ts';
 
 /**
  * What a weft install could leave on a node: link names, routes, iptables
@@ -90,8 +68,6 @@ function uninstallSteps(): { kubectl: string[][]; node: string[] } {
   return out;
 }
 
-type Pod = { metadata: { name: string }; spec: { nodeName: string }; status: { phase?: string; podIP?: string } };
-
 test.serial('weft installed with kubectl: pods talk across nodes, Services work, Node deletion and uninstall clean up', async (t) => {
   if (existsSync(STATE)) {
     t.fail(`a cluster (or its remains) is at ${STATE}: run make cluster-down first; this test must not take over someone's cluster`);
@@ -114,7 +90,7 @@ test.serial('weft installed with kubectl: pods talk across nodes, Services work,
 
   // --- 1. install, as docs/install.md says ---
   started = Date.now();
-  t.log(await kubectl(['apply', '-k', WEFT_OVERLAY]));
+  t.log(await kubectl(['apply', '-k', PINNED_OVERLAY]));
   await kubectl(['-n', 'weft', 'rollout', 'status', 'ds/weft', '--timeout=180s']);
   const nodes = await until(t, 'three Ready nodes', 120_000, async () => {
     const items = await apiNodes();
@@ -148,34 +124,8 @@ test.serial('weft installed with kubectl: pods talk across nodes, Services work,
   );
 
   // --- 2. a Deployment over the three nodes; every pod reaches every other ---
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'web', namespace: 'default' },
-    spec: {
-      replicas: 6,
-      selector: { matchLabels: { app: 'web' } },
-      template: {
-        metadata: { labels: { app: 'web' } },
-        spec: {
-          topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } },
-          ],
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: 'web',
-              image: TOOLBOX_IMAGE,
-              imagePullPolicy: 'Never',
-              // busybox httpd answers with the pod's name.
-              command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'],
-              ports: [{ containerPort: 8080 }],
-            },
-          ],
-        },
-      },
-    },
-  };
+  // busybox httpd answers with the pod's name.
+  const deployment = spreadDeployment('web', 6, HTTPD);
   const service = (name: string, type: string) => ({
     apiVersion: 'v1',
     kind: 'Service',
@@ -187,9 +137,7 @@ test.serial('weft installed with kubectl: pods talk across nodes, Services work,
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [deployment, service('web', 'ClusterIP'), service('web-np', 'NodePort')] }),
   );
   await kubectl(['rollout', 'status', 'deploy/web', '--timeout=120s']);
-  const pods = (JSON.parse(await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json'])) as { items: Pod[] }).items.filter(
-    (p) => p.status.phase === 'Running',
-  );
+  const pods = await runningPods('web');
   t.is(pods.length, 6);
   t.deepEqual([...new Set(pods.map((p) => p.spec.nodeName))].sort(), NODES, 'pods on all three nodes');
   for (const p of pods)

@@ -31,9 +31,11 @@ import {
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { freePorts } from '../free-ports.ts';
+import { archiveImage } from '../image/archive-index.ts';
 import { weftImageArchive } from '../image/build.ts';
 import { PAUSE_IMAGE, pauseImageArchive } from '../pause/build.ts';
 import { makePki } from '../pki.ts';
+import { WEFT_OVERLAY, writeOverlay } from './weft-overlay.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, '.cache', 'bin');
@@ -55,6 +57,14 @@ export const API_SERVER = `https://${API_IP}:${API_PORT}`;
 const BRIDGE = 'weftc-ul';
 const BRIDGE_MAC = '02:77:65:66:74:01';
 const PREFIX = 'weft-cluster';
+/**
+ * A network that is not part of the cluster (addOutside): a namespace on the
+ * underlay, not a node, that also answers for `ip`, an address beyond the
+ * underlay. Nodes reach `ip` through their default route, as they would a
+ * server on the internet; the outside has no route to pod CIDRs, so only
+ * masqueraded traffic (from a node's address) gets an answer.
+ */
+export const OUTSIDE = { netns: `${PREFIX}-outside`, hostEnd: 'weftc-outside', underlayIp: `${UNDERLAY_PREFIX}250`, ip: '192.0.2.10' };
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Our binaries first: containerd finds its shim and runc by PATH, and must not take Debian's 1.6 ones. */
 const NODE_PATH = `${BIN}:${SYSTEM_PATH}`;
@@ -62,10 +72,23 @@ const DEBIAN_CNI = '/usr/lib/cni';
 const CNI_PLUGINS = ['loopback', 'portmap', 'bridge', 'host-local'];
 /** What weft needs beside itself (docs/install.md): containerd runs loopback for every pod, the conflist chains portmap. */
 const WEFT_CNI_PLUGINS = ['loopback', 'portmap'];
-/** The kustomize overlay of manifests/ that --cni=weft applies (pull policy Never: nodes cannot pull). */
-export const WEFT_OVERLAY = join(import.meta.dirname, 'weft');
+
+/** The kustomize overlay of manifests/ (pull policy Never: nodes cannot pull); PINNED_OVERLAY builds on it. */
+export { WEFT_OVERLAY };
+/** Written by `up --cni=weft`: WEFT_OVERLAY with the image pinned by the imported archive's digest (weft-overlay.ts). */
+export const PINNED_OVERLAY = join(STATE, 'weft-overlay');
 /** hostPath files the weft DaemonSet may create on the host (FileOrCreate); removed by down() if they were not there. */
 const WEFT_HOST_FILES = ['/run/xtables.lock'];
+/**
+ * `ctr images import` of an archive so that the image is named both NAME:TAG
+ * and NAME@DIGEST (a pod spec may pin it by digest): --digests names the
+ * digest image after --base-name, which must then be the image's own
+ * repository, or its NAME:TAG would be filtered out. --local: containerd
+ * 2.1's default (transfer service) import makes no digest image here.
+ */
+function importArgs(archive: string): string[] {
+  return ['images', 'import', '--local', '--snapshotter', 'overlayfs', '--base-name', archiveImage(archive).repository, '--digests', resolve(archive)];
+}
 const TOOLS = [
   'etcd',
   'kube-apiserver',
@@ -715,6 +738,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   const archive = await pauseImageArchive();
   // Built (or found in .cache/image) before any node starts: `make image`.
   const weftArchive = cni === 'weft' ? await weftImageArchive(log) : undefined;
+  if (weftArchive) writeOverlay(PINNED_OVERLAY, { digest: archiveImage(weftArchive).digest });
 
   for (const node of nodes) {
     checkAbort();
@@ -744,7 +768,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
     });
     log(`  all ${count} nodes Ready`);
   } else if (cni === 'weft' && opts.installWeft === false) {
-    log('  weft image imported, not installed: kubectl apply -k tools/cluster/weft');
+    log(`  weft image imported, not installed: kubectl apply -k ${PINNED_OVERLAY.replace(`${REPO}/`, '')}`);
   } else if (cni === 'weft') {
     await installWeft(
       count,
@@ -773,14 +797,14 @@ export async function kubectl(args: string[], input?: string): Promise<string> {
 }
 
 /**
- * weft installed the way docs/install.md says, through tools/cluster/weft
- * (manifests/ with pull policy Never): then the DaemonSet Ready on every node
+ * weft installed the way docs/install.md says, through PINNED_OVERLAY
+ * (manifests/ with pull policy Never, the image by digest): then the DaemonSet Ready on every node
  * and every node Ready.
  */
 async function installWeft(count: number, alive: () => void, log: (l: string) => void, timeoutMs: number): Promise<void> {
-  log(`== --cni=weft: kubectl apply -k ${WEFT_OVERLAY.replace(`${REPO}/`, '')}`);
+  log(`== --cni=weft: kubectl apply -k ${PINNED_OVERLAY.replace(`${REPO}/`, '')} (tools/cluster/weft, image pinned by digest)`);
   const started = Date.now();
-  for (const line of (await kubectl(['apply', '-k', WEFT_OVERLAY])).trim().split('\n')) log(`  ${line}`);
+  for (const line of (await kubectl(['apply', '-k', PINNED_OVERLAY])).trim().split('\n')) log(`  ${line}`);
   const diagnose = () => {
     // Synchronous best effort: what the pods and events say, for the timeout message.
     try {
@@ -873,7 +897,11 @@ async function startNode(node: NodeInfo, state: State, archives: string[], logs:
     '-c',
     nodeSetupScript(node),
   ]);
+  await startNodeDaemons(node, state, archives, logs);
+}
 
+/** A node's containerd (importing `archives` into it), kubelet and kube-proxy, in its namespaces; their pids into state. */
+async function startNodeDaemons(node: NodeInfo, state: State, archives: string[], logs: string): Promise<void> {
   const env = { PATH: NODE_PATH };
   const containerd = daemon(
     `${node.name} containerd`,
@@ -889,7 +917,7 @@ async function startNode(node: NodeInfo, state: State, archives: string[], logs:
     await ctr(['version']);
     return true;
   });
-  for (const archive of archives) await ctr(['-n', 'k8s.io', 'images', 'import', '--snapshotter', 'overlayfs', archive]);
+  for (const archive of archives) await ctr(['-n', 'k8s.io', ...importArgs(archive)]);
 
   state.pids[`${node.name}/kubelet`] = daemon(
     `${node.name} kubelet`,
@@ -957,11 +985,14 @@ function statInode(path: string): string | undefined {
 /**
  * The processes that belong to the cluster: anything in a node's network or
  * mount namespace (containerd, shims, kubelet, kube-proxy, host-network pods),
- * in a node's cgroup tree (every pod), or whose command line names the state
- * dir (the control plane).
+ * in a node's cgroup tree (every pod), or — with controlPlane — whose
+ * command line names the state dir (the control plane) or that runs in the
+ * outside namespace.
  */
-function clusterPids(nodes: NodeInfo[]): number[] {
+function clusterPids(nodes: NodeInfo[], opts: { controlPlane: boolean } = { controlPlane: true }): number[] {
   const netInodes = new Set<string>();
+  const outside = opts.controlPlane ? statInode(`/run/netns/${OUTSIDE.netns}`) : undefined;
+  if (outside) netInodes.add(`net:[${outside}]`);
   const mntInodes = new Set<string>();
   for (const n of nodes) {
     const net = statInode(`/run/netns/${n.netns}`);
@@ -988,7 +1019,7 @@ function clusterPids(nodes: NodeInfo[]): number[] {
         continue;
       }
       const cmdline = readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (cmdline.includes(`${STATE}/`) && !cmdline.includes('cluster.ts')) pids.push(pid);
+      if (opts.controlPlane && cmdline.includes(`${STATE}/`) && !cmdline.includes('cluster.ts')) pids.push(pid);
     } catch {
       // gone
     }
@@ -1026,6 +1057,31 @@ function knownNodes(state: State | undefined): NodeInfo[] {
   return [...byName.values()];
 }
 
+function kill(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** Waits up to `ms` for the processes to exit; returns those still running. */
+async function waitGone(pids: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && pids.some(alive)) await sleep(100);
+  return pids.filter(alive);
+}
+
+function commMatches(pid: number, re: RegExp): boolean {
+  try {
+    return re.test(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+  } catch {
+    return false;
+  }
+}
+
 export async function down(opts: { log?: (line: string) => void } = {}): Promise<{ leftovers: string[] }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const state = readState();
@@ -1033,39 +1089,18 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
 
   // Kubelets first, so nothing restarts what we stop; then everything else.
   // The API server goes before etcd (it hangs on SIGTERM once etcd is gone).
-  const kill = async (pids: number[], signal: NodeJS.Signals) => {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* gone */
-      }
-    }
-  };
-  const waitGone = async (pids: number[], ms: number) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline && pids.some(alive)) await sleep(100);
-    return pids.filter(alive);
-  };
-  const byName = (re: RegExp) =>
-    clusterPids(nodes).filter((pid) => {
-      try {
-        return re.test(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
-      } catch {
-        return false;
-      }
-    });
+  const byName = (re: RegExp) => clusterPids(nodes).filter((pid) => commMatches(pid, re));
   const first = byName(/^(kubelet|kube-proxy|kube-controller|kube-scheduler)/);
-  await kill(first, 'SIGKILL');
+  kill(first, 'SIGKILL');
   await waitGone(first, 5000);
   const apiserver = byName(/^kube-apiserver/);
-  await kill(apiserver, 'SIGTERM');
-  await kill(await waitGone(apiserver, 5000), 'SIGKILL');
+  kill(apiserver, 'SIGTERM');
+  kill(await waitGone(apiserver, 5000), 'SIGKILL');
   for (let round = 0; round < 5; round++) {
     const rest = clusterPids(nodes);
     if (!rest.length) break;
     log(`stopping ${rest.length} processes`);
-    await kill(rest, round === 0 ? 'SIGTERM' : 'SIGKILL');
+    kill(rest, round === 0 ? 'SIGTERM' : 'SIGKILL');
     await waitGone(rest, 3000);
   }
 
@@ -1081,6 +1116,8 @@ export async function down(opts: { log?: (line: string) => void } = {}): Promise
       rmSync(f, { force: true });
     }
   }
+  await sh('ip', ['netns', 'del', OUTSIDE.netns]);
+  await sh('ip', ['link', 'del', OUTSIDE.hostEnd]);
   await sh('ip', ['link', 'del', BRIDGE]);
   if ((await sh('mountpoint', ['-q', NS_DIR])).code === 0) await sh('umount', ['-l', NS_DIR]);
   rmSync(NS_DIR, { recursive: true, force: true });
@@ -1140,20 +1177,59 @@ export async function importImage(archive: string): Promise<void> {
   const state = readState();
   if (!state) throw new Error('no cluster is running: make cluster');
   for (const node of state.nodes) {
-    const r = await nodeExec(node.name, [
-      join(BIN, 'ctr'),
-      '--address',
-      '/run/containerd/containerd.sock',
-      '-n',
-      'k8s.io',
-      'images',
-      'import',
-      '--snapshotter',
-      'overlayfs',
-      resolve(archive),
-    ]);
+    const r = await nodeExec(node.name, [join(BIN, 'ctr'), '--address', '/run/containerd/containerd.sock', '-n', 'k8s.io', ...importArgs(archive)]);
     if (r.code !== 0) throw new Error(`import into ${node.name}: ${r.stderr}`);
   }
+}
+
+// --- the outside, and a node stopped and started ----------------------------
+
+/** Creates OUTSIDE (removed by down, with any process in it). */
+export async function addOutside(): Promise<void> {
+  if (!readState()) throw new Error('no cluster is running: make cluster');
+  await must('ip', ['netns', 'add', OUTSIDE.netns]);
+  await must('ip', ['link', 'add', OUTSIDE.hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUTSIDE.netns]);
+  await must('ip', ['link', 'set', OUTSIDE.hostEnd, 'master', BRIDGE, 'up']);
+  await must('ip', ['-n', OUTSIDE.netns, 'addr', 'add', `${OUTSIDE.underlayIp}/24`, 'dev', 'eth0']);
+  await must('ip', ['-n', OUTSIDE.netns, 'addr', 'add', `${OUTSIDE.ip}/32`, 'dev', 'lo']);
+  await must('ip', ['-n', OUTSIDE.netns, 'link', 'set', 'lo', 'up']);
+  await must('ip', ['-n', OUTSIDE.netns, 'link', 'set', 'eth0', 'up']);
+}
+
+function runningNode(name: string): { state: State; node: NodeInfo } {
+  const state = readState();
+  const node = state?.nodes.find((n) => n.name === name);
+  if (!state || !node) throw new Error(`no node ${name} in a running cluster`);
+  return { state, node };
+}
+
+/**
+ * Stops all software on a node at once, as a power cut would: the kubelet
+ * first (so it restarts nothing), then kube-proxy, containerd, its shims and
+ * every pod (weftd too), with SIGKILL. The node's namespaces, disks and
+ * kernel state (links, routes, the pods' network namespaces) stay for
+ * startNodeAgain.
+ */
+export async function stopNode(name: string): Promise<void> {
+  const { node } = runningNode(name);
+  const pids = () => clusterPids([node], { controlPlane: false });
+  const kubelet = pids().filter((pid) => commMatches(pid, /^kubelet$/));
+  kill(kubelet, 'SIGKILL');
+  await waitGone(kubelet, 5000);
+  for (let round = 0; round < 5 && pids().length; round++) {
+    const rest = pids();
+    kill(rest, 'SIGKILL');
+    await waitGone(rest, 3000);
+  }
+  const still = pids();
+  if (still.length) throw new Error(`${name}: processes ${still.join(' ')} still run after SIGKILL (stuck in the kernel?)`);
+}
+
+/** Starts a stopped node's containerd, kubelet and kube-proxy again, on the disks they left. */
+export async function startNodeAgain(name: string): Promise<void> {
+  const { state, node } = runningNode(name);
+  await startNodeDaemons(node, state, [], join(STATE, 'logs'));
+  writeState(state);
 }
 
 // --- CLI -----------------------------------------------------------------

@@ -35,6 +35,18 @@ type SpecReport = {
 };
 
 let interrupted = false;
+const focus = process.env.E2E_FOCUS ? [process.env.E2E_FOCUS] : DEFAULT_FOCUS;
+let summarized = false;
+
+/**
+ * The line .ci/run counts: each spec that ran and passed, and as failed each
+ * that failed and each focused one that did not run (nothing ran at all
+ * when the cluster or the build failed first).
+ */
+function summary(passed: number, failed: number): void {
+  summarized = true;
+  console.log(`e2e specs: ${passed} passed, ${failed} failed`);
+}
 
 async function main(): Promise<number> {
   if (existsSync(STATE)) {
@@ -83,7 +95,6 @@ async function main(): Promise<number> {
       ]);
       console.log('CoreDNS ready (kube-system/coredns, 10.96.0.10)');
     }
-    const focus = process.env.E2E_FOCUS ? [process.env.E2E_FOCUS] : DEFAULT_FOCUS;
     const args = [
       `--kubeconfig=${KUBECONFIG}`,
       `--kubectl-path=${join(BIN, 'kubectl')}`,
@@ -112,13 +123,17 @@ async function main(): Promise<number> {
           `${s.State.toUpperCase().padEnd(7)} ${name} (${((s.RunTime ?? 0) / 1e9).toFixed(0)} s)${s.Failure?.Message ? `\n        ${s.Failure.Message.split('\n')[0]}` : ''}`,
         );
       }
+      let notRun = 0;
       for (const f of focus) {
         const re = new RegExp(f.replace(/[()[\]]/g, '\\$&'));
         if (!ran.some((s) => re.test([...(s.ContainerHierarchyTexts ?? []), s.LeafNodeText].join(' ')))) {
           console.log(`SKIPPED ${f.trim()} (not run: no spec matched, or ginkgo skipped it)`);
           failed = true;
+          notRun++;
         }
       }
+      const passed = ran.filter((s) => s.State === 'passed').length;
+      summary(passed, ran.length - passed + notRun);
     } catch (err) {
       console.log(`no ginkgo report: ${(err as Error).message}`);
       failed = true;
@@ -130,9 +145,13 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => {
+    if (!summarized) summary(0, focus.length);
+    process.exit(code);
+  },
   (err) => {
     console.error((err as Error).message);
+    if (!summarized) summary(0, focus.length);
     process.exit(interrupted ? 130 : 1);
   },
 );

@@ -1,0 +1,49 @@
+// Pods the cluster tests and `make cluster-demo` run on weft: busybox
+// (TOOLBOX_IMAGE, imported into every node: nodes cannot pull), spread one
+// per node by a topology constraint, and the look-ups on them.
+import { TOOLBOX_IMAGE } from '../image/build.ts';
+import { kubectl } from './cluster.ts';
+
+export type Pod = {
+  metadata: { name: string };
+  spec: { nodeName: string; containers: { name: string; image: string }[] };
+  status: { phase?: string; podIP?: string; containerStatuses?: { name: string; restartCount: number; ready: boolean; image: string; imageID: string }[] };
+};
+
+/** busybox httpd on :8080 answering with the pod's name (its hostname). */
+export const HTTPD = 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www';
+
+/** A Deployment of `replicas` busybox pods labelled app=NAME, spread evenly over the nodes (maxSkew 1). */
+export function spreadDeployment(name: string, replicas: number, command: string, namespace = 'default'): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          topologySpreadConstraints: [
+            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: name } } },
+          ],
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name, image: TOOLBOX_IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command], ports: [{ containerPort: 8080 }] }],
+        },
+      },
+    },
+  };
+}
+
+/** The Running pods labelled app=NAME, by node name. */
+export async function runningPods(app: string, namespace = 'default'): Promise<Pod[]> {
+  const list = JSON.parse(await kubectl(['-n', namespace, 'get', 'pods', '-l', `app=${app}`, '-o', 'json'])) as { items: Pod[] };
+  return list.items.filter((p) => p.status.phase === 'Running').sort((a, b) => (a.spec.nodeName < b.spec.nodeName ? -1 : 1));
+}
+
+/** The weft DaemonSet's pod on each node (namespace weft). */
+export async function weftPods(): Promise<Pod[]> {
+  const list = JSON.parse(await kubectl(['-n', 'weft', 'get', 'pods', '-l', 'app.kubernetes.io/name=weft', '-o', 'json'])) as { items: Pod[] };
+  return list.items.sort((a, b) => (a.spec.nodeName < b.spec.nodeName ? -1 : 1));
+}
