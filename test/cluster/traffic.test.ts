@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { sh } from '../../testbed/shell.ts';
 import {
   addOutside,
@@ -34,7 +34,7 @@ import {
   up,
 } from '../../tools/cluster/cluster.ts';
 import { WEFT_IMAGE_NAME, writeOverlay } from '../../tools/cluster/weft-overlay.ts';
-import { HTTPD, type Pod, runningPods, spreadDeployment, weftPods } from '../../tools/cluster/workloads.ts';
+import { allToAllFailures, HTTPD, type Pod, runningPods, spreadDeployment, weftPods } from '../../tools/cluster/workloads.ts';
 import { TOOLBOX_IMAGE, toolboxImageArchive, weftImageName } from '../../tools/image/build.ts';
 import { NODES, sleep, until } from './helpers.ts';
 
@@ -125,24 +125,17 @@ async function stopPings(pods: Pod[]): Promise<PingResult[]> {
   return out;
 }
 
-/** Every ring pod pings and fetches (HTTP) every other; the failures. */
-async function allToAll(pods: Pod[]): Promise<string[]> {
-  const ips = pods.map((p) => p.status.podIP!);
-  const probe =
-    `for ip in ${ips.join(' ')}; do ping -c1 -W2 $ip >/dev/null || echo "ping $ip failed"; ` +
-    `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080 | grep -q '^ring-' || echo "http $ip failed"; done; echo done`;
-  const failures: string[] = [];
-  for (const p of pods) {
-    const out = await kubectl(['exec', p.metadata.name, '--', 'sh', '-c', probe]);
-    if (!out.includes('done')) failures.push(`${p.metadata.name}: probe did not finish`);
-    failures.push(
-      ...out
-        .split('\n')
-        .filter((l) => l.includes('failed'))
-        .map((l) => `${p.metadata.name} (${p.spec.nodeName}): ${l}`),
-    );
-  }
-  return failures;
+/** What each fault test asserts of its pings: none lost, and they ran throughout. */
+function assertNoPingLost(t: ExecutionContext, results: PingResult[]): void {
+  t.log(results.map((r) => `${r.pair}: ${r.sent} sent, ${r.lost.length} lost`).join('; '));
+  t.deepEqual(
+    results.filter((r) => r.lost.length).map((r) => `${r.pair}: lost seq ${r.lost.join(',')}`),
+    [],
+  );
+  t.true(
+    results.every((r) => r.sent >= 20),
+    'pings ran throughout',
+  );
 }
 
 test.serial('weftd runs the image pinned by digest, with only NET_ADMIN and seccomp, and does its whole job', async (t) => {
@@ -260,15 +253,7 @@ test.serial('killing weftd on a node loses no ping between pods on different nod
   t.not(weftdPids(node)[0], pid, 'a new weftd process');
   await sleep(3000);
   const results = await stopPings(pods);
-  t.log(results.map((r) => `${r.pair}: ${r.sent} sent, ${r.lost.length} lost`).join('; '));
-  t.deepEqual(
-    results.filter((r) => r.lost.length).map((r) => `${r.pair}: lost seq ${r.lost.join(',')}`),
-    [],
-  );
-  t.true(
-    results.every((r) => r.sent >= 20),
-    'pings ran throughout',
-  );
+  assertNoPingLost(t, results);
 });
 
 test.serial('a rolling update of the DaemonSet to a new image tag loses no ping', async (t) => {
@@ -299,7 +284,6 @@ test.serial('a rolling update of the DaemonSet to a new image tag loses no ping'
   t.log(`rolled out in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await sleep(3000);
   const results = await stopPings(pods);
-  t.log(results.map((r) => `${r.pair}: ${r.sent} sent, ${r.lost.length} lost`).join('; '));
   const after = await weftPods();
   t.deepEqual(
     after.map((p) => `${p.spec.nodeName} ${p.spec.containers.find((c) => c.name === 'weftd')?.image} ${p.status.containerStatuses?.every((c) => c.ready)}`),
@@ -311,14 +295,7 @@ test.serial('a rolling update of the DaemonSet to a new image tag loses no ping'
     after.some((p) => before.includes(p.metadata.name)),
     'every weft pod was replaced',
   );
-  t.deepEqual(
-    results.filter((r) => r.lost.length).map((r) => `${r.pair}: lost seq ${r.lost.join(',')}`),
-    [],
-  );
-  t.true(
-    results.every((r) => r.sent >= 20),
-    'pings ran throughout',
-  );
+  assertNoPingLost(t, results);
 });
 
 test.serial("stopping a whole node and starting it again restores its pods' connectivity", async (t) => {
@@ -354,8 +331,8 @@ test.serial("stopping a whole node and starting it again restores its pods' conn
   });
   t.log(`${node} started again; Ready with its pods restarted after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const failures = await until(t, 'every ring pod reaches every other', 60_000, async () => {
-    const f = await allToAll(await ringPods());
+    const f = await allToAllFailures(await ringPods(), 'ring');
     return f.length === 0 ? f : undefined;
-  }).catch(async () => allToAll(await ringPods()));
+  }).catch(async () => allToAllFailures(await ringPods(), 'ring'));
   t.deepEqual(failures, [], `after ${node} restarted, each ring pod pings and fetches from all (${(await ringPods()).map((p) => p.status.podIP)})`);
 });

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { must } from '../../testbed/shell.ts';
 import { apiNodes, down, importImage, isReady, KUBECONFIG, kubectl, nodeExec, PINNED_OVERLAY, REPO, STATE, up } from '../../tools/cluster/cluster.ts';
-import { HTTPD, runningPods, spreadDeployment } from '../../tools/cluster/workloads.ts';
+import { allToAllFailures, HTTPD, runningPods, spreadDeployment } from '../../tools/cluster/workloads.ts';
 import { toolboxImageArchive } from '../../tools/image/build.ts';
 import { inNode, NODES, until } from './helpers.ts';
 
@@ -142,22 +142,7 @@ test.serial('weft installed with kubectl: pods talk across nodes, Services work,
   t.deepEqual([...new Set(pods.map((p) => p.spec.nodeName))].sort(), NODES, 'pods on all three nodes');
   for (const p of pods)
     t.true(inCidr(p.status.podIP!, cidrOf[p.spec.nodeName]!), `${p.metadata.name}: ${p.status.podIP} in ${p.spec.nodeName}'s ${cidrOf[p.spec.nodeName]}`);
-  const ips = pods.map((p) => p.status.podIP!);
-  // busybox's wget crashes in Debian's static build (NSS); nc speaks the HTTP.
-  const probe =
-    `for ip in ${ips.join(' ')}; do ping -c1 -W2 $ip >/dev/null || echo "ping $ip failed"; ` +
-    `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080 | grep -q '^web-' || echo "http $ip failed"; done; echo done`;
-  const failures: string[] = [];
-  for (const p of pods) {
-    const out = await kubectl(['exec', p.metadata.name, '--', 'sh', '-c', probe]);
-    t.regex(out, /done/);
-    failures.push(
-      ...out
-        .split('\n')
-        .filter((l) => l.includes('failed'))
-        .map((l) => `${p.metadata.name} (${p.spec.nodeName}): ${l}`),
-    );
-  }
+  const failures = await allToAllFailures(pods, 'web');
   t.deepEqual(failures, [], `each of 6 pods pings and fetches from all 6 (${6 * 6} pairs, ${6 * 4} across nodes)`);
 
   // --- 3. Services from every node, and from a pod ---

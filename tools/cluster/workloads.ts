@@ -47,3 +47,28 @@ export async function weftPods(): Promise<Pod[]> {
   const list = JSON.parse(await kubectl(['-n', 'weft', 'get', 'pods', '-l', 'app.kubernetes.io/name=weft', '-o', 'json'])) as { items: Pod[] };
   return list.items.sort((a, b) => (a.spec.nodeName < b.spec.nodeName ? -1 : 1));
 }
+
+/**
+ * Every pod pings and fetches (HTTP, HTTPD above) every pod's address,
+ * itself included; the failures, each naming the pod, its node and the
+ * address. busybox's wget crashes in Debian's static build (NSS), so nc
+ * speaks the HTTP; the answer must start with the Deployment's name.
+ */
+export async function allToAllFailures(pods: Pod[], app: string): Promise<string[]> {
+  const ips = pods.map((p) => p.status.podIP!);
+  const probe =
+    `for ip in ${ips.join(' ')}; do ping -c1 -W2 $ip >/dev/null || echo "ping $ip failed"; ` +
+    `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080 | grep -q '^${app}-' || echo "http $ip failed"; done; echo done`;
+  const failures: string[] = [];
+  for (const p of pods) {
+    const out = await kubectl(['exec', p.metadata.name, '--', 'sh', '-c', probe]);
+    if (!out.includes('done')) failures.push(`${p.metadata.name}: probe did not finish`);
+    failures.push(
+      ...out
+        .split('\n')
+        .filter((l) => l.includes('failed'))
+        .map((l) => `${p.metadata.name} (${p.spec.nodeName}): ${l}`),
+    );
+  }
+  return failures;
+}
