@@ -1,6 +1,6 @@
 // ADD: address, bridge, veth pair, pod-side configuration, masquerade and
 // anti-spoofing: one `ip -batch` on the node, one inside the pod's netns, and
-// one nft transaction when ipMasq or spoofCheck is on. Every value is
+// one nftables transaction when ipMasq or spoofCheck is on. Every value is
 // parsed before the first reservation, and every step after it is undone if
 // a later one fails: a failed ADD leaves no reservation, no veth, no nft
 // element, and no bridge that it created.

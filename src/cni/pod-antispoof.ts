@@ -13,7 +13,7 @@
 // left to the source check; router advertisements and redirects from pods,
 // which would steer other pods' traffic, are dropped.
 
-import type { NftCommand } from '../linux/nft.ts';
+import type { ElementChange, KeyType, NftCommand } from '../linux/nft.ts';
 import { type Address, formatAddress, parseAddress } from '../net/address.ts';
 
 export const ANTISPOOF_TABLE = 'weft-antispoof';
@@ -28,7 +28,7 @@ export type AntispoofSet = 'ports' | 'macs' | 'sources4' | 'sources6';
 /** One set element: its key's parts, e.g. [hostVeth, mac, address]. */
 export type AntispoofElement = { set: AntispoofSet; key: string[] };
 
-const SET_TYPES: Record<AntispoofSet, string[]> = {
+const SET_TYPES: Record<AntispoofSet, KeyType[]> = {
   ports: ['ifname'],
   macs: ['ifname', 'ether_addr'],
   sources4: ['ifname', 'ether_addr', 'ipv4_addr'],
@@ -94,6 +94,10 @@ export function antispoofScript(pod: PodSources): NftCommand[] {
   return [...tableCommands(), ...antispoofElements(pod).map((e) => elementCommand('add', e))];
 }
 
+function uniqueElements(elements: AntispoofElement[]): AntispoofElement[] {
+  return [...new Map(elements.map((e) => [`${e.set} ${e.key.join(' ')}`, e])).values()];
+}
+
 /**
  * DEL and GC: each element added, then deleted, in one transaction. Deleting
  * an element that is not there fails the whole transaction, and nft 1.0.6
@@ -101,9 +105,34 @@ export function antispoofScript(pod: PodSources): NftCommand[] {
  * the element (or the table) was there.
  */
 export function antispoofRemovalScript(elements: AntispoofElement[]): NftCommand[] {
-  const unique = [...new Map(elements.map((e) => [`${e.set} ${e.key.join(' ')}`, e])).values()];
+  const unique = uniqueElements(elements);
   if (unique.length === 0) return [];
   return [...tableCommands(), ...unique.map((e) => elementCommand('add', e)), ...unique.map((e) => elementCommand('delete', e))];
+}
+
+/** Elements as nfnetlink changes, one per set, each key field typed as its set declares it. */
+export function antispoofChanges(verb: 'add' | 'delete', elements: AntispoofElement[]): ElementChange[] {
+  const bySet = new Map<AntispoofSet, AntispoofElement[]>();
+  for (const e of elements) bySet.set(e.set, [...(bySet.get(e.set) ?? []), e]);
+  return [...bySet].map(([set, members]) => ({
+    verb,
+    family: 'bridge',
+    table: ANTISPOOF_TABLE,
+    set,
+    keys: members.map((e) => e.key.map((value, i) => ({ type: SET_TYPES[set][i]!, value }))),
+  }));
+}
+
+/**
+ * DEL and GC over nfnetlink: as the script above, each element added, then
+ * deleted, in one batch, so an element already gone does not fail it.
+ * NFT_MSG_DESTROYSETELEM would say this in one message, but only kernels
+ * from 6.3 have it; the pair works on every kernel nft 1.0.6 runs on, at the
+ * cost of a few bytes more, and needs no probe.
+ */
+export function antispoofRemovalChanges(elements: AntispoofElement[]): ElementChange[] {
+  const unique = uniqueElements(elements);
+  return [...antispoofChanges('add', unique), ...antispoofChanges('delete', unique)];
 }
 
 /** What `nft -j list table bridge weft-antispoof` holds, parsed. */

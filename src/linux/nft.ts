@@ -1,5 +1,33 @@
+// nftables from the plugin: scripts and listings through the `nft` program,
+// and, on Bun, set elements straight over nfnetlink, which spares ADD and DEL
+// a process each (see docs/plugin.md).
 import { spawnSync } from 'node:child_process';
 import { nftLine } from './command-words.ts';
+import { describeChange, type ElementChange, encodeElementBatch, readBatchAnswer } from './netlink/nftables.ts';
+import { errnoText, NfnlSocket } from './netlink/socket.ts';
+
+export type { ElementChange, KeyField, KeyType } from './netlink/nftables.ts';
+
+/** Whether set elements can go over nfnetlink: on Bun (the plugin), which has the FFI to do it. */
+export const ELEMENTS_OVER_NETLINK = process.versions.bun !== undefined;
+
+const ENOENT = 2;
+
+/** The kernel refused an element batch; nothing of it was applied. */
+export class NftElementsError extends Error {
+  readonly errno: number;
+
+  constructor(message: string, errno: number) {
+    super(message);
+    this.name = 'NftElementsError';
+    this.errno = errno;
+  }
+
+  /** The table or a set the batch names does not exist. */
+  get missing(): boolean {
+    return this.errno === ENOENT;
+  }
+}
 
 /** One nft command as its words, e.g. ['add', 'table', 'inet', 'weft']. */
 export type NftCommand = readonly string[];
@@ -29,5 +57,30 @@ export function nftList(what: NftCommand): unknown[] | undefined {
     return Array.isArray(listed) ? listed : [];
   } catch (err) {
     throw new Error(`nft -j list ${what.join(' ')} printed no JSON: is nftables built with JSON support?`, { cause: err });
+  }
+}
+
+/**
+ * The process's one nfnetlink socket, never closed: the kernel closes it at
+ * exit. Closing a socket whose batch deleted elements waits until the kernel
+ * has freed them (nf_tables flushes its release work, an RCU grace period of
+ * about 10 ms, when any nfnetlink socket goes); DEL deletes its elements
+ * before its veth, whose deletion waits longer than that, so at exit there is
+ * nothing left to wait for.
+ */
+let shared: { socket: NfnlSocket; nextSeq: number } | undefined;
+
+/** Applies element changes as one nf_tables transaction over nfnetlink (Bun only: see ELEMENTS_OVER_NETLINK). */
+export function nftElements(changes: ElementChange[]): void {
+  if (changes.length === 0) return;
+  shared ??= { socket: NfnlSocket.open(), nextSeq: 1 };
+  const { socket } = shared;
+  const batch = encodeElementBatch(changes, shared.nextSeq);
+  shared.nextSeq = batch.last + 1;
+  socket.send(batch.bytes);
+  const refusal = readBatchAnswer(batch, () => socket.receive());
+  if (refusal) {
+    const what = refusal.change ? describeChange(refusal.change) : 'the transaction';
+    throw new NftElementsError(`nfnetlink: ${what}: ${errnoText(refusal.errno)}${refusal.detail ? ` (${refusal.detail})` : ''}`, refusal.errno);
   }
 }

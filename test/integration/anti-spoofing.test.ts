@@ -4,15 +4,17 @@
 // anywhere. Every forgery also runs with "spoofCheck": false, where it must
 // get through, so each check can fail.
 
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
 import { hostVethName } from '../../src/cni/host-veth.ts';
-import { cnitool, execWeft, footprint, makeNetwork, type Run, type TestNetwork } from '../../testbed/cni.ts';
-import { cnitoolContainerId } from '../../testbed/cnitool.ts';
+import { cnitool, execWeft, footprint, makeNetwork, type Run, reservations, type TestNetwork } from '../../testbed/cni.ts';
+import { cnitoolContainerId, parseJson } from '../../testbed/cnitool.ts';
 import { makeNetns, type Netns, uniqueSuffix } from '../../testbed/fixtures.ts';
 import { ipJson, ping } from '../../testbed/netns.ts';
 import { antispoofElementsOf } from '../../testbed/nft-elements.ts';
+import { DIST } from '../../testbed/paths.ts';
 import { must, sh } from '../../testbed/shell.ts';
 import { countingPath } from '../../testbed/tool-path.ts';
 
@@ -150,37 +152,125 @@ async function run(verb: string, pod: Netns, containerId: string, PATH: string, 
   return execWeft(attachmentEnv(verb, pod, containerId, PATH), JSON.stringify(conf));
 }
 
-test('ADD adds the elements in one nft run, CHECK names one removed by hand, DEL removes them in one nft run', async (t) => {
-  const net = await makeNetwork(t);
-  const pod = await makeNetns(t);
+/**
+ * A node of its own: a network namespace where the plugin runs as on a fresh
+ * node, so its nftables tables start absent and can be broken by hand
+ * without touching the host's (other tests' pods rely on those).
+ */
+async function makeNode(t: ExecutionContext) {
+  const node = await makeNetns(t);
   const nft = await countingPath(t, 'nft');
-  const id = `as-${uniqueSuffix()}`;
-  const veth = hostVethName(id, 'eth0');
-  t.teardown(() => run('DEL', pod, id, nft.PATH, net.pluginConf));
+  return {
+    name: node.name,
+    nft,
+    run: async (verb: string, pod: Netns, containerId: string, conf: Record<string, unknown>): Promise<Run> => {
+      const r = await execa('ip', ['netns', 'exec', node.name, join(DIST, 'weft')], {
+        env: attachmentEnv(verb, pod, containerId, nft.PATH),
+        extendEnv: false,
+        input: JSON.stringify(conf),
+        reject: false,
+      });
+      return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: parseJson(r.stdout) };
+    },
+    /** nft as an operator runs it on that node. */
+    nftHere: (args: string[]) => must('ip', ['netns', 'exec', node.name, 'nft', ...args]),
+    /** "set key . key" for each anti-spoofing element of `veth` on that node, sorted. */
+    elementsOf: async (veth: string): Promise<string[]> => {
+      const r = await sh('ip', ['netns', 'exec', node.name, 'nft', '-j', 'list', 'table', 'bridge', 'weft-antispoof']);
+      if (r.exitCode !== 0) return [];
+      const sets = (JSON.parse(r.stdout) as { nftables: { set?: { name: string; elem?: (string | { concat: string[] })[] } }[] }).nftables;
+      return sets
+        .flatMap((o) => (o.set?.elem ?? []).map((e) => `${o.set!.name} ${typeof e === 'string' ? e : e.concat.join(' . ')}`))
+        .filter((e) => e.split(' ')[1] === veth)
+        .sort();
+    },
+  };
+}
 
-  const add = await run('ADD', pod, id, nft.PATH, net.pluginConf);
+test('the first ADD on a node makes the table with one nft run; later ADDs and DELs run none, and CHECK names a removed element', async (t) => {
+  const net = await makeNetwork(t);
+  const node = await makeNode(t);
+  const [first, second] = [await makeNetns(t), await makeNetns(t)];
+  const [id1, id2] = [`as-${uniqueSuffix()}`, `as-${uniqueSuffix()}`];
+  const veth = hostVethName(id2, 'eth0');
+
+  t.is((await node.run('ADD', first, id1, net.pluginConf)).exitCode, 0);
+  t.is(node.nft.runs(), 1, 'one nft process for the first ADD: the table, its sets and rules');
+  t.is((await node.elementsOf(hostVethName(id1, 'eth0'))).length, 3);
+
+  const add = await node.run('ADD', second, id2, net.pluginConf);
   t.is(add.exitCode, 0, add.stdout);
-  t.is(nft.runs(), 1, 'one nft process for ADD');
+  t.is(node.nft.runs(), 0, 'no nft process for an ADD once the table exists');
   const mac = (add.json as { interfaces: { mac: string }[] }).interfaces[2]!.mac;
-  const ip = `${net.prefix}2`;
-  t.deepEqual(await antispoofElementsOf(veth), [`macs ${veth} . ${mac}`, `ports ${veth}`, `sources4 ${veth} . ${mac} . ${ip}`]);
+  const ip = `${net.prefix}3`;
+  t.deepEqual(await node.elementsOf(veth), [`macs ${veth} . ${mac}`, `ports ${veth}`, `sources4 ${veth} . ${mac} . ${ip}`]);
 
   const withPrev = { ...net.pluginConf, prevResult: add.json };
-  const check = await run('CHECK', pod, id, nft.PATH, withPrev);
-  t.is(check.exitCode, 0, check.stdout);
-  await must('nft', ['delete', 'element', 'bridge', 'weft-antispoof', 'sources4', '{', `${veth} . ${mac} . ${ip}`, '}']);
-  const drifted = await run('CHECK', pod, id, nft.PATH, withPrev);
+  t.is((await node.run('CHECK', second, id2, withPrev)).exitCode, 0);
+  await node.nftHere(['delete', 'element', 'bridge', 'weft-antispoof', 'sources4', '{', `${veth} . ${mac} . ${ip}`, '}']);
+  const drifted = await node.run('CHECK', second, id2, withPrev);
   t.like(drifted.json, { code: 102 });
   t.regex(String(drifted.json?.msg), new RegExp(`anti-spoofing element ${veth} \\. ${mac} \\. ${ip.replace(/\./g, '\\.')} is missing from set sources4`));
 
-  nft.runs();
-  const del = await run('DEL', pod, id, nft.PATH, net.pluginConf);
+  node.nft.runs();
+  const del = await node.run('DEL', second, id2, net.pluginConf);
   t.is(del.exitCode, 0, del.stdout);
-  t.is(nft.runs(), 1, 'one nft process for DEL');
-  t.deepEqual(await antispoofElementsOf(veth), []);
-  t.is((await run('DEL', pod, id, nft.PATH, net.pluginConf)).exitCode, 0, 'a second DEL finds nothing and is fine');
+  t.is(node.nft.runs(), 0, 'no nft process for DEL, though one of its elements was already gone');
+  t.deepEqual(await node.elementsOf(veth), []);
+  t.is((await node.run('DEL', second, id2, net.pluginConf)).exitCode, 0, 'a second DEL finds nothing and is fine');
+  t.is(node.nft.runs(), 0);
+  t.is((await node.elementsOf(hostVethName(id1, 'eth0'))).length, 3, "the other pod's elements stay");
 });
 
+test('with the table deleted by hand, DEL is fine and creates nothing, and the next ADD makes it again with one nft run', async (t) => {
+  const net = await makeNetwork(t);
+  const node = await makeNode(t);
+  const [first, second] = [await makeNetns(t), await makeNetns(t)];
+  const [id1, id2] = [`as-${uniqueSuffix()}`, `as-${uniqueSuffix()}`];
+  t.is((await node.run('ADD', first, id1, net.pluginConf)).exitCode, 0);
+  await node.nftHere(['delete', 'table', 'bridge', 'weft-antispoof']);
+  node.nft.runs();
+
+  t.is((await node.run('DEL', first, id1, net.pluginConf)).exitCode, 0);
+  t.is(node.nft.runs(), 0);
+  t.is((await sh('ip', ['netns', 'exec', node.name, 'nft', 'list', 'table', 'bridge', 'weft-antispoof'])).exitCode, 1, 'DEL created no table');
+
+  t.is((await node.run('ADD', second, id2, net.pluginConf)).exitCode, 0);
+  t.is(node.nft.runs(), 1, 'the kernel said the table is missing, so ADD ran the nft script once');
+  t.is((await node.elementsOf(hostVethName(id2, 'eth0'))).length, 3);
+});
+
+test('an ADD that fails after adding its elements over nfnetlink removes them, still with no nft run', async (t) => {
+  const [net, failing] = [await makeNetwork(t), await makeNetwork(t)];
+  const node = await makeNode(t);
+  const [first, second] = [await makeNetns(t), await makeNetns(t)];
+  t.is((await node.run('ADD', first, `as-${uniqueSuffix()}`, net.pluginConf)).exitCode, 0);
+  node.nft.runs();
+  // The round-robin marker is written after the elements; a directory in its place fails it.
+  mkdirSync(join(failing.dataDir, failing.name, 'last_reserved_ip.0', 'blocker'), { recursive: true });
+  const id = `as-${uniqueSuffix()}`;
+  const r = await node.run('ADD', second, id, failing.pluginConf);
+  t.regex(String(r.json?.msg), /cannot write .*last_reserved_ip\.0/, r.stdout);
+  t.is(node.nft.runs(), 0);
+  t.deepEqual(await node.elementsOf(hostVethName(id, 'eth0')), [], 'no anti-spoofing element is left');
+  t.deepEqual(reservations(failing), []);
+});
+
+test('rules flushed by hand are not put back by ADD; CHECK reports them', async (t) => {
+  const net = await makeNetwork(t);
+  const node = await makeNode(t);
+  const [first, second] = [await makeNetns(t), await makeNetns(t)];
+  const [id1, id2] = [`as-${uniqueSuffix()}`, `as-${uniqueSuffix()}`];
+  t.is((await node.run('ADD', first, id1, net.pluginConf)).exitCode, 0);
+  await node.nftHere(['flush', 'chain', 'bridge', 'weft-antispoof', 'pod']);
+  const add = await node.run('ADD', second, id2, net.pluginConf);
+  t.is(add.exitCode, 0, add.stdout);
+  const check = await node.run('CHECK', second, id2, { ...net.pluginConf, prevResult: add.json });
+  t.like(check.json, { code: 102 });
+  t.regex(String(check.json?.msg), /chain pod of table bridge weft-antispoof has 0 rules, weft puts 6 there/);
+});
+
+// Masquerade's interval set stays on nft, and anti-spoofing rides in the same script.
 test('with ipMasq on too, ADD and DEL still run nft once each', async (t) => {
   const net = await makeNetwork(t, { extra: { ipMasq: true } });
   const pod = await makeNetns(t);
