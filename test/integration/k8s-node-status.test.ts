@@ -6,7 +6,6 @@
 // whole file. Needs tools/kube-tools.sh (and kubectl for the manifests).
 
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -113,6 +112,12 @@ test('readNode gives the compact view, and undefined for a missing node', async 
   t.is(await readNode(kc, 'no-such-node'), undefined);
 });
 
+// A port nothing listens on. Not one the kernel just handed out and took
+// back: tests running alongside may bind that one next (seen as ECONNRESET).
+// Port 2 is privileged, no test or tool here ever listens on it, and fetch
+// does not refuse it (port 1 is on the Fetch standard's list of bad ports).
+const CLOSED_PORT = 2;
+
 test('a missing node or an unreachable API server is named with the fix', async (t) => {
   const { kc, cp } = t.context;
   const missing = await t.throwsAsync(publishVtep(kc, 'no-such-node', vtep));
@@ -120,7 +125,7 @@ test('a missing node or an unreachable API server is named with the fix', async 
   t.is((missing?.cause as { code?: number } | undefined)?.code, 404, 'the API error is kept as the cause');
 
   const unreachable = loadKubeConfig({ kubeconfig: cp.kubeconfig });
-  unreachable.clusters[0] = { ...unreachable.clusters[0]!, server: `https://127.0.0.1:${await closedPort()}` };
+  unreachable.clusters[0] = { ...unreachable.clusters[0]!, server: `https://127.0.0.1:${CLOSED_PORT}` };
   const down = await t.throwsAsync(readNode(unreachable, 'st-a'));
   t.regex(down?.message ?? '', /cannot read node st-a: the API server did not answer \(ECONNREFUSED.*\); check that kube-apiserver is up/);
 });
@@ -222,15 +227,6 @@ async function inPod(t: ExecutionContext, cp: ControlPlane, token: string, names
     restoreEnv('KUBERNETES_SERVICE_HOST', saved.host);
     restoreEnv('KUBERNETES_SERVICE_PORT', saved.port);
   }
-}
-
-/** A port nothing listens on: one the kernel just handed out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function restoreEnv(name: string, value: string | undefined): void {
