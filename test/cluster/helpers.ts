@@ -1,5 +1,6 @@
 // What the cluster tests share: a shell line in a node, and polling.
 import type { ExecutionContext } from 'ava';
+import { eventually } from '../../testbed/eventually.ts';
 import { nodeExec } from '../../tools/cluster/cluster.ts';
 
 export const NODES = ['node1', 'node2', 'node3'];
@@ -12,19 +13,12 @@ export async function inNode(node: string, cmd: string): Promise<string> {
   return r.stdout;
 }
 
-/** Polls f every 0.5 s until it returns a value; after `ms`, rejects naming `what` and f's last error. */
+/** Polls f every 0.5 s until it returns a value; after `ms`, rejects naming `what` and f's last error (and logs it, for the TAP output). */
 export async function until<T>(t: ExecutionContext, what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(500);
+  try {
+    return await eventually(what, f, ms, 500);
+  } catch (err) {
+    t.log((err as Error).message);
+    throw err;
   }
-  t.log(`timed out: ${what}${last ? ` (last error: ${last})` : ''}`);
-  throw new Error(`timed out after ${ms / 1000} s: ${what}${last ? ` (last error: ${last})` : ''}`);
 }
