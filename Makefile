@@ -61,13 +61,13 @@ format: node_modules/.installed
 # Unit tests are pure; integration tests need root, netns, iproute2 and the
 # built plugin. `make test` runs both and the type check.
 test: deps typecheck lint build go-tools kube-tools pause-image
-	$(NODE) $(BIN)/ava $(AVA_FLAGS)
+	testbed/keep-host-tables.sh $(NODE) $(BIN)/ava $(AVA_FLAGS)
 
 unit: node_modules/.installed
 	$(NODE) $(BIN)/ava 'test/unit/**/*.test.ts'
 
 integration: deps build go-tools kube-tools pause-image
-	$(NODE) $(BIN)/ava 'test/integration/**/*.test.ts'
+	testbed/keep-host-tables.sh $(NODE) $(BIN)/ava 'test/integration/**/*.test.ts'
 
 # Property-based fuzzing of the built plugin (test/fuzz): FUZZ_RUNS cases per
 # property (default 2000) from a random seed, printed first so a failure can
@@ -77,7 +77,7 @@ FUZZ_RUNS ?= 2000
 fuzz: deps build
 	@seed=$${FUZZ_SEED:-$$(od -An -N4 -td4 /dev/urandom | tr -d ' ')}; \
 	echo "FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS)"; \
-	FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS) $(NODE) $(BIN)/ava $(AVA_FLAGS) test/fuzz/plugin.test.ts
+	FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS) testbed/keep-host-tables.sh $(NODE) $(BIN)/ava $(AVA_FLAGS) test/fuzz/plugin.test.ts
 
 # weft on Bun and on Node against the reference plugins and both runtimes'
 # floors; BENCH_ARGS as for the other benches (e.g. '--iterations 20').
