@@ -13,7 +13,7 @@
 // left to the source check; router advertisements and redirects from pods,
 // which would steer other pods' traffic, are dropped.
 
-import type { ElementChange, KeyType, NftCommand } from '../linux/nft.ts';
+import { type ElementChange, type KeyType, type NftCommand, separated } from '../linux/nft.ts';
 import { type Address, formatAddress, parseAddress } from '../net/address.ts';
 
 export const ANTISPOOF_TABLE = 'weft-antispoof';
@@ -58,7 +58,7 @@ const RULES: Record<'prerouting' | 'pod', string[][]> = {
 function tableCommands(): NftCommand[] {
   const commands: NftCommand[] = [['add', 'table', ...TABLE]];
   for (const [set, type] of Object.entries(SET_TYPES)) {
-    commands.push(['add', 'set', ...TABLE, set, '{', 'type', ...type.flatMap((t, i) => (i === 0 ? [t] : ['.', t])), ';', '}']);
+    commands.push(['add', 'set', ...TABLE, set, '{', 'type', ...separated(type, '.'), ';', '}']);
   }
   // Before anything else on the bridge sees the frame (the reference bridge plugin's macspoofchk uses the same priority).
   commands.push(
@@ -86,7 +86,7 @@ export function attachmentElements(hostVeth: string, macs: string[], addresses: 
 }
 
 function elementCommand(verb: 'add' | 'delete', e: AntispoofElement): NftCommand {
-  return [verb, 'element', ...TABLE, e.set, '{', ...e.key.flatMap((k, i) => (i === 0 ? [k] : ['.', k])), '}'];
+  return [verb, 'element', ...TABLE, e.set, '{', ...separated(e.key, '.'), '}'];
 }
 
 /** ADD: the table asserted and the pod's elements added. */

@@ -7,7 +7,7 @@
 // Calico's cali40all-vxlan-net set. Event passes change only the set's
 // elements, and only when the peers changed; the periodic pass re-asserts
 // the whole table.
-import { type NftCommand, nftApply } from '../linux/nft.ts';
+import { type NftCommand, nftApply, separated } from '../linux/nft.ts';
 import { type Cidr, formatCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import type { PassKind } from './scheduler.ts';
@@ -23,7 +23,7 @@ const T = ['inet', VXLAN_INGRESS_TABLE] as const;
 const BASE_CHAIN = ['priority', '-10', ';', 'policy', 'accept', ';', '}'];
 
 /** `{ a , b }` as words; never empty (callers skip an empty list). */
-const elements = (items: string[]): string[] => ['{', ...items.flatMap((x, i) => (i === 0 ? [x] : [',', x])), '}'];
+const elements = (items: string[]): string[] => ['{', ...separated(items, ','), '}'];
 
 function rules(spec: VxlanIngressSpec): NftCommand[] {
   const vxlan = ['udp', 'dport', String(spec.port)];

@@ -32,12 +32,22 @@ export class NftElementsError extends Error {
 /** One nft command as its words, e.g. ['add', 'table', 'inet', 'weft']. */
 export type NftCommand = readonly string[];
 
+/** `words` with `separator` between each two, as nft writes set elements (`,`) and concatenations (`.`). */
+export function separated(words: readonly string[], separator: string): string[] {
+  return words.flatMap((w, i) => (i === 0 ? [w] : [separator, w]));
+}
+
+/** Runs `nft`; its stderr on one line. */
+function runNft(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const child = spawnSync('nft', args, { input, encoding: 'utf8' });
+  if (child.error) throw new Error(`cannot run nft: ${child.error.message}: install nftables`, { cause: child.error });
+  return { status: child.status, stdout: child.stdout, stderr: child.stderr.trim().replace(/\n/g, '; ') };
+}
+
 /** Applies nft commands as one atomic transaction. */
 export function nftApply(commands: NftCommand[]): void {
-  const script = `${commands.map(nftLine).join('\n')}\n`;
-  const child = spawnSync('nft', ['-f', '-'], { input: script, encoding: 'utf8' });
-  if (child.error) throw new Error(`cannot run nft: ${child.error.message}: install nftables`, { cause: child.error });
-  if (child.status !== 0) throw new Error(`nft: ${child.stderr.trim().replace(/\n/g, '; ')}`);
+  const child = runNft(['-f', '-'], `${commands.map(nftLine).join('\n')}\n`);
+  if (child.status !== 0) throw new Error(`nft: ${child.stderr}`);
 }
 
 /**
@@ -46,11 +56,10 @@ export function nftApply(commands: NftCommand[]): void {
  */
 export function nftList(what: NftCommand): unknown[] | undefined {
   nftLine(what); // the same word checks as a script line, though these go in as arguments
-  const child = spawnSync('nft', ['-j', 'list', ...what], { encoding: 'utf8' });
-  if (child.error) throw new Error(`cannot run nft: ${child.error.message}: install nftables`, { cause: child.error });
+  const child = runNft(['-j', 'list', ...what]);
   if (child.status !== 0) {
     if (child.stderr.includes('No such file or directory')) return undefined;
-    throw new Error(`nft -j list ${what.join(' ')}: ${child.stderr.trim().replace(/\n/g, '; ')}`);
+    throw new Error(`nft -j list ${what.join(' ')}: ${child.stderr}`);
   }
   try {
     const listed = (JSON.parse(child.stdout) as { nftables?: unknown }).nftables;
