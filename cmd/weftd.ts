@@ -29,13 +29,28 @@ void yargs(hideBin(process.argv))
           type: 'string',
           describe: 'net-conf.json with cluster-wide defaults (network, vni, port, mtu, directRouting, ipMasq); flags win',
         })
-        .option('cluster-cidr', { type: 'array', string: true, describe: 'the cluster\'s pod network (repeatable; net-conf "network")' })
-        .option('vni', { type: 'number', describe: `VXLAN network identifier; the device is weft.<vni> (default ${WEFTD_DEFAULTS.vni})` })
+        .option('cluster-cidr', {
+          type: 'array',
+          string: true,
+          describe: 'the cluster\'s pod networks, IPv4 and/or IPv6, e.g. 10.244.0.0/16,fd00:10:244::/56 (repeatable or comma-separated; net-conf "network")',
+        })
+        .option('vni', {
+          type: 'number',
+          describe: `VXLAN network identifier; the devices are weft.<vni> (IPv4 underlay) and weft6.<vni> (IPv6 underlay) (default ${WEFTD_DEFAULTS.vni})`,
+        })
         .option('port', { type: 'number', describe: `VXLAN UDP port (default ${WEFTD_DEFAULTS.port})` })
-        .option('iface', { type: 'array', string: true, describe: 'underlay interface name or address (repeatable, first match wins)' })
+        .option('iface', {
+          type: 'array',
+          string: true,
+          describe: 'underlay interface name or address (repeatable; per family, the first match with an address of it wins)',
+        })
         .option('iface-regex', { type: 'array', string: true, describe: 'underlay interface name or address regex (repeatable)' })
-        .option('iface-can-reach', { type: 'string', describe: 'use the interface that routes to this address' })
-        .option('mtu', { type: 'number', describe: 'pod MTU (default: underlay MTU - 50)' })
+        .option('iface-can-reach', {
+          type: 'array',
+          string: true,
+          describe: 'use the interface and source address that route to this address, IPv4 or IPv6 (repeatable or comma-separated, at most one per family)',
+        })
+        .option('mtu', { type: 'number', describe: 'VXLAN device and pod MTU (default: per device, underlay MTU - 50 over IPv4, - 70 over IPv6)' })
         .option('subnet-file', { type: 'string', describe: `where the CNI plugin reads this node's subnet (default ${WEFTD_DEFAULTS.subnetFile})` })
         .option('ip-masq', { type: 'boolean', describe: 'masquerade pod traffic leaving the cluster network (default false)' })
         .option('bridge', {

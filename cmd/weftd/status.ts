@@ -3,27 +3,31 @@
 // (readiness, and the nodes it leaves out and why).
 import { get } from 'node:http';
 import { parseListenAddress, SKIPPED_PATH } from '../../src/daemon/health.ts';
-import { deviceName, readDevice } from '../../src/overlay/device.ts';
+import { deviceName, localAddressOf, readDevice } from '../../src/overlay/device.ts';
 import { readOverlayState } from '../../src/overlay/kernel-state.ts';
 import type { OverlayState, Skipped } from '../../src/overlay/types.ts';
 import { readSubnetFile, type SubnetFile } from '../../src/subnet/subnet-file.ts';
 import { messageOf } from '../../src/text/error-message.ts';
 
-export type PeerRow = { podCidr: string; via: string; vtepMac?: string; vtepIp?: string };
+/** One remote pod CIDR: its route's next hop and device, and the VTEP that next hop resolves to. */
+export type PeerRow = { podCidr: string; via: string; dev: string; vtepMac?: string; vtepIp?: string };
 
-/** Joins route → neighbour → FDB into one row per remote pod CIDR. */
+/** Joins route → neighbour → FDB (each on the route's device) into one row per remote pod CIDR. */
 export function peerRows(state: OverlayState): PeerRow[] {
   return state.routes
     .map((r) => {
-      const mac = state.neighbors.find((n) => n.ip === r.via)?.mac;
-      const ip = mac ? state.fdb.find((f) => f.mac === mac)?.dst : undefined;
-      return { podCidr: r.dst, via: r.via, vtepMac: mac, vtepIp: ip };
+      const mac = state.neighbors.find((n) => n.dev === r.dev && n.ip === r.via)?.mac;
+      const ip = mac ? state.fdb.find((f) => f.dev === r.dev && f.mac === mac)?.dst : undefined;
+      return { podCidr: r.dst, via: r.via, dev: r.dev, vtepMac: mac, vtepIp: ip };
     })
     .sort((a, b) => (a.podCidr < b.podCidr ? -1 : 1));
 }
 
+export type DeviceStatus = { name: string; exists: boolean; mtu?: number; mac?: string; local?: string; port?: number };
+
 export type NodeStatus = {
-  device: { name: string; exists: boolean; mtu?: number; mac?: string; local?: string; port?: number };
+  /** The VXLAN device over each underlay family: weft.<vni> (IPv4), weft6.<vni> (IPv6). */
+  devices: DeviceStatus[];
   subnetFile: { path: string; content?: SubnetFile; problem?: string };
   readiness: string;
   peers: PeerRow[];
@@ -63,10 +67,15 @@ async function skippedNodes(healthAddr: string): Promise<Skipped[] | undefined> 
   }
 }
 
-export async function nodeStatus(vni: number, subnetFile: string, healthAddr: string): Promise<NodeStatus> {
-  const name = deviceName(vni);
+function deviceStatus(name: string): DeviceStatus {
   const link = readDevice(name);
-  const data = link?.linkinfo?.info_data;
+  if (!link) return { name, exists: false };
+  return { name, exists: true, mtu: link.mtu, mac: link.address, local: localAddressOf(link), port: link.linkinfo?.info_data?.port };
+}
+
+export async function nodeStatus(vni: number, subnetFile: string, healthAddr: string): Promise<NodeStatus> {
+  const devices = ([4, 6] as const).map((family) => deviceStatus(deviceName(vni, family)));
+  const present = devices.filter((d) => d.exists).map((d) => d.name);
   let file: NodeStatus['subnetFile'] = { path: subnetFile };
   try {
     file = { path: subnetFile, content: readSubnetFile(subnetFile) };
@@ -75,29 +84,43 @@ export async function nodeStatus(vni: number, subnetFile: string, healthAddr: st
   }
   const [ready, skipped] = await Promise.all([readiness(healthAddr), skippedNodes(healthAddr)]);
   return {
-    device: link ? { name, exists: true, mtu: link.mtu, mac: link.address, local: data?.local, port: data?.port } : { name, exists: false },
+    devices,
     subnetFile: file,
     readiness: ready,
-    peers: link ? peerRows(readOverlayState(name)) : [],
+    peers: present.length > 0 ? peerRows(readOverlayState(present)) : [],
     ...(skipped ? { skipped } : {}),
   };
+}
+
+function deviceLines(devices: DeviceStatus[]): string[] {
+  const present = devices.filter((d) => d.exists);
+  if (present.length === 0) {
+    return [`device:      ${devices.map((d) => d.name).join(' and ')} do not exist (weftd has not started here, or uses another --vni)`];
+  }
+  return present.map((d) => `device:      ${d.name} mac ${d.mac} mtu ${d.mtu} local ${d.local} port ${d.port}`);
 }
 
 export function renderStatus(s: NodeStatus): string {
   const lines = [
     `weftd:       ${s.readiness}`,
-    s.device.exists
-      ? `device:      ${s.device.name} mac ${s.device.mac} mtu ${s.device.mtu} local ${s.device.local} port ${s.device.port}`
-      : `device:      ${s.device.name} does not exist (weftd has not started here, or uses another --vni)`,
+    ...deviceLines(s.devices),
     s.subnetFile.content
       ? `subnet file: ${s.subnetFile.path}: ${s.subnetFile.content.subnets.map((x) => x.subnet).join(', ')} mtu ${s.subnetFile.content.mtu} ipMasq ${s.subnetFile.content.ipMasq}`
       : `subnet file: ${s.subnetFile.problem}`,
     `peers:       ${s.peers.length}`,
   ];
   if (s.peers.length > 0) {
-    lines.push('  POD CIDR            VIA             VTEP MAC           VTEP IP');
+    // IPv6 CIDRs and addresses are wider than IPv4's: the columns fit the widest.
+    const cidrWidth = Math.max(19, ...s.peers.map((p) => p.podCidr.length));
+    const viaWidth = Math.max(15, ...s.peers.map((p) => p.via.length));
+    const devWidth = Math.max(8, ...s.peers.map((p) => p.dev.length));
+    lines.push(`  ${'POD CIDR'.padEnd(cidrWidth)} ${'VIA'.padEnd(viaWidth)} ${'DEVICE'.padEnd(devWidth)} ${'VTEP MAC'.padEnd(18)} VTEP IP`);
     for (const p of s.peers) {
-      lines.push(`  ${p.podCidr.padEnd(19)} ${p.via.padEnd(15)} ${(p.vtepMac ?? 'MISSING').padEnd(18)} ${p.vtepIp ?? 'MISSING'}`);
+      // A direct route has no neighbour or FDB entry: its next hop is the peer's underlay address.
+      const direct = !s.devices.some((d) => d.name === p.dev);
+      const mac = direct ? '-' : (p.vtepMac ?? 'MISSING');
+      const ip = direct ? `${p.via} (direct)` : (p.vtepIp ?? 'MISSING');
+      lines.push(`  ${p.podCidr.padEnd(cidrWidth)} ${p.via.padEnd(viaWidth)} ${p.dev.padEnd(devWidth)} ${mac.padEnd(18)} ${ip}`);
     }
   }
   lines.push(`skipped:     ${s.skipped ? s.skipped.length : 'unknown (weftd not reachable)'}`);

@@ -9,7 +9,7 @@ import { findRange, hostCidr } from '../ipam/range.ts';
 import { makeStoreDir, recordLastReserved, releaseAddress, removeStoreDir, reserve, storeDir } from '../ipam/store.ts';
 import { type IpCommand, IpCommandError, ipBatch, linkAdd, linkDel, linkSet } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
-import { ensureSysctl } from '../linux/sysctl.ts';
+import { ensureNetSysctlIn, ensureSysctl } from '../linux/sysctl.ts';
 import { linkExists, readSysfsLink, type SysfsLink } from '../linux/sysfs.ts';
 import { formatAddress } from '../net/address.ts';
 import { macForName } from '../net/mac.ts';
@@ -230,6 +230,15 @@ function wireHostSide(
 
 function configurePod(inv: Invocation, assigned: Assigned[], routes: Route[]): void {
   const dev = inv.ifname;
+  // Before the link comes up, so the pod neither solicits nor takes a router
+  // advertisement: its routes are static, and one could only add others.
+  if (assigned.some((a) => a.address.family === 6)) {
+    try {
+      ensureNetSysctlIn(inv.netns, ['ipv6', 'conf', dev, 'accept_ra'], '0');
+    } catch (err) {
+      throw kernelError(`cannot turn off router advertisements on ${dev} in ${inv.netns}`, err);
+    }
+  }
   const commands: IpCommand[] = [
     ...assigned.map((a) => ['addr', 'add', a.cidr, 'dev', dev, ...(a.address.family === 6 ? ['nodad'] : [])]),
     linkSet(dev, 'up'),

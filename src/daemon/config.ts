@@ -2,7 +2,7 @@
 // here once, so the run loop trusts them. A setting that reaches a kernel
 // command leaves here parsed (a Cidr) or in canonical form, never as typed.
 
-import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
+import { type Cidr, type Family, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { SUBNET_FILE_PATH } from '../subnet/subnet-file.ts';
 import { messageOf } from '../text/error-message.ts';
 import { quote } from '../text/quote.ts';
@@ -18,7 +18,7 @@ export type DaemonConfig = {
   vni: number;
   port: number;
   underlay: UnderlayOptions;
-  /** undefined: the underlay's MTU minus the 50 bytes of VXLAN over IPv4. */
+  /** undefined: each VXLAN device's underlay MTU minus VXLAN_OVERHEAD of its family. */
   mtu: number | undefined;
   subnetFile: string;
   ipMasq: boolean;
@@ -38,7 +38,8 @@ export type DaemonConfig = {
   cniConfName: string;
 };
 
-export const VXLAN_OVERHEAD = 50;
+/** Bytes VXLAN adds to an inner frame over each underlay family: outer IP header (20 or 40), UDP 8, VXLAN 8, inner Ethernet 14. */
+export const VXLAN_OVERHEAD: Record<Family, number> = { 4: 50, 6: 70 };
 
 export const WEFTD_DEFAULTS = {
   vni: 1,
@@ -64,7 +65,7 @@ export type RunFlags = {
   port?: number;
   iface?: string[];
   ifaceRegex?: string[];
-  ifaceCanReach?: string;
+  ifaceCanReach?: string[];
   mtu?: number;
   subnetFile?: string;
   ipMasq?: boolean;
@@ -84,33 +85,70 @@ function seconds(flag: string, value: number): number {
   return Math.round(value * 1000);
 }
 
-/** The cluster's pod networks; `source` names where they came from, for the error. */
-/** The shortest IPv4 cluster network weftd takes. */
-export const MIN_CLUSTER_PREFIX = 8;
+/**
+ * The shortest cluster network weftd takes, per family. IPv6: with
+ * kube-controller-manager's default /64 node CIDRs, a /48 already holds
+ * 65536 nodes (it allows at most 16 bits between the two).
+ */
+export const MIN_CLUSTER_PREFIX: Record<Family, number> = { 4: 8, 6: 48 };
+const EXAMPLE: Record<Family, string> = { 4: '10.244.0.0/16', 6: 'fd00:10:244::/56' };
 
+/**
+ * The cluster's pod networks, of either family, each text one CIDR or
+ * several joined by commas (kube-controller-manager's form); `source` names
+ * where they came from, for the error.
+ */
 export function parseClusterCidrs(texts: string[], source = '--cluster-cidr'): Cidr[] {
-  if (texts.length === 0)
-    throw new Error('--cluster-cidr is required (or net-conf "network"): pass the cluster\'s pod network, e.g. --cluster-cidr 10.244.0.0/16');
-  return texts.map((t) => {
-    const c = parseCidr(t);
-    if (c?.family !== 4) throw new Error(`${source} ${quote(t)} is not an IPv4 CIDR: write it like 10.244.0.0/16`);
-    if (c.host !== c.network) throw new Error(`${source} ${quote(t)} has bits set after its prefix: did you mean ${formatCidr(c)}?`);
-    // weftd accepts forwarding and skips masquerade for the cluster network:
-    // a /0 or a /4 would open the node's forwarding to the whole internet.
-    if (c.prefix < MIN_CLUSTER_PREFIX) {
-      throw new Error(`${source} ${quote(t)} is far wider than a pod network: use a /${MIN_CLUSTER_PREFIX} or longer prefix, e.g. 10.244.0.0/16`);
-    }
-    return c;
-  });
+  if (texts.length === 0) {
+    throw new Error(
+      `--cluster-cidr is required (or net-conf "network"): pass the cluster's pod networks, e.g. --cluster-cidr ${EXAMPLE[4]} or --cluster-cidr ${EXAMPLE[4]},${EXAMPLE[6]}`,
+    );
+  }
+  return texts
+    .flatMap((text) => text.split(','))
+    .map((piece) => {
+      const t = piece.trim();
+      const c = parseCidr(t);
+      if (!c) throw new Error(`${source} ${quote(t)} is not a CIDR: write it like ${EXAMPLE[4]} or ${EXAMPLE[6]}`);
+      if (c.host !== c.network) throw new Error(`${source} ${quote(t)} has bits set after its prefix: did you mean ${formatCidr(c)}?`);
+      // weftd accepts forwarding and skips masquerade for the cluster network:
+      // a /0 or a /4 would open the node's forwarding to the whole internet.
+      const min = MIN_CLUSTER_PREFIX[c.family];
+      if (c.prefix < min) {
+        throw new Error(
+          `${source} ${quote(t)} is far wider than a pod network: use a /${min} or longer ${c.family === 4 ? 'IPv4' : 'IPv6'} prefix, e.g. ${EXAMPLE[c.family]}`,
+        );
+      }
+      return c;
+    });
 }
 
-/** The address in canonical form; only an address may reach `ip route get`. */
-function parseReachable(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const address = parseAddress(text);
-  if (!address)
-    throw new Error(`--iface-can-reach ${quote(text)} is not an IP address: give the address of a host the underlay reaches, e.g. --iface-can-reach 10.0.0.1`);
-  return formatAddress(address);
+/**
+ * Canonical addresses, at most one per family; only an address may reach
+ * `ip route get`. Commas separate them too, so that WEFTD_IFACE_CAN_REACH,
+ * one variable, can name both.
+ */
+function parseReachable(texts: string[]): string[] {
+  const seen = new Map<Family, string>();
+  return texts
+    .flatMap((t) => t.split(','))
+    .map((piece) => {
+      const text = piece.trim();
+      const address = parseAddress(text);
+      if (!address) {
+        throw new Error(
+          `--iface-can-reach ${quote(text)} is not an IP address: give the address of a host the underlay reaches, e.g. --iface-can-reach 10.0.0.1 or --iface-can-reach 2001:db8::1`,
+        );
+      }
+      const other = seen.get(address.family);
+      if (other !== undefined) {
+        throw new Error(
+          `--iface-can-reach ${quote(other)} and ${quote(text)} are both ${address.family === 4 ? 'IPv4' : 'IPv6'}: give at most one address per family (one IPv4, one IPv6)`,
+        );
+      }
+      seen.set(address.family, text);
+      return formatAddress(address);
+    });
 }
 
 function checkRegexes(patterns: string[]): string[] {
@@ -151,7 +189,7 @@ export function resolveDaemonConfig(flags: RunFlags, file: NetConfFile): DaemonC
     clusterCidrs: flags.clusterCidr?.length ? parseClusterCidrs(flags.clusterCidr) : parseClusterCidrs(file.network ?? [], 'net-conf "network"'),
     vni,
     port,
-    underlay: { iface: flags.iface ?? [], ifaceRegex: checkRegexes(flags.ifaceRegex ?? []), ifaceCanReach: parseReachable(flags.ifaceCanReach) },
+    underlay: { iface: flags.iface ?? [], ifaceRegex: checkRegexes(flags.ifaceRegex ?? []), ifaceCanReach: parseReachable(flags.ifaceCanReach ?? []) },
     mtu,
     subnetFile: flags.subnetFile ?? WEFTD_DEFAULTS.subnetFile,
     ipMasq: flags.ipMasq ?? file.ipMasq ?? WEFTD_DEFAULTS.ipMasq,

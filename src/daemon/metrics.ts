@@ -8,6 +8,12 @@ export function createMetrics() {
   return {
     registry,
     peers: new Gauge({ name: 'weft_peers_programmed', help: 'Other nodes whose routes, neighbours and FDB entries are programmed', registers: [registry] }),
+    podCidrs: new Gauge({
+      name: 'weft_peer_pod_cidrs_programmed',
+      help: "Other nodes' pod CIDRs routed through the overlay, by family (4, 6)",
+      labelNames: ['family'],
+      registers: [registry],
+    }),
     skippedNodes: new Gauge({
       name: 'weft_nodes_skipped',
       help: 'Nodes left out of the overlay, by reason: not-ready, malformed, conflict, kernel-refused',
@@ -30,8 +36,8 @@ export function createMetrics() {
     }),
     deviceRecreated: new Counter({
       name: 'weft_vxlan_device_changes_total',
-      help: 'VXLAN device created, recreated or fixed',
-      labelNames: ['action'],
+      help: 'VXLAN device (weft.<vni> over IPv4, weft6.<vni> over IPv6) created, recreated or fixed',
+      labelNames: ['action', 'device'],
       registers: [registry],
     }),
     watchRestarts: new Counter({ name: 'weft_watch_restarts_total', help: 'Node watch restarts, by reason', labelNames: ['reason'], registers: [registry] }),

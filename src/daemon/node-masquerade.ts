@@ -3,9 +3,12 @@
 // the forwarding of pod traffic, which a default-drop FORWARD policy would
 // lose: by the interface it arrives on and by connection state, never by
 // destination alone, and after the operator's and kube-proxy's own rules.
+// The same chains for each family the cluster has, in that family's tables
+// (iptables, ip6tables); a family the cluster lacks gets nothing.
 
-import { type ChainRules, ensureChains, type Jump, type Rule } from '../linux/iptables.ts';
-import { type Cidr, formatCidr } from '../net/address.ts';
+import { type ChainRules, ensureChains, type Rule, type Ruleset } from '../linux/iptables.ts';
+import { type Cidr, type Family, formatCidr } from '../net/address.ts';
+import type { DirectRoute } from '../overlay/route-choice.ts';
 import type { PassKind } from './scheduler.ts';
 
 export const NAT_CHAIN = 'WEFT-POSTROUTING';
@@ -18,15 +21,21 @@ const LEGACY_FORWARD_JUMP = 'weft-forward';
 export type PodInterfaces = {
   /** The plugin's node bridge: this node's pods. */
   bridge: string;
-  /** The VXLAN device: peers' pods and hosts, after the VXLAN ingress filter. */
-  overlay: string;
-  /** With direct routing: the underlay device, and the subnet its peers are on. */
-  direct?: { dev: string; subnet: Cidr };
+  /** The VXLAN devices, one per underlay family; either carries pods of both families. After the VXLAN ingress filter. */
+  overlays: string[];
+  /** With direct routing: one per underlay family; a pod family goes direct only over its own. */
+  direct?: DirectRoute[];
 };
+
+const MULTICAST: Record<Family, string> = { 4: '224.0.0.0/4', 6: 'ff00::/8' };
+// Destinations that stay on their link. IPv4's link-local block is not one:
+// cloud metadata services (169.254.169.254) answer pods only when masqueraded.
+const ON_LINK: Record<Family, string[]> = { 4: [], 6: ['fe80::/10'] };
 
 const comment = (text: string): Rule => ['-m', 'comment', '--comment', text];
 
-function forwardRules(cidrs: string[], via: PodInterfaces): Rule[] {
+function forwardRules(family: Family, cidrs: string[], via: PodInterfaces): Rule[] {
+  const direct = (via.direct ?? []).filter((d) => d.subnet.family === family);
   const rules: Rule[] = [];
   for (const cidr of cidrs) {
     // Replies either way, and connections kube-proxy sent to a pod (Services, NodePorts).
@@ -34,30 +43,33 @@ function forwardRules(cidrs: string[], via: PodInterfaces): Rule[] {
     rules.push(['-s', cidr, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...comment('weft:replies-from-pods'), '-j', 'ACCEPT']);
     rules.push(['-i', via.bridge, '-s', cidr, ...comment('weft:from-this-nodes-pods'), '-j', 'ACCEPT']);
     // Peers' hosts reach pods from their own underlay address, not a pod's.
-    rules.push(['-i', via.overlay, '-d', cidr, ...comment('weft:from-the-overlay-to-pods'), '-j', 'ACCEPT']);
-    if (via.direct) {
-      const dev = via.direct.dev;
+    for (const overlay of via.overlays) rules.push(['-i', overlay, '-d', cidr, ...comment('weft:from-the-overlay-to-pods'), '-j', 'ACCEPT']);
+    for (const { dev, subnet } of direct) {
       rules.push(['-i', dev, '-s', cidr, '-d', cidr, ...comment('weft:from-direct-peers-pods'), '-j', 'ACCEPT']);
-      rules.push(['-i', dev, '-s', formatCidr(via.direct.subnet), '-d', cidr, ...comment('weft:from-direct-peers-hosts'), '-j', 'ACCEPT']);
+      rules.push(['-i', dev, '-s', formatCidr(subnet), '-d', cidr, ...comment('weft:from-direct-peers-hosts'), '-j', 'ACCEPT']);
     }
   }
   return rules;
 }
 
-export function masqueradeChains(clusterCidrs: Cidr[], via: PodInterfaces): { chains: ChainRules[]; jumps: Jump[] } {
+/** weft's chains and jumps in one family's tables, for the cluster CIDRs of that family. */
+export function masqueradeChains(clusterCidrs: Cidr[], via: PodInterfaces, family: Family = 4): Ruleset {
+  const cidrs = clusterCidrs.filter((c) => c.family === family).map(formatCidr);
   const nat: Rule[] = [];
-  const cidrs = clusterCidrs.map(formatCidr);
   for (const cidr of cidrs) {
     nat.push(['-s', cidr, '-d', cidr, ...comment('weft:pod-to-pod-keeps-its-address'), '-j', 'RETURN']);
   }
   for (const cidr of cidrs) {
-    nat.push(['-s', cidr, '!', '-d', '224.0.0.0/4', ...comment('weft:pod-traffic-leaving-the-cluster'), '-j', 'MASQUERADE', '--random-fully']);
+    for (const onLink of ON_LINK[family]) nat.push(['-s', cidr, '-d', onLink, ...comment('weft:link-local-stays-on-its-link'), '-j', 'RETURN']);
+    nat.push(['-s', cidr, '!', '-d', MULTICAST[family], ...comment('weft:pod-traffic-leaving-the-cluster'), '-j', 'MASQUERADE', '--random-fully']);
   }
+  const chains: ChainRules[] = [
+    { table: 'nat', chain: NAT_CHAIN, rules: nat },
+    { table: 'filter', chain: FORWARD_CHAIN, rules: forwardRules(family, cidrs, via) },
+  ];
   return {
-    chains: [
-      { table: 'nat', chain: NAT_CHAIN, rules: nat },
-      { table: 'filter', chain: FORWARD_CHAIN, rules: forwardRules(cidrs, via) },
-    ],
+    family,
+    chains,
     jumps: [
       { table: 'nat', from: 'POSTROUTING', to: NAT_CHAIN, comment: 'weft-masquerade', at: 'top' },
       { table: 'filter', from: 'FORWARD', to: FORWARD_CHAIN, comment: FORWARD_JUMP, at: 'end', replaces: [LEGACY_FORWARD_JUMP] },
@@ -65,18 +77,23 @@ export function masqueradeChains(clusterCidrs: Cidr[], via: PodInterfaces): { ch
   };
 }
 
+/** One ruleset per family of the cluster CIDRs, IPv4 first; none for a family the cluster lacks. */
+export function masqueradeRulesets(clusterCidrs: Cidr[], via: PodInterfaces): Ruleset[] {
+  return ([4, 6] as const).filter((family) => clusterCidrs.some((c) => c.family === family)).map((family) => masqueradeChains(clusterCidrs, via, family));
+}
+
 /**
  * Asserts the chains on the first pass and on periodic ones (drift repair);
  * nothing changes them in between, so event passes spawn no iptables.
  */
 export function createNodeMasquerade(clusterCidrs: Cidr[], via: PodInterfaces): { keep(kind: PassKind): void } {
-  const { chains, jumps } = masqueradeChains(clusterCidrs, via);
+  const rulesets = masqueradeRulesets(clusterCidrs, via);
   let asserted = false;
   return {
     keep(kind) {
       if (asserted && kind !== 'periodic') return;
       asserted = false;
-      ensureChains(chains, jumps);
+      for (const ruleset of rulesets) ensureChains(ruleset);
       asserted = true;
     },
   };

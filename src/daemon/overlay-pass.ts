@@ -7,18 +7,20 @@
 import { createBatchCoprocess } from '../linux/batch-coprocess.ts';
 import { type ClaimTable, createClaimTable } from '../overlay/claim-table.ts';
 import type { Own } from '../overlay/claims.ts';
-import { type LocalView, peerEntries } from '../overlay/desired.ts';
+import { peerEntries } from '../overlay/desired.ts';
 import type { VxlanSpec } from '../overlay/device.ts';
 import { type NodeView, type SelfView, type Verdict, verdictOf } from '../overlay/peers.ts';
 import { type ReconcileResult, reconcileOverlay } from '../overlay/reconcile.ts';
 import { holdRefused, nextRefusals, type Refusals, refusedProblem } from '../overlay/refusals.ts';
+import { type LocalView, reachableVteps } from '../overlay/route-choice.ts';
 import { type OverlayState, type Peer, SKIP_REASONS, type Skipped } from '../overlay/types.ts';
 import type { createMetrics } from './metrics.ts';
 import type { PassKind } from './scheduler.ts';
 import { type SkipLog, skipLogLines } from './skip-log.ts';
 
 export type OverlayPassSetup = {
-  spec: VxlanSpec;
+  /** The VXLAN devices, one per underlay family. */
+  specs: VxlanSpec[];
   local: LocalView;
   self: SelfView;
   own: Own;
@@ -39,12 +41,12 @@ export type OverlayPass = {
   run(kind: PassKind, changes: NodeChanges, nodes: () => NodeView[]): Promise<ReconcileResult | undefined>;
   /** Every other node the last pass left out, by name. */
   skipped(): Skipped[];
-  /** The underlay (VTEP) addresses of the peers programmed now, sorted, each once. */
+  /** The underlay (VTEP) addresses of the peers programmed now, of both families, sorted, each once. */
   peerVteps(): string[];
   close(): void;
 };
 
-export function createOverlayPass({ spec, local, self, own, metrics, log, batchTimeoutMs }: OverlayPassSetup): OverlayPass {
+export function createOverlayPass({ specs, local, self, own, metrics, log, batchTimeoutMs }: OverlayPassSetup): OverlayPass {
   const restarted = (why: string) => log(`restarted the batch process after: ${why}`);
   const batches = {
     ip: createBatchCoprocess('ip', { timeoutMs: batchTimeoutMs, onRestart: restarted }),
@@ -64,14 +66,19 @@ export function createOverlayPass({ spec, local, self, own, metrics, log, batchT
   let logged: SkipLog = new Map();
   let skipped: Skipped[] = [];
   // The programmed peers' VTEP addresses, each with how many peers use it,
-  // kept per event so that an event costs its own nodes, not the cluster.
+  // and their pod CIDRs by family, kept per event so that an event costs its
+  // own nodes, not the cluster.
   const vtepUsers = new Map<string, number>();
   let vteps: string[] | undefined = [];
-  const countVtep = (ip: string, by: 1 | -1): void => {
-    const n = (vtepUsers.get(ip) ?? 0) + by;
-    if (n === 0 || (by === 1 && n === 1)) vteps = undefined;
-    if (n === 0) vtepUsers.delete(ip);
-    else vtepUsers.set(ip, n);
+  const podCidrCounts = { 4: 0, 6: 0 };
+  const countPeer = (peer: Peer, by: 1 | -1): void => {
+    for (const cidr of peer.podCidrs) podCidrCounts[cidr.includes(':') ? 6 : 4] += by;
+    for (const ip of reachableVteps(peer, local)) {
+      const n = (vtepUsers.get(ip) ?? 0) + by;
+      if (n === 0 || (by === 1 && n === 1)) vteps = undefined;
+      if (n === 0) vtepUsers.delete(ip);
+      else vtepUsers.set(ip, n);
+    }
   };
   const invalid = new Map<string, Skipped>();
   const verdicts = new WeakMap<NodeView, Verdict>();
@@ -97,11 +104,12 @@ export function createOverlayPass({ spec, local, self, own, metrics, log, batchT
     for (const node of nodes) changes.set(node.name, judge(node.name, node));
     claims.update(changes);
     const { attempt, held } = holdRefused(claims.acceptedPeers(), refusals, kind === 'periodic');
-    const result = await reconcileOverlay(spec, attempt, local, log, run);
+    const result = await reconcileOverlay(specs, attempt, local, log, run);
     refusals = nextRefusals(refusals, held, result.refused, attempt);
     vtepUsers.clear();
     vteps = undefined;
-    for (const peer of result.programmed) countVtep(peer.vtepIp, 1);
+    podCidrCounts[4] = podCidrCounts[6] = 0;
+    for (const peer of result.programmed) countPeer(peer, 1);
     return { result, programmed: new Map(result.programmed.map((p) => [p.node, p])) };
   }
 
@@ -122,17 +130,17 @@ export function createOverlayPass({ spec, local, self, own, metrics, log, batchT
       before.routes.push(...entries.routes);
     }
     const { attempt, held } = holdRefused(winners, refusals, false);
-    const result = await reconcileOverlay(spec, attempt, local, log, run, before);
+    const result = await reconcileOverlay(specs, attempt, local, log, run, before);
     // The refusals of the nodes this pass decided on start over; the rest stand.
     const decided = nextRefusals(refusals, held, result.refused, attempt);
     refusals = new Map([...[...refusals].filter(([name]) => !touched.has(name)), ...decided]);
     for (const name of touched) {
       const was = known.get(name);
-      if (was) countVtep(was.vtepIp, -1);
+      if (was) countPeer(was, -1);
       known.delete(name);
     }
     for (const peer of result.programmed) {
-      countVtep(peer.vtepIp, 1);
+      countPeer(peer, 1);
       known.set(peer.node, peer);
     }
     return { result, programmed: known };
@@ -161,12 +169,13 @@ export function createOverlayPass({ spec, local, self, own, metrics, log, batchT
       skipped = [...invalid.values(), ...claims.conflicts(), ...refused].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
       metrics.reconcileSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      if (result.device !== 'unchanged') metrics.deviceRecreated.inc({ action: result.device });
+      for (const d of result.devices) if (d.action !== 'unchanged') metrics.deviceRecreated.inc({ action: d.action, device: d.name });
       metrics.entriesAdded.inc(result.added);
       metrics.entriesRemoved.inc(result.removed);
-      if (kind === 'periodic' && result.device === 'unchanged') metrics.driftRepaired.inc(result.added + result.removed);
+      if (kind === 'periodic' && result.devices.every((d) => d.action === 'unchanged')) metrics.driftRepaired.inc(result.added + result.removed);
       const programmedPeers = outcome.programmed.size;
       metrics.peers.set(programmedPeers);
+      for (const family of [4, 6] as const) metrics.podCidrs.set({ family }, podCidrCounts[family]);
       for (const reason of SKIP_REASONS) metrics.skippedNodes.set({ reason }, skipped.filter((s) => s.reason === reason).length);
 
       const { lines, after } = skipLogLines(logged, skipped);

@@ -1,28 +1,35 @@
-// weftd's own Node: it waits for kube-controller-manager to give it a pod
-// CIDR, and refuses one outside the cluster network (its pods would be
-// unreachable from every other node).
+// weftd's own Node: it waits for kube-controller-manager to give it pod
+// CIDRs, takes those of the cluster network's families (IPv4, IPv6 or both),
+// and refuses one outside the cluster network (its pods would be unreachable
+// from every other node).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readNode } from '../k8s/node-status.ts';
 import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import { quote } from '../text/quote.ts';
 
-/** The node's IPv4 pod CIDRs, parsed, or the reason weftd cannot run with them. */
+const familiesOf = (cidrs: Cidr[]): string => [...new Set(cidrs.map((c) => `IPv${c.family}`))].join(' and ');
+
+/** The node's pod CIDRs of the cluster's families, parsed, or the reason weftd cannot run with them. */
 export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Cidr[]): Cidr[] {
   const parsed = podCidrs.map((text) => {
     const c = parseCidr(text);
     if (!c) throw new Error(`node ${nodeName} has pod CIDR ${quote(text)}, which is not a CIDR: fix the Node's spec.podCIDRs`);
     return c;
   });
-  const v4 = parsed.filter((c) => c.family === 4);
-  if (v4.length === 0) throw new Error(`node ${nodeName} has only IPv6 pod CIDRs (${podCidrs.join(', ')}): weft's VXLAN overlay needs an IPv4 pod CIDR`);
-  const outside = v4.find((c) => !cidrWithin(c, cluster));
+  const usable = parsed.filter((c) => cluster.some((k) => k.family === c.family));
+  if (usable.length === 0) {
+    throw new Error(
+      `node ${nodeName} has only ${familiesOf(parsed)} pod CIDRs (${parsed.map(formatCidr).join(', ')}), and the cluster network (--cluster-cidr ${cluster.map(formatCidr).join(',')}) is ${familiesOf(cluster)}: weft needs a pod CIDR of a family the cluster network has; give kube-controller-manager and weft the same --cluster-cidr`,
+    );
+  }
+  const outside = usable.find((c) => !cidrWithin(c, cluster));
   if (outside) {
     throw new Error(
       `node ${nodeName} has pod CIDR ${formatCidr(outside)} outside the cluster network (--cluster-cidr): make kube-controller-manager's --cluster-cidr and weft's agree`,
     );
   }
-  return v4;
+  return usable;
 }
 
 export async function waitForPodCidrs(

@@ -5,16 +5,18 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { VTEP_IP, VTEP_MAC, type Vtep } from '../k8s/annotations.ts';
+import { type Vteps, vtepsPublished } from '../k8s/annotations.ts';
 import { exponentialBackoff } from '../k8s/backoff.ts';
 import { loadKubeConfig } from '../k8s/client.ts';
 import { postNodeEvent } from '../k8s/node-events.ts';
-import { publishVtep, setNetworkAvailable } from '../k8s/node-status.ts';
+import { publishVteps, setNetworkAvailable } from '../k8s/node-status.ts';
 import { type NodeInfo, type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { type RetriedRequest, type RetryOptions, retriedRequest } from '../k8s/retry.ts';
-import { type Cidr, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
-import { macForName } from '../net/mac.ts';
-import { deviceName, type VxlanSpec } from '../overlay/device.ts';
+import { type Cidr, type Family, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
+import { vtepMacFor } from '../net/mac.ts';
+import { deviceName, removeDevice, type VxlanSpec } from '../overlay/device.ts';
+import type { LocalView } from '../overlay/route-choice.ts';
+import type { VtepContext } from '../overlay/vtep-checks.ts';
 import { ensureSubnetFile, subnetFileFor } from '../subnet/subnet-file.ts';
 import { messageOf } from '../text/error-message.ts';
 import { createConfOrderReport } from './conf-order-report.ts';
@@ -26,8 +28,45 @@ import { createOverlayPass, type OverlayPass } from './overlay-pass.ts';
 import { waitForPodCidrs } from './own-node.ts';
 import { type Attempt, readiness } from './readiness.ts';
 import { createScheduler, type PassKind } from './scheduler.ts';
-import { detectUnderlay } from './underlay.ts';
+import { detectUnderlays, type Underlays } from './underlay.ts';
 import { createVxlanIngress } from './vxlan-ingress.ts';
+
+const FAMILIES: readonly Family[] = [4, 6];
+
+/**
+ * The overlay over the node's underlays: a VXLAN device of each family, the
+ * VTEPs to publish, and this node's view for routes and peer checks.
+ */
+export function overlayOf(
+  cfg: Pick<DaemonConfig, 'nodeName' | 'vni' | 'port' | 'mtu' | 'directRouting'>,
+  underlays: Underlays,
+): { specs: VxlanSpec[]; vteps: Vteps; local: LocalView; contexts: { 4?: VtepContext; 6?: VtepContext } } {
+  const specs: VxlanSpec[] = [];
+  const vteps: Vteps = {};
+  const local: LocalView = { devices: {}, direct: cfg.directRouting ? {} : undefined };
+  const contexts: { 4?: VtepContext; 6?: VtepContext } = {};
+  for (const family of FAMILIES) {
+    const u = underlays[family];
+    if (!u) continue;
+    const spec: VxlanSpec = {
+      name: deviceName(cfg.vni, family),
+      family,
+      vni: cfg.vni,
+      port: cfg.port,
+      localIp: u.ip,
+      underlay: u.name,
+      mtu: cfg.mtu ?? u.mtu - VXLAN_OVERHEAD[family],
+      mac: vtepMacFor(cfg.nodeName, family),
+    };
+    const subnet = parseCidr(`${u.ip}/${u.prefix}`)!;
+    specs.push(spec);
+    vteps[family] = { ip: spec.localIp, mac: spec.mac };
+    local.devices[family] = spec.name;
+    if (local.direct) local.direct[family] = { subnet, dev: u.name };
+    contexts[family] = { ownIp: parseAddress(u.ip)!, underlay: subnet };
+  }
+  return { specs, vteps, local, contexts };
+}
 
 export function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} weftd: ${msg}\n`);
@@ -92,38 +131,39 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   try {
     const kc = loadKubeConfig({ kubeconfig: cfg.kubeconfig });
     confOrderTimer = watchConfOrder(cfg, kc, metrics);
-    const underlay = detectUnderlay(cfg.underlay);
-    log(`underlay ${underlay.name} (${underlay.ip}, MTU ${underlay.mtu}): ${underlay.reason}`);
+    const underlays = detectUnderlays(cfg.underlay);
+    const families = FAMILIES.filter((f) => underlays[f] !== undefined);
+    for (const f of families) {
+      const u = underlays[f]!;
+      log(`IPv${f} underlay ${u.name} (${u.ip}, MTU ${u.mtu}): ${u.reason}`);
+    }
     const ownCidrs = await waitForPodCidrs(kc, cfg.nodeName, cluster, log, signal);
     podCidrs = ownCidrs;
     log(`node ${cfg.nodeName} has pod CIDR ${ownCidrs.map(formatCidr).join(', ')}`);
-    const spec: VxlanSpec = {
-      name: deviceName(cfg.vni),
-      vni: cfg.vni,
-      port: cfg.port,
-      localIp: underlay.ip,
-      underlay: underlay.name,
-      mtu: cfg.mtu ?? underlay.mtu - VXLAN_OVERHEAD,
-      mac: macForName(cfg.nodeName),
-    };
-    const vtep: Vtep = { ip: spec.localIp, mac: spec.mac };
-    const underlaySubnet = parseCidr(`${underlay.ip}/${underlay.prefix}`)!;
-    const direct = cfg.directRouting ? { subnet: underlaySubnet, dev: underlay.name } : undefined;
+    const overlaySetup = overlayOf(cfg, underlays);
+    const { specs, local, vteps } = overlaySetup;
+    // A device whose underlay family is gone would keep its socket and entries, and draw nothing.
+    for (const f of FAMILIES.filter((f) => underlays[f] === undefined)) removeDevice(deviceName(cfg.vni, f), `this node has no IPv${f} underlay now`, log);
     const overlayPass = createOverlayPass({
-      spec,
-      local: { device: spec.name, direct },
-      self: { node: cfg.nodeName, clusterCidrs: cluster, ownIp: parseAddress(underlay.ip)!, underlay: underlaySubnet },
-      own: { node: cfg.nodeName, podCidrs: ownCidrs.map(formatCidr), vtepMac: spec.mac },
+      specs,
+      local,
+      self: { node: cfg.nodeName, clusterCidrs: cluster, underlays: overlaySetup.contexts },
+      own: { node: cfg.nodeName, podCidrs: ownCidrs.map(formatCidr), vtepMacs: specs.map((s) => s.mac) },
       metrics,
       log,
     });
     overlay = overlayPass;
     const vxlanIngress = createVxlanIngress({ port: cfg.port, podNetworks: cluster });
-    const masquerade = cfg.ipMasq ? createNodeMasquerade(cluster, { bridge: cfg.bridge, overlay: spec.name, direct }) : undefined;
-    const subnetFile = subnetFileFor(ownCidrs, cluster, spec.mtu, cfg.ipMasq);
-    const publish = retriedRequest(() => publishVtep(kc, cfg.nodeName, vtep), untilDone(`published VTEP ${vtep.ip} ${vtep.mac} on node ${cfg.nodeName}`));
+    const direct = families.flatMap((f) => local.direct?.[f] ?? []);
+    const masquerade = cfg.ipMasq
+      ? createNodeMasquerade(cluster, { bridge: cfg.bridge, overlays: specs.map((s) => s.name), direct: direct.length > 0 ? direct : undefined })
+      : undefined;
+    // The pods' MTU: the smallest device's, so a pod's packet fits whichever device carries it.
+    const subnetFile = subnetFileFor(ownCidrs, cluster, Math.min(...specs.map((s) => s.mtu)), cfg.ipMasq);
+    const described = specs.map((s) => `${s.localIp} ${s.mac}`).join(', ');
+    const publish = retriedRequest(() => publishVteps(kc, cfg.nodeName, vteps), untilDone(`published VTEP ${described} on node ${cfg.nodeName}`));
     const markAvailable = retriedRequest(
-      () => setNetworkAvailable(kc, cfg.nodeName, `weft VXLAN overlay on ${spec.name} is up`),
+      () => setNetworkAvailable(kc, cfg.nodeName, `weft VXLAN overlay on ${specs.map((s) => s.name).join(' and ')} is up`),
       untilDone(`marked the network available on node ${cfg.nodeName} (NetworkUnavailable=False)`),
     );
     vtepRequest = publish;
@@ -153,7 +193,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
         if (synced) keepSubnetFile();
       }
       const own = watch.get(cfg.nodeName);
-      const published = own && own.annotations[VTEP_IP] === vtep.ip && own.annotations[VTEP_MAC] === vtep.mac;
+      const published = own && vtepsPublished(own.annotations, vteps);
       if (own && !published && !publish.busy()) publish.request();
       if (!markAvailable.succeeded() && !markAvailable.busy()) markAvailable.request();
     };

@@ -1,92 +1,121 @@
 // The VXLAN ingress filter: the VXLAN port decapsulates whatever reaches it,
 // so a host on the underlay, or a pod, could put frames with a forged pod
-// source into the overlay. One nft table drops UDP to the port from any
-// source that is not a programmed peer's VTEP, and VXLAN sent from a pod
-// address, both at this node and forwarded through it (with --ip-masq a pod's
-// VXLAN would otherwise leave with the node's own, trusted, address). Like
-// Calico's cali40all-vxlan-net set. Event passes change only the set's
-// elements, and only when the peers changed; the periodic pass re-asserts
-// the whole table.
+// source into the overlay. One nft table, for both families, drops UDP to
+// the port from any source that is not a programmed peer's VTEP of its
+// family, and VXLAN sent from a pod address, both at this node and forwarded
+// through it (with --ip-masq a pod's VXLAN would otherwise leave with the
+// node's own, trusted, address). Like Calico's cali40all-vxlan-net set.
+// Event passes change only the sets' elements, and only when the peers
+// changed; the periodic pass re-asserts the whole table.
 import { type NftCommand, nftApply, separated } from '../linux/nft.ts';
-import { type Cidr, formatCidr } from '../net/address.ts';
+import { type Cidr, type Family, formatCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import type { PassKind } from './scheduler.ts';
 
 export const VXLAN_INGRESS_TABLE = 'weft-vxlan';
 export const PEER_SET = 'peer-vteps';
-/** Named counters survive the periodic re-assertion, so drops stay countable. */
+export const PEER_SET6 = 'peer-vteps6';
+/** Named counters survive the periodic re-assertion, so drops stay countable; each counts both families. */
 export const COUNTERS = { fromPods: 'vxlan-from-pods', fromNonPeers: 'vxlan-from-non-peers' } as const;
 
 export type VxlanIngressSpec = { port: number; podNetworks: Cidr[] };
+
+/** The peers' VTEP addresses, IPv4 and IPv6 mixed: canonical text, each once, sorted, as OverlayPass.peerVteps() gives them. */
+export type PeerVteps = readonly string[];
+
+/** Per family: how a rule matches the source address, and the peer set. */
+const FAMILIES = [
+  { family: 4, saddr: ['ip', 'saddr'], set: PEER_SET, type: 'ipv4_addr' },
+  { family: 6, saddr: ['ip6', 'saddr'], set: PEER_SET6, type: 'ipv6_addr' },
+] as const;
 
 const T = ['inet', VXLAN_INGRESS_TABLE] as const;
 const BASE_CHAIN = ['priority', '-10', ';', 'policy', 'accept', ';', '}'];
 
 /** `{ a , b }` as words; never empty (callers skip an empty list). */
-const elements = (items: string[]): string[] => ['{', ...separated(items, ','), '}'];
+const elements = (items: readonly string[]): string[] => ['{', ...separated(items, ','), '}'];
+
+// Canonical IPv4 text never holds a colon, canonical IPv6 text always does.
+const familyOf = (ip: string): Family => (ip.includes(':') ? 6 : 4);
 
 function rules(spec: VxlanIngressSpec): NftCommand[] {
   const vxlan = ['udp', 'dport', String(spec.port)];
-  const fromPods = [...vxlan, 'ip', 'saddr', ...elements(spec.podNetworks.map(formatCidr)), 'counter', 'name', COUNTERS.fromPods, 'drop'];
-  return [
-    ['add', 'rule', ...T, 'input', ...fromPods],
-    ['add', 'rule', ...T, 'input', ...vxlan, 'ip', 'saddr', '!=', `@${PEER_SET}`, 'counter', 'name', COUNTERS.fromNonPeers, 'drop'],
-    // Forwarded VXLAN from anything but a pod is not this node's to judge: its destination filters it.
-    ['add', 'rule', ...T, 'forward', ...fromPods],
-  ];
+  return FAMILIES.flatMap(({ family, saddr, set }): NftCommand[] => {
+    const pods = spec.podNetworks.filter((c) => c.family === family).map(formatCidr);
+    const fromPods = pods.length > 0 ? [...vxlan, ...saddr, ...elements(pods), 'counter', 'name', COUNTERS.fromPods, 'drop'] : undefined;
+    return [
+      ...(fromPods ? [['add', 'rule', ...T, 'input', ...fromPods]] : []),
+      // Both families, whichever underlays this node has: an empty set drops all of a family's VXLAN.
+      ['add', 'rule', ...T, 'input', ...vxlan, ...saddr, '!=', `@${set}`, 'counter', 'name', COUNTERS.fromNonPeers, 'drop'],
+      // Forwarded VXLAN from anything but a pod is not this node's to judge: its destination filters it.
+      ...(fromPods ? [['add', 'rule', ...T, 'forward', ...fromPods]] : []),
+    ];
+  });
+}
+
+/** The set elements that fill each family's peer set. */
+function peerElements(peers: PeerVteps): NftCommand[] {
+  return FAMILIES.flatMap(({ family, set }): NftCommand[] => {
+    const mine = peers.filter((ip) => familyOf(ip) === family);
+    return mine.length > 0 ? [['add', 'element', ...T, set, ...elements(mine)]] : [];
+  });
 }
 
 /**
  * The whole table, asserted in place: what is missing is created, the chains
- * and the peer set are refilled, the counters keep their counts. One
+ * and the peer sets are refilled, the counters keep their counts. One
  * transaction, so no packet ever meets a half-built filter.
  */
-export function ingressTable(spec: VxlanIngressSpec, peers: string[]): NftCommand[] {
+export function ingressTable(spec: VxlanIngressSpec, peers: PeerVteps): NftCommand[] {
   // Before iptables' filter tables (priority 0): the counters see every VXLAN packet weft drops.
   const chain = (name: string, hook: 'input' | 'forward'): NftCommand => ['add', 'chain', ...T, name, '{', 'type', 'filter', 'hook', hook, ...BASE_CHAIN];
   return [
     ['add', 'table', ...T],
     ...Object.values(COUNTERS).map((c): NftCommand => ['add', 'counter', ...T, c]),
-    ['add', 'set', ...T, PEER_SET, '{', 'type', 'ipv4_addr', ';', '}'],
+    ...FAMILIES.map(({ set, type }): NftCommand => ['add', 'set', ...T, set, '{', 'type', type, ';', '}']),
     chain('input', 'input'),
     chain('forward', 'forward'),
     ['flush', 'chain', ...T, 'input'],
     ['flush', 'chain', ...T, 'forward'],
-    ['flush', 'set', ...T, PEER_SET],
-    ...(peers.length > 0 ? [['add', 'element', ...T, PEER_SET, ...elements(peers)]] : []),
+    ...FAMILIES.map(({ set }): NftCommand => ['flush', 'set', ...T, set]),
+    ...peerElements(peers),
     ...rules(spec),
   ];
 }
 
 /** The table made anew, for when something in the way (a chain of another shape) refuses the assertion. */
-export function replacedIngressTable(spec: VxlanIngressSpec, peers: string[]): NftCommand[] {
+export function replacedIngressTable(spec: VxlanIngressSpec, peers: PeerVteps): NftCommand[] {
   return [['add', 'table', ...T], ['delete', 'table', ...T], ...ingressTable(spec, peers)];
 }
 
-/** The element changes that turn the peer set `before` into `after`; none when they hold the same addresses. */
-export function peerSetChanges(before: readonly string[], after: readonly string[]): NftCommand[] {
+/** The element changes, per family's set, that turn the peers `before` into `after`; none when they hold the same addresses. */
+export function peerSetChanges(before: PeerVteps, after: PeerVteps): NftCommand[] {
   // Sets: with thousands of peers, list lookups would cost more than the nft run.
   const had = new Set(before);
   const has = new Set(after);
   const added = after.filter((ip) => !had.has(ip));
   const removed = before.filter((ip) => !has.has(ip));
-  return [
-    ...(added.length > 0 ? [['add', 'element', ...T, PEER_SET, ...elements(added)]] : []),
-    ...(removed.length > 0 ? [['delete', 'element', ...T, PEER_SET, ...elements(removed)]] : []),
-  ];
+  return FAMILIES.flatMap(({ family, set }): NftCommand[] => {
+    const add = added.filter((ip) => familyOf(ip) === family);
+    const remove = removed.filter((ip) => familyOf(ip) === family);
+    return [
+      ...(add.length > 0 ? [['add', 'element', ...T, set, ...elements(add)]] : []),
+      ...(remove.length > 0 ? [['delete', 'element', ...T, set, ...elements(remove)]] : []),
+    ];
+  });
 }
 
 export type VxlanIngress = {
   /** Keeps the filter in step with the peers a pass programmed. */
-  update(peers: string[], kind: PassKind): void;
+  update(peers: PeerVteps, kind: PassKind): void;
 };
 
 export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
   // What the kernel's set holds after the last pass; undefined: not known.
-  let applied: string[] | undefined;
+  let applied: PeerVteps | undefined;
   // The list the last event pass was given: the overlay pass hands out the same array while its peers stay the same.
-  let seen: readonly string[] | undefined;
-  const assertWhole = (peers: string[]) => {
+  let seen: PeerVteps | undefined;
+  const assertWhole = (peers: PeerVteps) => {
     try {
       nftApply(ingressTable(spec, peers));
     } catch (err) {
@@ -102,13 +131,12 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
     update(peers, kind) {
       if (kind !== 'periodic' && applied !== undefined && peers === seen) return;
       seen = peers;
-      const wanted = [...new Set(peers)].sort();
       const known = applied;
       applied = undefined;
       if (kind === 'periodic' || known === undefined) {
-        assertWhole(wanted);
+        assertWhole(peers);
       } else {
-        const changes = peerSetChanges(known, wanted);
+        const changes = peerSetChanges(known, peers);
         if (changes.length === 0) {
           applied = known;
           return;
@@ -117,10 +145,10 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
           nftApply(changes);
         } catch {
           // The table or an element went behind weftd's back: put it all back now.
-          assertWhole(wanted);
+          assertWhole(peers);
         }
       }
-      applied = wanted;
+      applied = peers;
     },
   };
 }

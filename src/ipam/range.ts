@@ -61,7 +61,8 @@ export function parseRange(spec: RangeSpec, where: string): AddressRange {
     if (text === undefined) return undefined;
     const address = parseAddress(text);
     if (!address || !cidrContains(subnet, address) || address.value < usableFirst || address.value > usableLast) {
-      throw rangeError(`${where}.${key} ${quote(text)} is not a usable address of ${formatCidr(subnet)}: pick one between its network and broadcast addresses`);
+      const usable = family === 4 ? 'between its network and broadcast addresses' : 'after its network address (the subnet-router anycast address)';
+      throw rangeError(`${where}.${key} ${quote(text)} is not a usable address of ${formatCidr(subnet)}: pick one ${usable}`);
     }
     return address.value;
   };

@@ -1,7 +1,7 @@
 // What weftd writes to (and reads from) its own Node: its VTEP as
 // annotations, and the NetworkUnavailable condition the scheduler waits on.
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { type Vtep, vtepAnnotations } from './annotations.ts';
+import { type Vteps, vtepAnnotations } from './annotations.ts';
 import { httpStatusOf, type NodeRequest, nodeRequestError } from './api-errors.ts';
 import { type NodeInfo, toNodeInfo } from './node-info.ts';
 
@@ -13,16 +13,18 @@ const SET_NETWORK_AVAILABLE: NodeRequest = { verb: 'patch', resource: 'nodes/sta
 const READ: NodeRequest = { verb: 'get', resource: 'nodes', purpose: 'read' };
 
 /**
- * Sets weft's VTEP annotations on the node; its other annotations stay as
- * they are. Through the status subresource, as flannel does: a patch to
+ * Sets weft's VTEP annotations on the node, one pair per underlay family it
+ * has, and removes the pair of a family it no longer has (a stale address
+ * there would draw its peers' traffic to nowhere); its other annotations stay
+ * as they are. Through the status subresource, as flannel does: a patch to
  * nodes/status may change the Node's metadata but never its spec, so weft's
  * ClusterRole needs no patch on nodes at all.
  */
-export async function publishVtep(kc: KubeConfig, nodeName: string, vtep: Vtep): Promise<void> {
+export async function publishVteps(kc: KubeConfig, nodeName: string, vteps: Vteps): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   try {
     await core.patchNodeStatus(
-      { name: nodeName, body: { metadata: { annotations: vtepAnnotations(vtep) } }, fieldManager: FIELD_MANAGER },
+      { name: nodeName, body: { metadata: { annotations: vtepAnnotations(vteps) } }, fieldManager: FIELD_MANAGER },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   } catch (err) {

@@ -11,6 +11,7 @@
 // it got here, can add a word, start a comment or end a line in what
 // iproute2 reads.
 import { spawnSync } from 'node:child_process';
+import { type Family, parseCidr } from '../net/address.ts';
 import { commandLine } from './command-words.ts';
 import { NetlinkBatchError, netlinkBatch, netlinkShow } from './netlink/batch.ts';
 import { UnsupportedCommandError } from './netlink/errors.ts';
@@ -162,15 +163,36 @@ export function bridgeBatch(commands: IpCommand[], force = false): void {
  */
 export function ipShow(commands: IpCommand[], where: Namespace = {}): unknown[][] {
   if (OVER_NETLINK) return overNetlink(commands, where, () => netlinkShow(commands, where.netns));
-  return show('ip', commands, where);
+  const v6 = commands.map(listsIpv6Routes);
+  if (!v6.includes(true)) return show('ip', commands, where);
+  // `ip route show` lists IPv4 routes unless run with -6, even for `root ::/0`.
+  const [answers4, answers6] = [false, true].map((want) => {
+    const picked = commands.filter((_, i) => v6[i] === want);
+    return picked.length === 0 ? [] : show('ip', picked, where, want ? ['-6'] : []);
+  }) as [unknown[][], unknown[][]];
+  return v6.map((isV6) => (isV6 ? answers6.shift() : answers4.shift())!);
+}
+
+function listsIpv6Routes(words: IpCommand): boolean {
+  const root = words.indexOf('root');
+  return words[0] === 'route' && words[1] === 'show' && root > 0 && parseCidr(words[root + 1] ?? '')?.family === 6;
+}
+
+/**
+ * `ipShow` of one address family (`ip -4` or `ip -6`), for the commands
+ * whose words cannot name it, such as `route show default`. An `ip`
+ * process on Bun too: only weftd asks.
+ */
+export function ipShowFamily(family: Family, commands: IpCommand[], where: Namespace = {}): unknown[][] {
+  return show('ip', commands, where, [`-${family}`]);
 }
 
 export function bridgeShow(commands: IpCommand[]): unknown[][] {
   return show('bridge', commands, {});
 }
 
-function show(tool: Tool, commands: IpCommand[], where: Namespace): unknown[][] {
-  const out = run(tool, ['-j', '-d', '-batch', '-'], commands, where);
+function show(tool: Tool, commands: IpCommand[], where: Namespace, options: string[] = []): unknown[][] {
+  const out = run(tool, [...options, '-j', '-d', '-batch', '-'], commands, where);
   const lines = out.split('\n').filter((l) => l.trim() !== '');
   if (lines.length !== commands.length) {
     throw new IpCommandError(`${tool} -j returned ${lines.length} answers for ${commands.length} commands`, out);

@@ -1,10 +1,14 @@
-// iptables (the nft backend on Debian 12): weft's own chains are rewritten
-// whole, and the jumps into them from the built-in chains placed, in one
+// iptables and ip6tables (the nft backend on Debian 12), one code path for
+// both families: weft's own chains are rewritten whole, and the jumps into them from the built-in chains placed, in one
 // iptables-restore --noflush, which replaces only the chains it names and
 // touches no other rule. Where a jump goes is decided from a listing of its
 // built-in chain, so a jump an older weft put elsewhere is moved, once.
 import { spawnSync } from 'node:child_process';
+import type { Family } from '../net/address.ts';
 import { checkWord, commandLine } from './command-words.ts';
+
+/** Each family's tables have their own program: the same words, the same restore format. */
+const PROGRAM: Record<Family, string> = { 4: 'iptables', 6: 'ip6tables' };
 
 function run(cmd: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
   const child = spawnSync(cmd, args, { input, encoding: 'utf8' });
@@ -68,13 +72,17 @@ export function restoreInput(chains: ChainRules[], edits: { table: Table; lines:
   return `${lines.join('\n')}\n`;
 }
 
-/** Rewrites weft's chains and places their jumps: two listings and one atomic restore. */
-export function ensureChains(chains: ChainRules[], jumps: Jump[]): void {
+/** One family's chains and the jumps into them. */
+export type Ruleset = { family: Family; chains: ChainRules[]; jumps: Jump[] };
+
+/** Rewrites weft's chains of one family and places their jumps: a listing per jump and one atomic restore. */
+export function ensureChains({ family, chains, jumps }: Ruleset): void {
+  const program = PROGRAM[family];
   const edits = jumps.map((j) => {
-    const listed = run('iptables', ['-w', '-t', j.table, '-S', checkWord(j.from, 'iptables')]);
-    if (listed.status !== 0) throw new Error(`iptables -t ${j.table} -S ${j.from}: ${listed.stderr}`);
+    const listed = run(program, ['-w', '-t', j.table, '-S', checkWord(j.from, program)]);
+    if (listed.status !== 0) throw new Error(`${program} -t ${j.table} -S ${j.from}: ${listed.stderr}`);
     return { table: j.table, lines: jumpEdits(listed.stdout, j) };
   });
-  const restored = run('iptables-restore', ['-w', '--noflush'], restoreInput(chains, edits));
-  if (restored.status !== 0) throw new Error(`iptables-restore: ${restored.stderr}`);
+  const restored = run(`${program}-restore`, ['-w', '--noflush'], restoreInput(chains, edits));
+  if (restored.status !== 0) throw new Error(`${program}-restore: ${restored.stderr}`);
 }

@@ -1,7 +1,7 @@
 // Deterministic, locally administered MAC addresses: a pod's MAC follows from
 // its IP (0a:58 + the address, so a MAC seen in a capture names its pod) and
 // anything else's from a hash of a stable name.
-import type { Address } from './address.ts';
+import type { Address, Family } from './address.ts';
 
 function format(bytes: number[]): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
@@ -36,4 +36,14 @@ export function stableHash64(text: string): bigint {
 export function macForName(name: string): string {
   const h = stableHash64(name);
   return format([0x0e, ...[32n, 24n, 16n, 8n, 0n].map((s) => Number((h >> s) & 0xffn))]);
+}
+
+/**
+ * The MAC of a node's VXLAN device over the underlay of `family`. The IPv4
+ * one is the name's MAC weft has always used, so an upgraded node keeps it;
+ * the IPv6 one hashes a text no node name can be (a Node name has no "/"),
+ * so it is never the IPv4 MAC of another node by that node's choice of name.
+ */
+export function vtepMacFor(node: string, family: Family): string {
+  return family === 4 ? macForName(node) : macForName(`ipv6/${node}`);
 }

@@ -7,19 +7,21 @@
 // there.
 import { type IpCommand, IpCommandError } from '../linux/ip.ts';
 import type { PlannedCommand } from './diff.ts';
+import { heldKey } from './kernel-state.ts';
 
 export type LineFailure = { command: PlannedCommand; reason: string };
 
 /**
  * The first neighbour line at or after `from` whose effect the kernel does
- * not show (`held`: neighbour address → MAC), or -1 when all of them took
- * effect.
+ * not show (`held`: neighbour → MAC), or -1 when all of them took
+ * effect. The same address may be a neighbour on two weft devices (one per
+ * underlay family), so `held` is keyed by device and address (`heldKey`).
  */
 export function firstPending(commands: PlannedCommand[], from: number, held: Map<string, string>): number {
   for (let i = from; i < commands.length; i++) {
     const n = commands[i]!.neighbor;
     if (!n) continue;
-    const mac = held.get(n.ip);
+    const mac = held.get(heldKey(n));
     if (commands[i]!.op === 'add' ? mac !== n.mac : mac !== undefined) return i;
   }
   return -1;

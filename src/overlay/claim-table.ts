@@ -6,35 +6,36 @@
 // which is pure and takes milliseconds at 5000 peers) and the nodes whose
 // outcome moved are the ones reported.
 import { type Cidr, parseCidr } from '../net/address.ts';
-import { type Key, keyAt, type Own, resolveClaims } from './claims.ts';
+import { type Key, keyAt, type Own, peerMacs, resolveClaims, type Shortest, shortestPrefixes } from './claims.ts';
 import type { Peer, Skipped } from './types.ts';
 
 /**
  * How many claimed CIDRs sit at each key (`at`: a CIDR's own key; `within`:
- * each supernet key of a CIDR, down to `shortest`), and how many claim each
- * MAC: enough to tell whether a CIDR overlaps any other in a few lookups.
+ * each supernet key of a CIDR, down to its family's `shortest`), and how many
+ * claim each MAC: enough to tell whether a CIDR overlaps any other in a few
+ * lookups.
  */
-function claimCounts(shortest: number) {
+function claimCounts(shortest: Shortest) {
   const at = new Map<Key, number>();
   const within = new Map<Key, number>();
-  const macs = new Map<string, number>();
+  const macCounts = new Map<string, number>();
   return {
-    add(cidrs: Cidr[], mac: string, by: 1 | -1): void {
-      bump(macs, mac, by);
+    add(cidrs: Cidr[], macs: string[], by: 1 | -1): void {
+      for (const mac of macs) bump(macCounts, mac, by);
       for (const c of cidrs) {
         const v4 = Number(c.network);
         bump(at, keyAt(c, v4, c.prefix), by);
-        for (let p = shortest; p < c.prefix; p++) bump(within, keyAt(c, v4, p), by);
+        for (let p = shortest[c.family]; p < c.prefix; p++) bump(within, keyAt(c, v4, p), by);
       }
     },
-    /** Whether anything counted besides these claims (counted already) shares their MAC or overlaps one of their CIDRs. */
-    shared(cidrs: Cidr[], mac: string): boolean {
-      if ((macs.get(mac) ?? 0) > 1) return true;
+    /** Whether anything counted besides these claims (counted already) shares one of their MACs or overlaps one of their CIDRs. */
+    shared(cidrs: Cidr[], macs: string[]): boolean {
+      if (macs.some((mac) => (macCounts.get(mac) ?? 0) > 1)) return true;
       for (const c of cidrs) {
         const v4 = Number(c.network);
         const own = keyAt(c, v4, c.prefix);
         if ((at.get(own) ?? 0) > 1 || (within.get(own) ?? 0) > 0) return true;
-        for (let p = shortest; p < c.prefix; p++) if ((at.get(keyAt(c, v4, p)) ?? 0) > 0) return true;
+        for (let p = shortest[c.family]; p < c.prefix; p++) if ((at.get(keyAt(c, v4, p)) ?? 0) > 0) return true;
       }
       return false;
     },
@@ -63,10 +64,9 @@ export type ClaimTable = {
 /** `clusterCidrs` bound every pod CIDR (src/overlay/peers.ts), so no claim has a shorter prefix. */
 export function createClaimTable(own: Own, clusterCidrs: Cidr[]): ClaimTable {
   const ownCidrs = own.podCidrs.map(parseCidr).filter((c) => c !== undefined);
-  const shortest = Math.min(...clusterCidrs.map((c) => c.prefix), ...ownCidrs.map((c) => c.prefix));
-  const counts = claimCounts(shortest);
-  counts.add(ownCidrs, own.vtepMac, 1);
-  const peers = new Map<string, { peer: Peer; cidrs: Cidr[] }>();
+  const counts = claimCounts(shortestPrefixes([...clusterCidrs, ...ownCidrs]));
+  counts.add(ownCidrs, own.vtepMacs, 1);
+  const peers = new Map<string, { peer: Peer; cidrs: Cidr[]; macs: string[] }>();
   const winners = new Map<string, Peer>();
   let losers = new Map<string, Skipped>();
 
@@ -91,19 +91,20 @@ export function createClaimTable(own: Own, clusterCidrs: Cidr[]): ClaimTable {
       for (const [node, next] of changes) {
         const before = peers.get(node);
         if (before) {
-          if (counts.shared(before.cidrs, before.peer.vtepMac)) contested = true;
-          counts.add(before.cidrs, before.peer.vtepMac, -1);
+          if (counts.shared(before.cidrs, before.macs)) contested = true;
+          counts.add(before.cidrs, before.macs, -1);
           peers.delete(node);
         }
         if (next) {
           const cidrs = next.podCidrs.map((t) => parseCidr(t)!);
-          counts.add(cidrs, next.vtepMac, 1);
-          peers.set(node, { peer: next, cidrs });
+          const macs = peerMacs(next);
+          counts.add(cidrs, macs, 1);
+          peers.set(node, { peer: next, cidrs, macs });
         }
       }
       for (const node of changes.keys()) {
         const now = peers.get(node);
-        if (now && counts.shared(now.cidrs, now.peer.vtepMac)) contested = true;
+        if (now && counts.shared(now.cidrs, now.macs)) contested = true;
       }
       const moved = contested ? settleAll() : new Set<string>();
       if (!contested) {

@@ -1,14 +1,29 @@
 // Who may use a pod CIDR or a VTEP MAC when several nodes claim it. Two pod
-// CIDRs conflict when they overlap at all, one inside the other or equal: a
-// /25 inside another node's /24 would otherwise take half of that node's
-// traffic (the longer prefix wins the route). This node's own CIDRs and MAC
-// always win; between two peers the one that held it first, the older Node
+// CIDRs of one family conflict when they overlap at all, one inside the other
+// or equal: a /25 inside another node's /24 would otherwise take half of that
+// node's traffic (the longer prefix wins the route). Every VTEP MAC of every
+// family is a claim. This node's own CIDRs and MACs always win; between two peers the one that held it first, the older Node
 // (metadata.creationTimestamp, then name), keeps it. A Node created later
 // cannot take over anything by choosing its name.
-import { BITS, type Cidr, formatCidr, parseCidr } from '../net/address.ts';
+import { BITS, type Cidr, type Family, formatCidr, parseCidr } from '../net/address.ts';
 import type { Peer, Skipped } from './types.ts';
 
-export type Own = { node: string; podCidrs: string[]; vtepMac: string };
+/** This node: its pod CIDRs of every cluster family, and the MACs of its VTEPs of every underlay family. */
+export type Own = { node: string; podCidrs: string[]; vtepMacs: string[] };
+
+/** Every VTEP MAC a peer announces, of every family: each one is a claim. */
+export function peerMacs(peer: Peer): string[] {
+  return [peer.vteps[4]?.mac, peer.vteps[6]?.mac].filter((m) => m !== undefined);
+}
+
+/** Per family, the shortest prefix of any CIDR in play (none: the family's full length). */
+export type Shortest = Record<Family, number>;
+
+export function shortestPrefixes(cidrs: Iterable<Cidr>): Shortest {
+  const shortest: Shortest = { 4: BITS[4], 6: BITS[6] };
+  for (const c of cidrs) shortest[c.family] = Math.min(shortest[c.family], c.prefix);
+  return shortest;
+}
 
 type Holder = { node: string; cidr: string; created?: number };
 
@@ -30,15 +45,17 @@ export function keyAt(c: Cidr, v4: number, prefix: number): Key {
  * its supernets, itself included) or contains it (it is among the supernets
  * of a held CIDR): a few lookups per prefix length instead of a comparison
  * with every held CIDR. Prefixes shorter than `shortest`, the shortest
- * prefix of any CIDR in play, can hold no claim and are not looked at.
+ * prefix of any CIDR of that family in play, can hold no claim and are not
+ * looked at. The keys of the two families never meet (`keyAt`: numbers for
+ * IPv4, text for IPv6), so CIDRs overlap only within a family.
  */
-function cidrClaims(shortest: number) {
+function cidrClaims(shortest: Shortest) {
   const held = new Map<Key, Holder>();
   const above = new Map<Key, Holder>();
   return {
     overlapping(c: Cidr): Holder | undefined {
       const v4 = Number(c.network);
-      for (let p = shortest; p <= c.prefix; p++) {
+      for (let p = shortest[c.family]; p <= c.prefix; p++) {
         const h = held.get(keyAt(c, v4, p));
         if (h) return h;
       }
@@ -47,7 +64,7 @@ function cidrClaims(shortest: number) {
     claim(c: Cidr, holder: Holder): void {
       const v4 = Number(c.network);
       held.set(keyAt(c, v4, c.prefix), holder);
-      for (let p = shortest; p < c.prefix; p++) {
+      for (let p = shortest[c.family]; p < c.prefix; p++) {
         const k = keyAt(c, v4, p);
         if (!above.has(k)) above.set(k, holder);
       }
@@ -64,10 +81,9 @@ export function byAge(a: Peer, b: Peer): number {
 export function resolveClaims(peers: Peer[], own: Own): { accepted: Peer[]; conflicts: Skipped[] } {
   const ownCidrs = own.podCidrs.map(parseCidr).filter((c) => c !== undefined);
   const parsed = new Map(peers.map((p) => [p, p.podCidrs.map((text) => ({ text, cidr: parseCidr(text)! }))]));
-  let shortest = Math.min(128, ...ownCidrs.map((c) => c.prefix));
-  for (const list of parsed.values()) for (const { cidr } of list) shortest = Math.min(shortest, cidr.prefix);
+  const shortest = shortestPrefixes([...ownCidrs, ...[...parsed.values()].flatMap((list) => list.map((p) => p.cidr))]);
   const cidrs = cidrClaims(shortest);
-  const macs = new Map<string, Holder>([[own.vtepMac, { node: own.node, cidr: '' }]]);
+  const macs = new Map<string, Holder>(own.vtepMacs.map((mac) => [mac, { node: own.node, cidr: '' }]));
   for (const c of ownCidrs) cidrs.claim(c, { node: own.node, cidr: formatCidr(c) });
   const accepted: Peer[] = [];
   const conflicts: Skipped[] = [];
@@ -78,7 +94,7 @@ export function resolveClaims(peers: Peer[], own: Own): { accepted: Peer[]; conf
       conflicts.push({ node: peer.node, reason: 'conflict', problem });
       continue;
     }
-    macs.set(peer.vtepMac, { node: peer.node, cidr: '', created: peer.created });
+    for (const mac of peerMacs(peer)) macs.set(mac, { node: peer.node, cidr: '', created: peer.created });
     for (const { text, cidr } of mine) cidrs.claim(cidr, { node: peer.node, cidr: text, created: peer.created });
     accepted.push(peer);
   }
@@ -92,11 +108,12 @@ function conflictOf(
   cidrs: ReturnType<typeof cidrClaims>,
   macs: Map<string, Holder>,
 ): string | undefined {
-  const macHolder = macs.get(peer.vtepMac);
-  if (macHolder) {
+  for (const mac of peerMacs(peer)) {
+    const macHolder = macs.get(mac);
+    if (!macHolder) continue;
     return macHolder.node === own.node
-      ? `uses VTEP MAC ${peer.vtepMac}, which is this node's own`
-      : `uses VTEP MAC ${peer.vtepMac}, which node ${macHolder.node} holds ${why(peer, macHolder)}`;
+      ? `uses VTEP MAC ${mac}, which is this node's own`
+      : `uses VTEP MAC ${mac}, which node ${macHolder.node} holds ${why(peer, macHolder)}`;
   }
   for (const { text, cidr } of mine) {
     const holder = cidrs.overlapping(cidr);

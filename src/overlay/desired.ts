@@ -1,30 +1,33 @@
-// What the kernel should hold for a set of peers: flannel's L3 VXLAN scheme.
-// Each remote pod CIDR is routed via its own network address (onlink), which
-// resolves through a permanent neighbour entry to the remote VTEP's MAC, which
-// the FDB maps to the remote VTEP's underlay IP. Every entry belongs to one
-// peer, so a line the kernel refuses is charged to that peer alone.
-import { type Cidr, cidrContains, parseAddress } from '../net/address.ts';
-import { entryKeys } from './entry-keys.ts';
+// What the kernel should hold for a set of peers: flannel's L3 VXLAN scheme,
+// for pod CIDRs of either family. Each remote pod CIDR is routed via its own
+// network address (onlink) on the VXLAN device src/overlay/route-choice.ts
+// picks, which resolves through a permanent neighbour entry to the remote
+// VTEP's MAC, which the FDB maps to the remote VTEP's underlay IP. Every
+// entry belongs to one peer, so a line the kernel refuses is charged to that
+// peer alone.
+import { parseCidr } from '../net/address.ts';
+import { entryKeys, fdbKey } from './entry-keys.ts';
+import { chooseRoute, type LocalView } from './route-choice.ts';
 import type { OverlayState, Peer } from './types.ts';
-
-export type LocalView = {
-  device: string;
-  /** Set to route peers on the same underlay subnet without encapsulation. */
-  direct?: { subnet: Cidr; dev: string };
-};
 
 /** One peer's entries. Its values are canonical (src/overlay/peers.ts). */
 export function peerEntries(peer: Peer, local: LocalView): OverlayState {
-  const { direct } = local;
-  if (direct && cidrContains(direct.subnet, parseAddress(peer.vtepIp)!)) {
-    return { neighbors: [], fdb: [], routes: peer.podCidrs.map((dst) => ({ dst, via: peer.vtepIp, dev: direct.dev })) };
-  }
-  const state: OverlayState = { neighbors: [], fdb: [{ mac: peer.vtepMac, dst: peer.vtepIp }], routes: [] };
+  const state: OverlayState = { neighbors: [], fdb: [], routes: [] };
   for (const dst of peer.podCidrs) {
+    const route = chooseRoute(parseCidr(dst)!, peer, local);
+    if (!route) continue;
+    if (route.via === 'direct') {
+      state.routes.push({ dst, via: route.gateway, dev: route.dev });
+      continue;
+    }
+    const { dev, vtep } = route;
+    // Both pod families may ride one device: one FDB entry serves them.
+    const fdb = { mac: vtep.mac, dst: vtep.ip, dev };
+    if (!state.fdb.some((f) => fdbKey(f) === fdbKey(fdb))) state.fdb.push(fdb);
     // Canonical, so the address part is the network address.
     const via = dst.slice(0, dst.indexOf('/'));
-    state.neighbors.push({ ip: via, mac: peer.vtepMac });
-    state.routes.push({ dst, via, dev: local.device });
+    state.neighbors.push({ ip: via, mac: vtep.mac, dev });
+    state.routes.push({ dst, via, dev });
   }
   return state;
 }

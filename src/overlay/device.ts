@@ -1,12 +1,18 @@
-// The VXLAN device weft.<VNI>: created when missing, recreated when it exists
-// with settings other than ours (a different VNI, port, local address or
-// underlay would silently black-hole traffic), fixed in place for MTU, MAC
-// and link state.
+// The VXLAN devices, one per underlay family: weft.<VNI> over IPv4 and
+// weft6.<VNI> over IPv6, with the same VNI and port (the kernel keys VXLAN
+// sockets by family, so the two coexist). Each is created when missing,
+// recreated when it exists with settings other than ours (a different VNI,
+// port, local address or underlay would silently black-hole traffic), fixed
+// in place for MTU, MAC and link state, and deleted when its underlay
+// family is gone.
 import { type IpCommand, IpCommandError, ipBatch, ipShow, linkAdd, linkDel, linkSet } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
+import { type Family, parseAddress } from '../net/address.ts';
 
 export type VxlanSpec = {
   name: string;
+  /** The underlay's family, which `localIp` is of. */
+  family: Family;
   vni: number;
   port: number;
   localIp: string;
@@ -18,11 +24,25 @@ export type VxlanSpec = {
 export type DeviceAction = 'unchanged' | 'created' | 'recreated' | 'fixed';
 
 type VxlanLink = Link & {
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; link?: string; port?: number; learning?: boolean } };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number; learning?: boolean } };
 };
 
-export function deviceName(vni: number): string {
-  return `weft.${vni}`;
+/** The device over the underlay of `family`; IPv4's keeps the name weft has always used. */
+export function deviceName(vni: number, family: Family): string {
+  return family === 4 ? `weft.${vni}` : `weft6.${vni}`;
+}
+
+/** The device's local address: `ip -j -d link show` names an IPv6 one `local6`. */
+export function localAddressOf(link: VxlanLink): string | undefined {
+  const data = link.linkinfo?.info_data;
+  return data?.local ?? data?.local6;
+}
+
+/** Compared as addresses: iproute2 need not print an IPv6 address the way weft formats it. */
+function sameAddress(shown: string | undefined, ours: string): boolean {
+  const a = shown === undefined ? undefined : parseAddress(shown);
+  const b = parseAddress(ours);
+  return a !== undefined && b !== undefined && a.family === b.family && a.value === b.value;
 }
 
 /** Why the existing link cannot serve as our device (so it is recreated). */
@@ -32,7 +52,8 @@ export function recreateReasons(link: VxlanLink, spec: VxlanSpec): string[] {
   const reasons: string[] = [];
   if (data?.id !== spec.vni) reasons.push(`VNI ${data?.id} is not ${spec.vni}`);
   if (data?.port !== spec.port) reasons.push(`UDP port ${data?.port} is not ${spec.port}`);
-  if (data?.local !== spec.localIp) reasons.push(`local address ${data?.local} is not ${spec.localIp}`);
+  const local = localAddressOf(link);
+  if (!sameAddress(local, spec.localIp)) reasons.push(`local address ${local} is not ${spec.localIp}`);
   if (data?.link !== spec.underlay) reasons.push(`underlay ${data?.link} is not ${spec.underlay}`);
   if (data?.learning !== false) reasons.push('learning is on');
   return reasons;
@@ -98,4 +119,12 @@ export function ensureDevice(spec: VxlanSpec, log: (msg: string) => void): Devic
   ipBatch(fixes);
   log(`fixed VXLAN device ${spec.name}: ${fixes.map((f) => f.join(' ')).join('; ')}`);
   return 'fixed';
+}
+
+/** Deletes a weft device that no underlay calls for any more (`why`, for the log); nothing when there is none. */
+export function removeDevice(name: string, why: string, log: (msg: string) => void): boolean {
+  if (!readDevice(name)) return false;
+  ipBatch([linkDel(name)]);
+  log(`deleted VXLAN device ${name}: ${why}`);
+  return true;
 }

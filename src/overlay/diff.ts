@@ -49,26 +49,29 @@ const remove = (key: string, words: IpCommand): PlannedCommand => ({ words, key,
 const add = (key: string, words: IpCommand): PlannedCommand => ({ words, key, op: 'add' });
 const neighborLine = (n: NeighborEntry, op: PlannedCommand['op'], words: IpCommand): PlannedCommand => ({ words, key: neighborKey(n), op, neighbor: n });
 
-/** The iproute2 and bridge batch lines that carry out the changes, in a safe order. */
-export function changeCommands(changes: OverlayChanges, device: string, routeProtocol: number): ChangePlan {
+/**
+ * The iproute2 and bridge batch lines that carry out the changes, in a safe
+ * order. `vxlanDevices`: weft's VXLAN devices, whose routes are onlink.
+ */
+export function changeCommands(changes: OverlayChanges, vxlanDevices: readonly string[], routeProtocol: number): ChangePlan {
   const { add: adds, remove: removals } = changes;
   const proto = String(routeProtocol);
   // Removals: routes first so nothing is routed at a neighbour that is gone.
   const ip = [
     ...removals.routes.map((r) => remove(routeKey(r), ['route', 'del', r.dst, 'via', r.via, 'dev', r.dev, 'proto', proto])),
-    ...removals.neighbors.map((n) => neighborLine(n, 'remove', ['neigh', 'del', n.ip, 'dev', device])),
+    ...removals.neighbors.map((n) => neighborLine(n, 'remove', ['neigh', 'del', n.ip, 'dev', n.dev])),
   ];
   const bridge = [
-    ...removals.fdb.map((f) => remove(fdbKey(f), ['fdb', 'del', f.mac, 'dev', device, 'dst', f.dst, 'self'])),
-    ...adds.fdb.map((f) => add(fdbKey(f), ['fdb', 'replace', f.mac, 'dev', device, 'dst', f.dst, 'self', 'permanent'])),
+    ...removals.fdb.map((f) => remove(fdbKey(f), ['fdb', 'del', f.mac, 'dev', f.dev, 'dst', f.dst, 'self'])),
+    ...adds.fdb.map((f) => add(fdbKey(f), ['fdb', 'replace', f.mac, 'dev', f.dev, 'dst', f.dst, 'self', 'permanent'])),
   ];
   // Additions after the FDB, and neighbours before the routes that use them.
   const ipAfterFdb = [
-    ...adds.neighbors.map((n) => neighborLine(n, 'add', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', device, 'nud', 'permanent'])),
+    ...adds.neighbors.map((n) => neighborLine(n, 'add', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent'])),
     // onlink: the VXLAN device has no address in the remote subnet to say the
     // next hop is reachable; a direct route's next hop is on the underlay.
     ...adds.routes.map((r) =>
-      add(routeKey(r), ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(r.dev === device ? ['onlink'] : []), 'proto', proto]),
+      add(routeKey(r), ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(vxlanDevices.includes(r.dev) ? ['onlink'] : []), 'proto', proto]),
     ),
   ];
   return { ip, bridge, ipAfterFdb };
@@ -79,13 +82,13 @@ export function changeCommands(changes: OverlayChanges, device: string, routePro
  * destination alone, an FDB entry by MAC alone), for a peer the kernel
  * refused part of: it is left out whole, not half programmed.
  */
-export function removalCommands(entries: OverlayState, device: string, routeProtocol: number): { ip: PlannedCommand[]; bridge: PlannedCommand[] } {
+export function removalCommands(entries: OverlayState, routeProtocol: number): { ip: PlannedCommand[]; bridge: PlannedCommand[] } {
   const proto = String(routeProtocol);
   return {
     ip: [
       ...entries.routes.map((r) => remove(routeKey(r), ['route', 'del', r.dst, 'proto', proto])),
-      ...entries.neighbors.map((n) => neighborLine(n, 'remove', ['neigh', 'del', n.ip, 'dev', device])),
+      ...entries.neighbors.map((n) => neighborLine(n, 'remove', ['neigh', 'del', n.ip, 'dev', n.dev])),
     ],
-    bridge: entries.fdb.map((f) => remove(fdbKey(f), ['fdb', 'del', f.mac, 'dev', device, 'self'])),
+    bridge: entries.fdb.map((f) => remove(fdbKey(f), ['fdb', 'del', f.mac, 'dev', f.dev, 'self'])),
   };
 }

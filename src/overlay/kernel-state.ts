@@ -1,35 +1,53 @@
-// What the kernel holds on weft's device: permanent neighbours and FDB
-// entries on it, and routes carrying weft's route protocol number. Anything
-// else (other devices, other protocols, learned entries) is not weft's.
+// What the kernel holds on weft's devices: permanent neighbours and FDB
+// entries on each of them, and routes of either family in the main table
+// carrying weft's route protocol number. Anything else (other devices, other
+// protocols, other tables, learned entries) is not weft's.
 import { bridgeShow, ipShow } from '../linux/ip.ts';
-import type { OverlayState } from './types.ts';
+import type { NeighborEntry, OverlayState } from './types.ts';
 
 /** rtnetlink protocol number on every route weftd installs ("weft" in /etc/iproute2/rt_protos.d). */
 export const WEFT_ROUTE_PROTOCOL = 119;
 
 type NeighJson = { dst: string; lladdr?: string; state?: string[] };
 type FdbJson = { mac: string; dst?: string; state?: string };
-type RouteJson = { dst: string; gateway?: string; dev?: string };
+type RouteJson = { dst: string; gateway?: string; dev?: string; table?: string };
 
-export function readOverlayState(device: string): OverlayState {
-  const [neighbors, routes] = ipShow([
-    ['neigh', 'show', 'dev', device],
-    ['route', 'show', 'table', 'main', 'proto', String(WEFT_ROUTE_PROTOCOL)],
-  ]) as [NeighJson[], RouteJson[]];
-  const [fdb] = bridgeShow([['fdb', 'show', 'dev', device]]) as [FdbJson[]];
-  return parseOverlayState(neighbors, fdb, routes);
+/** The held neighbours, as batch.ts looks them up. */
+export const heldKey = (n: Pick<NeighborEntry, 'dev' | 'ip'>): string => `${n.dev} ${n.ip}`;
+
+const neighShow = (dev: string) => ['neigh', 'show', 'dev', dev];
+
+export function readOverlayState(devices: readonly string[]): OverlayState {
+  // `table all` lists both families in one command (a table alone would mean
+  // IPv4 only); -d names each route's table, so only main's are kept.
+  const [routes, ...neighbors] = ipShow([['route', 'show', 'table', 'all', 'proto', String(WEFT_ROUTE_PROTOCOL)], ...devices.map(neighShow)]) as [
+    RouteJson[],
+    ...NeighJson[][],
+  ];
+  const fdb = bridgeShow(devices.map((dev) => ['fdb', 'show', 'dev', dev])) as FdbJson[][];
+  return parseOverlayState(devices, neighbors, fdb, routes);
 }
 
-/** Permanent neighbours on the device: address → MAC. */
-export function readNeighbors(device: string): Map<string, string> {
-  const [neighbors] = ipShow([['neigh', 'show', 'dev', device]]) as [NeighJson[]];
-  return new Map(parseOverlayState(neighbors, [], []).neighbors.map((n) => [n.ip, n.mac]));
+/** Permanent neighbours on the devices: `heldKey` → MAC. */
+export function readNeighbors(devices: readonly string[]): Map<string, string> {
+  const neighbors = ipShow(devices.map(neighShow)) as NeighJson[][];
+  return new Map(parseOverlayState(devices, neighbors, [], []).neighbors.map((n) => [heldKey(n), n.mac]));
 }
 
-export function parseOverlayState(neighbors: NeighJson[], fdb: FdbJson[], routes: RouteJson[]): OverlayState {
+/** `neighbors[i]` and `fdb[i]` are what `devices[i]` holds. */
+export function parseOverlayState(devices: readonly string[], neighbors: NeighJson[][], fdb: FdbJson[][], routes: RouteJson[]): OverlayState {
   return {
-    neighbors: neighbors.filter((n) => n.lladdr && (n.state ?? []).includes('PERMANENT')).map((n) => ({ ip: n.dst, mac: n.lladdr!.toLowerCase() })),
-    fdb: fdb.filter((f) => f.dst && f.state === 'permanent' && f.mac !== '00:00:00:00:00:00').map((f) => ({ mac: f.mac.toLowerCase(), dst: f.dst! })),
-    routes: routes.filter((r) => r.gateway && r.dev).map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway!, dev: r.dev! })),
+    neighbors: devices.flatMap((dev, i) =>
+      (neighbors[i] ?? []).filter((n) => n.lladdr && (n.state ?? []).includes('PERMANENT')).map((n) => ({ ip: n.dst, mac: n.lladdr!.toLowerCase(), dev })),
+    ),
+    fdb: devices.flatMap((dev, i) =>
+      (fdb[i] ?? [])
+        .filter((f) => f.dst && f.state === 'permanent' && f.mac !== '00:00:00:00:00:00')
+        .map((f) => ({ mac: f.mac.toLowerCase(), dst: f.dst!, dev })),
+    ),
+    routes: routes
+      .filter((r) => r.gateway && r.dev && (r.table === undefined || r.table === 'main'))
+      // A host route is printed without its length.
+      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`, via: r.gateway!, dev: r.dev! })),
   };
 }

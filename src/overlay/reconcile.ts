@@ -5,18 +5,20 @@
 // only the peer it belongs to: that peer is taken out whole and reported,
 // every other peer is programmed in the same pass.
 import { type ForcedBatch, type LineFailure, runForced } from './batch.ts';
-import { desiredState, type LocalView } from './desired.ts';
+import { desiredState } from './desired.ts';
 import { type DeviceAction, ensureDevice, type VxlanSpec } from './device.ts';
 import { changeCommands, diffOverlay, removalCommands } from './diff.ts';
 import { filterState } from './entry-keys.ts';
 import { readNeighbors, readOverlayState, WEFT_ROUTE_PROTOCOL } from './kernel-state.ts';
+import type { LocalView } from './route-choice.ts';
 import type { OverlayState, Peer } from './types.ts';
 
 /** A peer left out because the kernel refused one of its entries: the line and iproute2's words. */
 export type Refusal = { node: string; reason: string };
 
 export type ReconcileResult = {
-  device: DeviceAction;
+  /** What became of each VXLAN device (all 'unchanged' on a pass that did not look). */
+  devices: { name: string; action: DeviceAction }[];
   added: number;
   removed: number;
   refused: Refusal[];
@@ -60,25 +62,26 @@ export function chargeFailures(failures: LineFailure[], owners: Map<string, stri
 export type Batches = { ip: ForcedBatch; bridge: ForcedBatch; renew: () => void };
 
 /**
- * `known`: what the kernel holds for exactly these peers' entries (and for
- * any peer that was taken out since), when weftd knows it. Without it the
- * device is checked and the kernel read: that is what finds drift and a
- * deleted device.
+ * `specs`: the VXLAN devices, one per underlay family. `known`: what the
+ * kernel holds for exactly these peers' entries (and for any peer that was
+ * taken out since), when weftd knows it. Without it the devices are checked
+ * and the kernel read: that is what finds drift and a deleted device.
  */
 export async function reconcileOverlay(
-  spec: VxlanSpec,
+  specs: VxlanSpec[],
   peers: Peer[],
   local: LocalView,
   log: (msg: string) => void,
   batches: Batches,
   known?: OverlayState,
 ): Promise<ReconcileResult> {
-  const device = known ? 'unchanged' : ensureDevice(spec, log);
-  if (device === 'created' || device === 'recreated') batches.renew();
+  const names = specs.map((s) => s.name);
+  const devices = specs.map((spec) => ({ name: spec.name, action: known ? 'unchanged' : ensureDevice(spec, log) }));
+  if (devices.some((d) => d.action === 'created' || d.action === 'recreated')) batches.renew();
   const { state: desired, owners } = desiredState(peers, local);
-  const actual = known ?? readOverlayState(spec.name);
-  const plan = changeCommands(diffOverlay(desired, actual), spec.name, WEFT_ROUTE_PROTOCOL);
-  const neighbors = () => readNeighbors(spec.name);
+  const actual = known ?? readOverlayState(names);
+  const plan = changeCommands(diffOverlay(desired, actual), names, WEFT_ROUTE_PROTOCOL);
+  const neighbors = () => readNeighbors(names);
   const { ip, bridge } = batches;
 
   const first = [...(await runForced(ip, plan.ip, neighbors)), ...(await runForced(bridge, plan.bridge, neighbors))];
@@ -94,7 +97,6 @@ export async function reconcileOverlay(
     // finds nothing to remove is what is expected here.
     const undo = removalCommands(
       filterState(desired, (key) => !taken(key)),
-      spec.name,
       WEFT_ROUTE_PROTOCOL,
     );
     await runForced(ip, undo.ip, neighbors);
@@ -104,7 +106,7 @@ export async function reconcileOverlay(
   const adds = [...plan.bridge, ...rest].filter((c) => c.op === 'add');
   const removals = [...plan.ip, ...plan.bridge].filter((c) => c.op === 'remove');
   return {
-    device,
+    devices,
     added: adds.filter((c) => !failed.has(c) && taken(c.key)).length,
     removed: removals.filter((c) => !failed.has(c)).length,
     refused: [...refused].map(([node, reason]) => ({ node, reason })),

@@ -9,7 +9,7 @@ export type Refusals = ReadonlyMap<string, { fingerprint: string; reason: string
 
 /** What the kernel was offered for a peer; a change in any of it is worth a new try. */
 export function fingerprint(p: Peer): string {
-  return `${p.podCidrs.join(',')} ${p.vtepIp} ${p.vtepMac}`;
+  return `${p.podCidrs.join(',')} ${p.vteps[4]?.ip} ${p.vteps[4]?.mac} ${p.vteps[6]?.ip} ${p.vteps[6]?.mac}`;
 }
 
 /** The peers to offer the kernel, and those held back as refused before (none when `retryAll`). */

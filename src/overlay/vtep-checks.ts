@@ -3,8 +3,8 @@
 // 0.0.0.0, a route "via 0.0.0.0" that turns into a plain device route, a
 // neighbour with an all-zero MAC. So every such value is refused here,
 // before any command is built from it.
-import { type Address, type Cidr, cidrContains, formatCidr, lastAddress, parseCidr } from '../net/address.ts';
-import { macForName } from '../net/mac.ts';
+import { type Address, type Cidr, cidrContains, type Family, formatCidr, lastAddress, parseCidr } from '../net/address.ts';
+import { vtepMacFor } from '../net/mac.ts';
 
 type Block = { cidr: Cidr; what: string };
 
@@ -23,6 +23,8 @@ const NOT_UNICAST: Block[] = [
   block('::1/128', 'the loopback address'),
   block('fe80::/10', 'a link-local address (fe80::/10)'),
   block('ff00::/8', 'a multicast address (ff00::/8)'),
+  // An IPv4 address in IPv6 form: no IPv6 underlay reaches it.
+  block('::ffff:0:0/96', 'an IPv4-mapped address (::ffff:0:0/96)'),
 ];
 
 /** Why `address` is not a unicast address one host can send to another, or undefined. */
@@ -30,6 +32,7 @@ export function unicastProblem(address: Address): string | undefined {
   return NOT_UNICAST.find((b) => cidrContains(b.cidr, address))?.what;
 }
 
+/** This node's underlay of one family. */
 export type VtepContext = {
   /** This node's own VTEP address. */
   ownIp: Address;
@@ -37,10 +40,14 @@ export type VtepContext = {
   underlay: Cidr;
 };
 
-/** Why `ip` cannot be a peer's VTEP address as seen from this node, or undefined. */
-export function vtepIpProblem(ip: Address, ctx: VtepContext): string | undefined {
+/**
+ * Why `ip` cannot be a peer's VTEP address as seen from this node, or
+ * undefined. `ctx`: this node's underlay of the address's family, if it has one.
+ */
+export function vtepIpProblem(ip: Address, ctx: VtepContext | undefined): string | undefined {
   const scope = unicastProblem(ip);
   if (scope) return `is ${scope}`;
+  if (!ctx) return undefined;
   if (ip.family === ctx.ownIp.family && ip.value === ctx.ownIp.value) return "is this node's own VTEP address";
   const { underlay } = ctx;
   // A /31 or /32 (and an IPv6 subnet) has no network or broadcast address to avoid.
@@ -59,13 +66,13 @@ export function vtepMacProblem(mac: string): string | undefined {
 }
 
 /**
- * Why a canonical MAC cannot be the VTEP MAC of the node named `node`, or
- * undefined. Every weftd derives its MAC from its node's name
- * (src/net/mac.ts), so each peer's MAC is known in advance: a Node that
- * copies another's MAC (to take its FDB entry and neighbour, and so knock it
- * off the overlay) names itself as the copier, and is the one left out.
+ * Why a canonical MAC cannot be the VTEP MAC of the node named `node` over
+ * the underlay of `family`, or undefined. Every weftd derives its MACs from
+ * its node's name (src/net/mac.ts), so each peer's MAC is known in advance: a
+ * Node that copies another's MAC (to take its FDB entry and neighbour, and so
+ * knock it off the overlay) names itself as the copier, and is the one left out.
  */
-export function vtepMacOwnerProblem(mac: string, node: string): string | undefined {
-  const own = macForName(node);
+export function vtepMacOwnerProblem(mac: string, node: string, family: Family): string | undefined {
+  const own = vtepMacFor(node, family);
   return mac === own ? undefined : `is not ${own}, the MAC weftd derives from the node name ${node}`;
 }

@@ -71,12 +71,20 @@ export function subnetFileProblem(value: unknown): string | undefined {
     return 'has no valid "clusterNetworks" list of CIDRs';
   }
   if (!Array.isArray(subnets) || subnets.length === 0) return 'has no "subnets"';
+  // A node has at most one pod CIDR per family (spec.podCIDRs), and the
+  // plugin gives each pod one address per subnet with one default route per
+  // family: a second subnet of a family would need a second default route.
+  const seen = new Map<number, string>();
   for (const [i, s] of subnets.entries()) {
     if (!isObject(s) || typeof s.subnet !== 'string' || typeof s.gateway !== 'string') return `subnets[${i}] needs "subnet" and "gateway" strings`;
     const cidr = parseCidr(s.subnet);
     const gateway = parseAddress(s.gateway);
     if (!cidr) return `subnets[${i}].subnet ${JSON.stringify(s.subnet)} is not a CIDR`;
+    if (cidr.host !== cidr.network) return `subnets[${i}].subnet ${JSON.stringify(s.subnet)} has host bits set: write it as ${formatCidr(cidr)}`;
     if (!gateway || !cidrContains(cidr, gateway)) return `subnets[${i}].gateway ${JSON.stringify(s.gateway)} is not inside ${s.subnet}`;
+    const other = seen.get(cidr.family);
+    if (other) return `subnets[${i}] ${s.subnet} is a second IPv${cidr.family} subnet after ${other}: a node has one pod subnet per family`;
+    seen.set(cidr.family, s.subnet);
   }
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) return `has an invalid "mtu" ${JSON.stringify(mtu)}`;
   if (typeof ipMasq !== 'boolean') return 'has no boolean "ipMasq"';

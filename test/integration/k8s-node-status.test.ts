@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
-import { publishVtep, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
-import { macForName } from '../../src/net/mac.ts';
+import { publishVteps, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
+import { macForName, vtepMacFor } from '../../src/net/mac.ts';
 import { type ControlPlane, podBoundToken, startControlPlane } from '../../testbed/apiserver.ts';
 import { kubectlFor, MANIFESTS } from '../../testbed/kubectl.ts';
 
@@ -30,13 +30,13 @@ test.after.always(async (t) => {
 
 const vtep = { ip: '192.0.2.10', mac: '0e:00:00:00:00:0a' };
 
-test('publishVtep sets the VTEP annotations and keeps the others', async (t) => {
+test('publishVteps sets the VTEP annotations and keeps the others', async (t) => {
   const { kc, core } = t.context;
   await core.createNode({
     body: { metadata: { name: 'st-a', annotations: { 'example.com/keep': 'yes' } }, spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] } },
   });
 
-  await publishVtep(kc, 'st-a', vtep);
+  await publishVteps(kc, 'st-a', { 4: vtep });
   const node = await core.readNode({ name: 'st-a' });
   t.deepEqual(node.metadata?.labels ?? {}, {}, 'nothing but the annotations');
   t.like(node.metadata?.annotations, {
@@ -51,7 +51,7 @@ test('publishVtep sets the VTEP annotations and keeps the others', async (t) => 
   );
 
   // A new VTEP MAC (the device was recreated) replaces the old one.
-  await publishVtep(kc, 'st-a', { ...vtep, mac: '0e:00:00:00:00:0b' });
+  await publishVteps(kc, 'st-a', { 4: { ...vtep, mac: '0e:00:00:00:00:0b' } });
   t.deepEqual(await readNode(kc, 'st-a'), {
     name: 'st-a',
     podCidrs: ['10.244.1.0/24'],
@@ -59,6 +59,29 @@ test('publishVtep sets the VTEP annotations and keeps the others', async (t) => 
     resourceVersion: (await core.readNode({ name: 'st-a' })).metadata!.resourceVersion!,
     created: Date.parse(String((await core.readNode({ name: 'st-a' })).metadata!.creationTimestamp)),
   });
+});
+
+test('publishVteps sets the pair of each underlay family, and removes the pair of a family the node no longer has', async (t) => {
+  const { kc, core } = t.context;
+  await core.createNode({ body: { metadata: { name: 'st-g', annotations: { 'example.com/keep': 'yes' } } } });
+  const v4 = { ip: '192.0.2.20', mac: vtepMacFor('st-g', 4) };
+  const v6 = { ip: '2001:db8::20', mac: vtepMacFor('st-g', 6) };
+  const weft = async () => (await readNode(kc, 'st-g'))?.annotations;
+
+  await publishVteps(kc, 'st-g', { 4: v4, 6: v6 });
+  t.deepEqual(await weft(), {
+    'weft.dev/vtep-ip': v4.ip,
+    'weft.dev/vtep-mac': v4.mac,
+    'weft.dev/vtep-ip6': v6.ip,
+    'weft.dev/vtep-mac6': v6.mac,
+    'weft.dev/backend': 'vxlan',
+  });
+  // The IPv4 underlay is gone (an IPv6-only node now): its pair goes with it.
+  await publishVteps(kc, 'st-g', { 6: v6 });
+  t.deepEqual(await weft(), { 'weft.dev/vtep-ip6': v6.ip, 'weft.dev/vtep-mac6': v6.mac, 'weft.dev/backend': 'vxlan' });
+  await publishVteps(kc, 'st-g', { 4: v4 });
+  t.deepEqual(await weft(), { 'weft.dev/vtep-ip': v4.ip, 'weft.dev/vtep-mac': v4.mac, 'weft.dev/backend': 'vxlan' });
+  t.is((await core.readNode({ name: 'st-g' })).metadata?.annotations?.['example.com/keep'], 'yes', 'other annotations stay');
 });
 
 test('setNetworkAvailable clears NetworkUnavailable and keeps the other conditions', async (t) => {
@@ -120,7 +143,7 @@ const CLOSED_PORT = 2;
 
 test('a missing node or an unreachable API server is named with the fix', async (t) => {
   const { kc, cp } = t.context;
-  const missing = await t.throwsAsync(publishVtep(kc, 'no-such-node', vtep));
+  const missing = await t.throwsAsync(publishVteps(kc, 'no-such-node', { 4: vtep }));
   t.regex(missing?.message ?? '', /cannot publish the VTEP on node no-such-node: no such Node .*check weftd's --node-name \(NODE_NAME/);
   t.is((missing?.cause as { code?: number } | undefined)?.code, 404, 'the API error is kept as the cause');
 
@@ -143,7 +166,7 @@ test.serial('in a pod without RBAC for nodes, every call names the node and the 
   const asWeftd = await inPod(t, cp, status!.token!, 'default');
   await core.createNode({ body: { metadata: { name: 'st-d' } } });
 
-  const patch = await t.throwsAsync(publishVtep(asWeftd, 'st-d', vtep));
+  const patch = await t.throwsAsync(publishVteps(asWeftd, 'st-d', { 4: vtep }));
   t.regex(
     patch?.message ?? '',
     /^weftd's service account may not patch the status of node st-d \(HTTP 403: .*\): apply manifests\/weft\.yaml's ClusterRole, which grants patch on nodes\/status$/,
@@ -175,7 +198,7 @@ test.serial("in a weft pod, the manifests' ClusterRole and policy are all weftd 
   let refused: Error | undefined;
   const until = Date.now() + 10_000;
   while (!refused?.message.includes('admission policy') && Date.now() < until) {
-    refused = await publishVtep(asWeftd, 'st-f', own).then(
+    refused = await publishVteps(asWeftd, 'st-f', { 4: own }).then(
       () => undefined,
       (err: Error) => err,
     );
@@ -189,7 +212,7 @@ test.serial("in a weft pod, the manifests' ClusterRole and policy are all weftd 
   t.regex(other?.message ?? '', /^cannot mark the network available on node st-f: an admission policy refused it/);
 
   // On its own Node, with the policy in force, all of weftd's calls go through.
-  await publishVtep(asWeftd, 'st-e', own);
+  await publishVteps(asWeftd, 'st-e', { 4: own });
   await setNetworkAvailable(asWeftd, 'st-e', 'weft is up: VXLAN device weft.1');
   const info = await readNode(asWeftd, 'st-e');
   t.deepEqual(info?.annotations, { 'weft.dev/vtep-ip': '192.0.2.14', 'weft.dev/vtep-mac': own.mac, 'weft.dev/backend': 'vxlan' });

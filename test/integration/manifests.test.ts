@@ -14,7 +14,7 @@ import { AuthenticationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOp
 import test, { type ExecutionContext } from 'ava';
 import { describeApiError } from '../../src/k8s/api-errors.ts';
 import { type NodeEvent, postNodeEvent } from '../../src/k8s/node-events.ts';
-import { publishVtep, setNetworkAvailable } from '../../src/k8s/node-status.ts';
+import { publishVteps, setNetworkAvailable } from '../../src/k8s/node-status.ts';
 import { macForName } from '../../src/net/mac.ts';
 import { type ControlPlane, podBoundToken, startControlPlane, tokenConfig } from '../../testbed/apiserver.ts';
 import { type CniVerb, cnitool as runCnitool } from '../../testbed/cnitool.ts';
@@ -306,13 +306,13 @@ test("the admission policy lets a weftd change only weft's annotations and Netwo
   // Allowed: weft.dev/ annotations and NetworkUnavailable on node-a, which is
   // all weftd does (with weftd's own calls).
   const vtep = { ip: '192.0.2.1', mac: macForName('node-a') };
-  await publishVtep(asWeft, 'node-a', vtep);
+  await publishVteps(asWeft, 'node-a', { 4: vtep });
   await setNetworkAvailable(asWeft, 'node-a', 'weft is up');
   await weft.patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'weft.dev/backend': null } } } }, MERGE);
 
   // Refused: any other Node, whatever the field.
   await denied('weft.dev/ annotations of node-b', weft.patchNodeStatus(toB, MERGE), policy('weft on node node-a may not update Node node-b, only its own'));
-  const throughWeftd = await t.throwsAsync(publishVtep(asWeft, 'node-b', vtep));
+  const throughWeftd = await t.throwsAsync(publishVteps(asWeft, 'node-b', { 4: vtep }));
   t.regex(throughWeftd?.message ?? '', /^cannot publish the VTEP on node node-b: an admission policy refused it .*manifests\/weft-admission\.yaml/);
   await denied(
     'NetworkUnavailable of node-b',

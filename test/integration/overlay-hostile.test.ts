@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
 import { HTTP_LIMITS } from '../../src/daemon/health.ts';
-import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
-import { macForName } from '../../src/net/mac.ts';
+import { VTEP_IP, VTEP_IP6, VTEP_MAC, VTEP_MAC6 } from '../../src/k8s/annotations.ts';
+import { macForName, vtepMacFor } from '../../src/net/mac.ts';
 import type { Skipped } from '../../src/overlay/types.ts';
 import { startApiFaultProxy } from '../../testbed/api-fault-proxy.ts';
 import { Cluster, type ClusterNode } from '../../testbed/cluster.ts';
@@ -282,6 +282,78 @@ test.serial("overlapping pod CIDRs and a hijack by name: the older Node and this
   t.is(on2.inside, "claims pod CIDR 10.244.2.128/25, which overlaps this node's own pod CIDR 10.244.2.0/24");
   t.is(on2['aaa-hijack'], "claims pod CIDR 10.244.2.0/24, which overlaps this node's own pod CIDR 10.244.2.0/24");
   for (const node of c.nodes) t.is((await c.weftdHttp(node, '/readyz')).status, 200);
+});
+
+test.serial('hostile IPv6 VTEPs and overlapping IPv6 pod CIDRs are refused before the kernel; the dual-stack peers stay programmed', async (t) => {
+  const c = await Cluster.start(2, undefined, { stack: 'dual' });
+  t.teardown(() => c.destroy());
+  const [n1, n2] = c.nodes as [ClusterNode, ClusterNode];
+  /** A dual-stack Node with a valid IPv4 VTEP; `v6` overrides its IPv6 VTEP and pod CIDR. */
+  const dualNode = (name: string, third: number, v6: { ip?: string; mac?: string; cidr?: string } = {}) => ({
+    metadata: {
+      name,
+      annotations: {
+        [VTEP_IP]: `10.229.1.${third}`,
+        [VTEP_MAC]: vtepMacFor(name, 4),
+        [VTEP_IP6]: v6.ip ?? `fd00:229::1:${third}`,
+        [VTEP_MAC6]: v6.mac ?? vtepMacFor(name, 6),
+      },
+    },
+    spec: { podCIDR: `10.244.${third}.0/24`, podCIDRs: [`10.244.${third}.0/24`, v6.cidr ?? `fd00:10:244:${third.toString(16)}::/64`] },
+  });
+  // creationTimestamp has whole seconds: let one pass, so node1 and node2 are older.
+  await new Promise((r) => setTimeout(r, 1100));
+  const hostile = [
+    dualNode('mcast6', 40, { ip: 'ff02::1' }),
+    dualNode('linklocal6', 41, { ip: 'fe80::41' }),
+    dualNode('mapped6', 42, { ip: '::ffff:10.229.0.42' }),
+    dualNode('notv6', 43, { ip: '10.229.0.43' }),
+    dualNode('copy6', 44, { mac: vtepMacFor('node2', 6) }),
+    dualNode('inside6', 45, { cidr: 'fd00:10:244:2:8000::/65' }),
+    dualNode('ownslice6', 46, { cidr: 'fd00:10:244:1::/80' }),
+  ];
+  // Only an IPv6 VTEP: both of its pod families ride weft6.1.
+  const good = {
+    metadata: { name: 'good6', annotations: { [VTEP_IP6]: 'fd00:229::60', [VTEP_MAC6]: vtepMacFor('good6', 6) } },
+    spec: { podCIDRs: ['10.244.6.0/24', 'fd00:10:244:6::/64'] },
+  };
+  for (const body of [...hostile, good]) await c.core.createNode({ body });
+  for (const node of c.nodes) await c.startWeftd(node);
+
+  const [m4, m6, g6] = [vtepMacFor('node2', 4), vtepMacFor('node2', 6), vtepMacFor('good6', 6)];
+  await c.waitForOverlayEntries(
+    n1,
+    [
+      'route 10.244.2.0/24 via 10.244.2.0 dev weft.1',
+      'route fd00:10:244:2::/64 via fd00:10:244:2:: dev weft6.1',
+      `neigh weft.1 10.244.2.0 ${m4}`,
+      `neigh weft6.1 fd00:10:244:2:: ${m6}`,
+      `fdb weft.1 ${m4} ${n2.underlay[4]}`,
+      `fdb weft6.1 ${m6} ${n2.underlay[6]}`,
+      'route 10.244.6.0/24 via 10.244.6.0 dev weft6.1',
+      'route fd00:10:244:6::/64 via fd00:10:244:6:: dev weft6.1',
+      `neigh weft6.1 10.244.6.0 ${g6}`,
+      `neigh weft6.1 fd00:10:244:6:: ${g6}`,
+      `fdb weft6.1 ${g6} fd00:229::60`,
+    ],
+    'exactly node2 and good6 programmed, nothing of the hostile Nodes',
+  );
+  await waitReady(c, n1);
+  const problems = Object.fromEntries(((await statusJson(c, n1)).skipped ?? []).map((s) => [s.node, `${s.reason}: ${s.problem}`]));
+  t.deepEqual(problems, {
+    mcast6: 'malformed: has VTEP address ff02::1 (weft.dev/vtep-ip6), which is a multicast address (ff00::/8)',
+    linklocal6: 'malformed: has VTEP address fe80::41 (weft.dev/vtep-ip6), which is a link-local address (fe80::/10)',
+    mapped6: 'malformed: has VTEP address ::ffff:ae5:2a (weft.dev/vtep-ip6), which is an IPv4-mapped address (::ffff:0:0/96)',
+    notv6: 'malformed: has an invalid weft.dev/vtep-ip6 annotation "10.229.0.43": expected an IPv6 address',
+    copy6: `malformed: has VTEP MAC ${m6} (weft.dev/vtep-mac6), which is not ${vtepMacFor('copy6', 6)}, the MAC weftd derives from the node name copy6`,
+    inside6: 'conflict: claims pod CIDR fd00:10:244:2:8000::/65, which overlaps pod CIDR fd00:10:244:2::/64 that node node2 holds (it is the older Node)',
+    ownslice6: "conflict: claims pod CIDR fd00:10:244:1::/80, which overlaps this node's own pod CIDR fd00:10:244:1::/64",
+  });
+  t.is(await metric(c, n1, 'weft_nodes_skipped{reason="malformed"}'), 5);
+  t.is(await metric(c, n1, 'weft_nodes_skipped{reason="conflict"}'), 2);
+  t.is(await metric(c, n1, 'weft_peers_programmed'), 2);
+  t.is(occurrences(logOf(n1), `skipping node mcast6: it has VTEP address ff02::1 (weft.dev/vtep-ip6), which is a multicast address (ff00::/8) [malformed]`), 1);
+  t.regex(await status(c, n1, false), /^ {2}inside6 +conflict +it claims pod CIDR fd00:10:244:2:8000::\/65/m);
 });
 
 test.serial('HTTP 500s on publishing the VTEP and on the status patch are retried until the node is ready', async (t) => {

@@ -53,6 +53,7 @@ test.serial('every pod reaches every other pod across nodes; nodes carry VTEP an
     {
       podCidr: '10.244.2.0/24',
       via: '10.244.2.0',
+      dev: 'weft.1',
       vtepMac: node2.metadata!.annotations![VTEP_MAC],
       vtepIp: '10.229.0.12',
     },
@@ -61,6 +62,8 @@ test.serial('every pod reaches every other pod across nodes; nodes carry VTEP an
   t.is(metrics.status, 200);
   for (const name of [
     'weft_peers_programmed 2',
+    'weft_peer_pod_cidrs_programmed{family="4"} 2',
+    'weft_peer_pod_cidrs_programmed{family="6"} 0',
     'weft_reconcile_duration_seconds_bucket',
     'weft_entries_added_total',
     'weft_drift_repaired_total',

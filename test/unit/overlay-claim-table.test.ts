@@ -8,10 +8,15 @@ import { createClaimTable } from '../../src/overlay/claim-table.ts';
 import { resolveClaims } from '../../src/overlay/claims.ts';
 import type { Peer } from '../../src/overlay/types.ts';
 
-const own = { node: 'self', podCidrs: ['10.244.1.0/24'], vtepMac: '0e:00:00:00:00:01' };
-const cluster = [parseCidr('10.244.0.0/16')!];
+const own = { node: 'self', podCidrs: ['10.244.1.0/24', 'fd00:10:244:1::/64'], vtepMacs: ['0e:00:00:00:00:01', '0e:00:00:00:06:01'] };
+const cluster = [parseCidr('10.244.0.0/16')!, parseCidr('fd00:10:244::/56')!];
 
-const peer = (node: string, cidrs: string[], mac: string, created: number): Peer => ({ node, created, podCidrs: cidrs, vtepIp: '10.229.0.2', vtepMac: mac });
+const peer = (node: string, cidrs: string[], mac: string, created: number, mac6?: string): Peer => ({
+  node,
+  created,
+  podCidrs: cidrs,
+  vteps: { 4: { ip: '10.229.0.2', mac }, ...(mac6 ? { 6: { ip: 'fd00:229::2', mac: mac6 } } : {}) },
+});
 
 /** A small, seeded generator (mulberry32): the same sequence on every run. */
 function random(seed: number) {
@@ -24,26 +29,33 @@ function random(seed: number) {
   };
 }
 
-test('after each of 3000 random events the table agrees with settling all claims from scratch, and reports every node that moved', (t) => {
+test('after each of 3000 random events over both families the table agrees with settling all claims from scratch, and reports every node that moved', (t) => {
   const next = random(7);
   const table = createClaimTable(own, cluster);
   const peers = new Map<string, Peer>();
   let clock = 0;
   // Enough room that most events share nothing (the fast path), little
   // enough that overlaps, shared MACs and clashes with this node's own CIDR
-  // come up often.
-  const cidrOf = (): string[] => {
+  // come up often, in either family (a dual-stack peer claims one of each).
+  const cidr4 = (): string => {
     const prefix = [23, 24, 24, 24, 25][next(5)]!;
     const third = next(40) * (prefix === 23 ? 2 : 1);
     const fourth = prefix === 25 ? next(2) * 128 : 0;
-    return [`10.244.${third}.${fourth}/${prefix}`];
+    return `10.244.${third}.${fourth}/${prefix}`;
   };
+  const cidr6 = (): string => {
+    const prefix = [63, 64, 64, 64, 65][next(5)]!;
+    const fourth = next(40) * (prefix === 63 ? 2 : 1);
+    return `fd00:10:244:${fourth.toString(16)}:${prefix === 65 ? ['0', '8000'][next(2)] : '0'}::/${prefix}`;
+  };
+  const cidrOf = (): string[] => [[cidr4()], [cidr6()], [cidr4(), cidr6()]][next(3)]!;
+  const mac6Of = (): string | undefined => (next(2) === 0 ? undefined : `0e:00:00:00:06:${10 + next(60)}`);
   let before = new Set<string>();
   for (let step = 0; step < 3000; step++) {
     const changes = new Map<string, Peer | undefined>();
     for (let k = 0, n = 1 + next(3); k < n; k++) {
       const node = `n${next(30)}`;
-      const value = next(4) === 0 ? undefined : peer(node, cidrOf(), `0e:00:00:00:01:${10 + next(60)}`, peers.get(node)?.created ?? ++clock);
+      const value = next(4) === 0 ? undefined : peer(node, cidrOf(), `0e:00:00:00:01:${10 + next(60)}`, peers.get(node)?.created ?? ++clock, mac6Of());
       changes.set(node, value);
     }
     for (const [node, value] of changes) {

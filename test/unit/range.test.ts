@@ -1,6 +1,6 @@
 import test from 'ava';
 import { IpamError } from '../../src/ipam/errors.ts';
-import { candidates, capacity, parseRange, parseRangeSets } from '../../src/ipam/range.ts';
+import { candidates, capacity, parseRange, parseRangeSets, type RangeSpec } from '../../src/ipam/range.ts';
 import { formatAddress, parseAddress, parseCidr } from '../../src/net/address.ts';
 
 const addr = (s: string) => parseAddress(s)!;
@@ -49,6 +49,18 @@ test('bad ranges are config errors naming the field and the fix', (t) => {
   t.throws(() => parseRangeSets([[{ subnet: '10.0.0.0/24' }, { subnet: '10.0.0.0/25' }]], 'r'), { message: /overlap/ });
   t.throws(() => parseRangeSets([[{ subnet: '10.0.0.0/24' }, { subnet: 'fd00::/64' }]], 'r'), { message: /mixes IPv4 and IPv6/ });
   t.throws(() => parseRangeSets([], 'r'), { message: /is empty/ });
+});
+
+test('bad IPv6 ranges name the field and the fix', (t) => {
+  const bad = (spec: RangeSpec, message: string | RegExp) => t.throws(() => parseRangeSets([[spec]], 'r'), { instanceOf: IpamError, message });
+  bad(
+    { subnet: 'fd00:10::/64', gateway: 'fd00:10::' },
+    'r[0][0].gateway "fd00:10::" is not a usable address of fd00:10::/64: pick one after its network address (the subnet-router anycast address)',
+  );
+  bad({ subnet: 'fd00:10::/64', rangeStart: 'fd00:11::1' }, /rangeStart "fd00:11::1" is not a usable address of fd00:10::\/64/);
+  bad({ subnet: 'fd00:10::/127' }, 'r[0][0].subnet fd00:10::/127 is too small to hold a gateway and a pod: use /126 or larger');
+  bad({ subnet: 'fd00::/24' }, "r[0][0].subnet fd00::/24 is far too large for one node's pods: use /32 or smaller");
+  t.throws(() => parseRangeSets([[{ subnet: 'fd00:10::/64' }], [{ subnet: 'fd00:10::/72' }]], 'r'), { message: /overlap/ });
 });
 
 test('CIDR parsing keeps the host part and normalises the network', (t) => {

@@ -77,8 +77,13 @@ function lastError(what: string): Error {
   return Object.assign(new Error(`${what}: ${errnoText(errno)}`), { errno });
 }
 
-/** Runs `fn` with this thread in the network namespace at `path`, and always returns to the thread's own. */
-function inNamespace<T>(path: string, fn: () => T): T {
+/**
+ * Runs `fn` with this thread in the network namespace at `path`, and always
+ * returns to the thread's own. Node's sync file calls made in `fn` run on
+ * this thread under Bun, so /proc/sys/net there is the namespace's.
+ */
+export function inNamespace<T>(path: string, fn: () => T): T {
+  refuseIfStranded();
   const { libc: c } = libc();
   const home = openSync('/proc/thread-self/ns/net', 'r');
   let target: number | undefined;
