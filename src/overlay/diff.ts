@@ -43,7 +43,8 @@ export function isEmpty(changes: OverlayChanges): boolean {
  */
 export type PlannedCommand = { words: IpCommand; key: string; op: 'add' | 'remove'; neighbor?: NeighborEntry };
 
-export type ChangePlan = { ip: PlannedCommand[]; bridge: PlannedCommand[]; ipAfterFdb: PlannedCommand[] };
+/** `ip`: removals, routes before the neighbours they use; `ipAdds`: neighbours before the routes that use them. */
+export type ChangePlan = { ip: PlannedCommand[]; bridge: PlannedCommand[]; ipAdds: PlannedCommand[] };
 
 const remove = (key: string, words: IpCommand): PlannedCommand => ({ words, key, op: 'remove' });
 const add = (key: string, words: IpCommand): PlannedCommand => ({ words, key, op: 'add' });
@@ -65,8 +66,7 @@ export function changeCommands(changes: OverlayChanges, vxlanDevices: readonly s
     ...removals.fdb.map((f) => remove(fdbKey(f), ['fdb', 'del', f.mac, 'dev', f.dev, 'dst', f.dst, 'self'])),
     ...adds.fdb.map((f) => add(fdbKey(f), ['fdb', 'replace', f.mac, 'dev', f.dev, 'dst', f.dst, 'self', 'permanent'])),
   ];
-  // Additions after the FDB, and neighbours before the routes that use them.
-  const ipAfterFdb = [
+  const ipAdds = [
     ...adds.neighbors.map((n) => neighborLine(n, 'add', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent'])),
     // onlink: the VXLAN device has no address in the remote subnet to say the
     // next hop is reachable; a direct route's next hop is on the underlay.
@@ -74,7 +74,7 @@ export function changeCommands(changes: OverlayChanges, vxlanDevices: readonly s
       add(routeKey(r), ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(vxlanDevices.includes(r.dev) ? ['onlink'] : []), 'proto', proto]),
     ),
   ];
-  return { ip, bridge, ipAfterFdb };
+  return { ip, bridge, ipAdds };
 }
 
 /**

@@ -84,11 +84,11 @@ export async function reconcileOverlay(
   const neighbors = () => readNeighbors(names);
   const { ip, bridge } = batches;
 
-  const first = [...(await runForced(ip, plan.ip, neighbors)), ...(await runForced(bridge, plan.bridge, neighbors))];
-  const early = chargeFailures(first, owners);
-  // A peer whose FDB entry was refused gets no neighbour or route either.
-  const rest = plan.ipAfterFdb.filter((c) => !early.refused.has(owners.get(c.key)!));
-  const failures = [...first, ...(await runForced(ip, rest, neighbors))];
+  // Both processes at once: an event costs one pipe round trip, not two. A
+  // peer whose FDB entry is refused may get its neighbour and route for that
+  // moment; the undo below takes them out again.
+  const ipLines = [...plan.ip, ...plan.ipAdds];
+  const failures = (await Promise.all([runForced(ip, ipLines, neighbors), runForced(bridge, plan.bridge, neighbors)])).flat();
   const { refused, removalFailed } = chargeFailures(failures, owners);
 
   const taken = (key: string): boolean => !refused.has(owners.get(key)!);
@@ -103,7 +103,7 @@ export async function reconcileOverlay(
     await runForced(bridge, undo.bridge, neighbors);
   }
   const failed = new Set(failures.map((f) => f.command));
-  const adds = [...plan.bridge, ...rest].filter((c) => c.op === 'add');
+  const adds = [...plan.bridge, ...plan.ipAdds].filter((c) => c.op === 'add');
   const removals = [...plan.ip, ...plan.bridge].filter((c) => c.op === 'remove');
   return {
     devices,

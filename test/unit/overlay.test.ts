@@ -19,7 +19,7 @@ import type { Peer } from '../../src/overlay/types.ts';
 import { unicastProblem, vtepIpProblem, vtepMacOwnerProblem, vtepMacProblem } from '../../src/overlay/vtep-checks.ts';
 
 const words = (cmds: readonly PlannedCommand[]) => cmds.map((c) => c.words.join(' '));
-const lines = (c: ReturnType<typeof changeCommands>) => ({ ip: words(c.ip), bridge: words(c.bridge), ipAfterFdb: words(c.ipAfterFdb) });
+const lines = (c: ReturnType<typeof changeCommands>) => ({ ip: words(c.ip), bridge: words(c.bridge), ipAdds: words(c.ipAdds) });
 
 const cluster = [parseCidr('10.244.0.0/16')!];
 const local = (direct?: DirectRoute): LocalView => ({ devices: { 4: 'weft.1' }, direct: direct ? { 4: direct } : undefined });
@@ -162,8 +162,8 @@ test('direct routing sends peers on the same underlay subnet straight over it, t
     ['10.244.3.0'],
   );
   const cmds = lines(changeCommands(diffOverlay(state, { neighbors: [], fdb: [], routes: [] }), ['weft.1'], 119));
-  t.true(cmds.ipAfterFdb.includes('route replace 10.244.2.0/24 via 192.0.2.2 dev eth0 proto 119'));
-  t.true(cmds.ipAfterFdb.includes('route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119'));
+  t.true(cmds.ipAdds.includes('route replace 10.244.2.0/24 via 192.0.2.2 dev eth0 proto 119'));
+  t.true(cmds.ipAdds.includes('route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119'));
 });
 
 test('the diff adds what is missing or changed, removes what no peer wants, and is empty when converged', (t) => {
@@ -182,12 +182,12 @@ test('the diff adds what is missing or changed, removes what no peer wants, and 
   t.deepEqual(cmds.ip, ['route del 10.244.9.0/24 via 10.244.9.0 dev weft.1 proto 119', 'neigh del 10.244.9.0 dev weft.1']);
   t.is(cmds.bridge[0], 'fdb del 0e:00:00:00:00:09 dev weft.1 dst 192.0.2.9 self');
   t.true(cmds.bridge.includes('fdb replace 0e:00:00:00:00:02 dev weft.1 dst 192.0.2.2 self permanent'));
-  t.deepEqual(cmds.ipAfterFdb, [
+  t.deepEqual(cmds.ipAdds, [
     'neigh replace 10.244.3.0 lladdr 0e:00:00:00:00:03 dev weft.1 nud permanent',
     'route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119',
   ]);
   t.deepEqual(
-    plan.ipAfterFdb.map((c) => [c.key, c.op]),
+    plan.ipAdds.map((c) => [c.key, c.op]),
     [
       ['neigh weft.1 10.244.3.0', 'add'],
       ['route 10.244.3.0/24', 'add'],
@@ -408,7 +408,7 @@ function fakeIp(neighbors: Map<string, string>, refuse: (w: IpCommand) => string
 }
 
 const addPlan = (...peers: Peer[]) =>
-  changeCommands(diffOverlay(desiredState(peers, local()).state, { neighbors: [], fdb: [], routes: [] }), ['weft.1'], 119).ipAfterFdb;
+  changeCommands(diffOverlay(desiredState(peers, local()).state, { neighbors: [], fdb: [], routes: [] }), ['weft.1'], 119).ipAdds;
 
 test('a refused route line costs only that line; every other line runs in the same batch', async (t) => {
   const kernel = new Map<string, string>();
@@ -495,7 +495,7 @@ test("what is no line's failure is thrown, not charged to a peer", async (t) => 
 test("failed lines are charged to the peer whose entry they carry; a removal or a missing device is no peer's", (t) => {
   const { owners } = desiredState([peer(2), peer(3)], local());
   const plan = changeCommands(diffOverlay(desiredState([peer(2), peer(3)], local()).state, desiredState([peer(9)], local()).state), ['weft.1'], 119);
-  const route3 = plan.ipAfterFdb.find((c) => c.key === 'route 10.244.3.0/24')!;
+  const route3 = plan.ipAdds.find((c) => c.key === 'route 10.244.3.0/24')!;
   const fdb2 = plan.bridge.find((c) => c.key === 'fdb weft.1 0e:00:00:00:00:02')!;
   const removal = plan.ip[0]!;
   const charged = chargeFailures(
@@ -665,8 +665,8 @@ test('each pod family rides the underlay of its own family when both nodes have 
     `fdb replace ${vtepMacFor('node2', 4)} dev weft.1 dst 192.0.2.2 self permanent`,
     `fdb replace ${vtepMacFor('node2', 6)} dev weft6.1 dst 2001:db8::2 self permanent`,
   ]);
-  t.true(plan.ipAfterFdb.includes(`neigh replace fd00:10:244:2:: lladdr ${vtepMacFor('node2', 6)} dev weft6.1 nud permanent`));
-  t.true(plan.ipAfterFdb.includes('route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev weft6.1 onlink proto 119'));
+  t.true(plan.ipAdds.includes(`neigh replace fd00:10:244:2:: lladdr ${vtepMacFor('node2', 6)} dev weft6.1 nud permanent`));
+  t.true(plan.ipAdds.includes('route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev weft6.1 onlink proto 119'));
   const undo = words(removalCommands(dual, 119).ip);
   t.true(undo.includes('neigh del fd00:10:244:2:: dev weft6.1'));
 });
