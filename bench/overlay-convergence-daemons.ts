@@ -41,7 +41,8 @@ export function weftd(c: Cluster, node: ClusterNode, nodeName: string): Daemon {
     async start() {
       const startWallMs = wallMs();
       const started = performance.now();
-      await c.startWeftd(node, ['--cluster-cidr', FAKE_CLUSTER_CIDR, '--vni', String(FAKE_VNI)], { ...SHIPPED_TIMERS, WEFTD_NODE_NAME: nodeName });
+      // By variable, so it replaces the Cluster's own --cluster-cidr (the flag adds up when repeated).
+      await c.startWeftd(node, ['--vni', String(FAKE_VNI)], { ...SHIPPED_TIMERS, WEFTD_NODE_NAME: nodeName, WEFTD_CLUSTER_CIDR: FAKE_CLUSTER_CIDR });
       const p = node.weftd!;
       await waitReady(p, "weftd's /readyz", 300_000, async () => (await c.weftdHttp(node, '/readyz', 1000)).status === 200, 10);
       return { startWallMs, readyMs: performance.now() - started, pid: p.child.pid! };

@@ -176,6 +176,10 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       else if (found !== 'unchanged') log(`subnet file ${cfg.subnetFile} was ${found === 'missing' ? 'missing' : 'changed'}; wrote it again`);
       written = true;
     };
+    const reportIngressError = (err: unknown): void => {
+      metrics.reconcileErrors.inc();
+      log(`VXLAN ingress filter update failed; the next pass asserts it whole: ${messageOf(err)}`);
+    };
     // Nodes changed since the last pass took them (the last change of each wins).
     let changed = new Map<string, NodeInfo | undefined>();
     const pass = async (kind: PassKind) => {
@@ -185,7 +189,11 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       changed = new Map();
       try {
         await overlayPass.run(kind, changes, () => nodes.snapshot());
-        vxlanIngress.update(overlayPass.peerVteps(), kind);
+        const ingress = vxlanIngress.update(overlayPass.peerVteps(), kind);
+        // A new peer's routes need not wait for nft; the first and the
+        // periodic passes answer for the whole filter, so they do wait.
+        if (kind === 'periodic' || !synced) await ingress;
+        else ingress.catch((err) => reportIngressError(err));
         masquerade?.keep(kind);
         synced = true;
       } finally {

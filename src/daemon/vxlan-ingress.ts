@@ -6,8 +6,9 @@
 // through it (with --ip-masq a pod's VXLAN would otherwise leave with the
 // node's own, trusted, address). Like Calico's cali40all-vxlan-net set.
 // Event passes change only the sets' elements, and only when the peers
-// changed; the periodic pass re-asserts the whole table.
-import { type NftCommand, nftApply, separated } from '../linux/nft.ts';
+// changed; the periodic pass re-asserts the whole table. nft runs beside the
+// passes, never in their way: a new peer's routes do not wait for it.
+import { type NftCommand, nftApplyInBackground, separated } from '../linux/nft.ts';
 import { type Cidr, type Family, formatCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import type { PassKind } from './scheduler.ts';
@@ -106,49 +107,67 @@ export function peerSetChanges(before: PeerVteps, after: PeerVteps): NftCommand[
 }
 
 export type VxlanIngress = {
-  /** Keeps the filter in step with the peers a pass programmed. */
-  update(peers: PeerVteps, kind: PassKind): void;
+  /**
+   * Keeps the filter in step with the peers a pass programmed. Runs nft in
+   * the background, one run at a time; calls made while one runs share the
+   * next, which takes the latest peers. Resolves once the kernel holds them.
+   */
+  update(peers: PeerVteps, kind: PassKind): Promise<void>;
 };
 
 export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
-  // What the kernel's set holds after the last pass; undefined: not known.
+  // What the kernel's set holds after the last run; undefined: not known.
   let applied: PeerVteps | undefined;
-  // The list the last event pass was given: the overlay pass hands out the same array while its peers stay the same.
-  let seen: PeerVteps | undefined;
-  const assertWhole = (peers: PeerVteps) => {
+  // The latest peers asked for and not yet taken by a run; periodic once any such call was.
+  let wanted: { peers: PeerVteps; periodic: boolean } | undefined;
+  let queued: Promise<void> | undefined;
+  let last: Promise<void> = Promise.resolve();
+  const assertWhole = async (peers: PeerVteps) => {
     try {
-      nftApply(ingressTable(spec, peers));
+      await nftApplyInBackground(ingressTable(spec, peers));
     } catch (err) {
       try {
-        nftApply(replacedIngressTable(spec, peers));
+        await nftApplyInBackground(replacedIngressTable(spec, peers));
       } catch (again) {
         const why = `cannot install the VXLAN ingress filter (nft table inet ${VXLAN_INGRESS_TABLE}): ${messageOf(again)}`;
         throw new Error(`${why}; weftd needs nftables and CAP_NET_ADMIN`, { cause: new AggregateError([err, again]) });
       }
     }
   };
-  return {
-    update(peers, kind) {
-      if (kind !== 'periodic' && applied !== undefined && peers === seen) return;
-      seen = peers;
-      const known = applied;
-      applied = undefined;
-      if (kind === 'periodic' || known === undefined) {
-        assertWhole(peers);
-      } else {
-        const changes = peerSetChanges(known, peers);
-        if (changes.length === 0) {
-          applied = known;
-          return;
-        }
+  const apply = async ({ peers, periodic }: { peers: PeerVteps; periodic: boolean }) => {
+    if (!periodic && peers === applied) return;
+    const known = applied;
+    applied = undefined;
+    if (periodic || known === undefined) {
+      await assertWhole(peers);
+    } else {
+      const changes = peerSetChanges(known, peers);
+      if (changes.length > 0) {
         try {
-          nftApply(changes);
+          await nftApplyInBackground(changes);
         } catch {
           // The table or an element went behind weftd's back: put it all back now.
-          assertWhole(peers);
+          await assertWhole(peers);
         }
       }
-      applied = peers;
+    }
+    applied = peers;
+  };
+  return {
+    update(peers, kind) {
+      wanted = { peers, periodic: (wanted?.periodic ?? false) || kind === 'periodic' };
+      if (queued) return queued;
+      const run = last
+        .catch(() => {})
+        .then(() => {
+          const next = wanted!;
+          wanted = undefined;
+          queued = undefined;
+          return apply(next);
+        });
+      queued = run;
+      last = run;
+      return run;
     },
   };
 }

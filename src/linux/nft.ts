@@ -1,7 +1,7 @@
 // nftables from the plugin: scripts and listings through the `nft` program,
 // and, on Bun, set elements straight over nfnetlink, which spares ADD and DEL
 // a process each (see docs/plugin.md).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { nftLine } from './command-words.ts';
 import { describeChange, type ElementChange, encodeElementBatch, readBatchAnswer } from './netlink/nftables.ts';
 import { errnoText, NfnlSocket } from './netlink/socket.ts';
@@ -48,6 +48,24 @@ function runNft(args: string[], input?: string): { status: number | null; stdout
 export function nftApply(commands: NftCommand[]): void {
   const child = runNft(['-f', '-'], `${commands.map(nftLine).join('\n')}\n`);
   if (child.status !== 0) throw new Error(`nft: ${child.stderr}`);
+}
+
+/**
+ * `nftApply` without blocking the caller's event loop: weftd's event passes
+ * must not wait on an nft process (a few ms idle, tens on a busy node).
+ */
+export function nftApplyInBackground(commands: NftCommand[]): Promise<void> {
+  const script = `${commands.map(nftLine).join('\n')}\n`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.once('error', (err) => reject(new Error(`cannot run nft: ${err.message}: install nftables`, { cause: err })));
+    child.once('close', (status) => (status === 0 ? resolve() : reject(new Error(`nft: ${stderr.trim().replace(/\n/g, '; ')}`))));
+    child.stdin.end(script);
+  });
 }
 
 /**
