@@ -29,7 +29,7 @@ import { waitForPodCidrs } from './own-node.ts';
 import { type Attempt, readiness } from './readiness.ts';
 import { createScheduler, type PassKind } from './scheduler.ts';
 import { detectUnderlays, type Underlays } from './underlay.ts';
-import { createVxlanIngress } from './vxlan-ingress.ts';
+import { createVxlanIngress, type VxlanIngress } from './vxlan-ingress.ts';
 
 const FAMILIES: readonly Family[] = [4, 6];
 
@@ -101,6 +101,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
   let scheduler: ReturnType<typeof createScheduler> | undefined;
   let watch: NodeWatch | undefined;
   let overlay: OverlayPass | undefined;
+  let vxlanIngress: VxlanIngress | undefined;
   let vtepRequest: RetriedRequest | undefined;
   let networkRequest: RetriedRequest | undefined;
   let confOrderTimer: NodeJS.Timeout | undefined;
@@ -153,7 +154,8 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       log,
     });
     overlay = overlayPass;
-    const vxlanIngress = createVxlanIngress({ port: cfg.port, podNetworks: cluster });
+    const ingressFilter = createVxlanIngress({ port: cfg.port, podNetworks: cluster });
+    vxlanIngress = ingressFilter;
     const direct = families.flatMap((f) => local.direct?.[f] ?? []);
     const masquerade = cfg.ipMasq
       ? createNodeMasquerade(cluster, { bridge: cfg.bridge, overlays: specs.map((s) => s.name), direct: direct.length > 0 ? direct : undefined })
@@ -189,7 +191,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       changed = new Map();
       try {
         await overlayPass.run(kind, changes, () => nodes.snapshot());
-        const ingress = vxlanIngress.update(overlayPass.peerVteps(), kind);
+        const ingress = ingressFilter.update(overlayPass.peerVteps(), kind);
         // A new peer's routes need not wait for nft; the first and the
         // periodic passes answer for the whole filter, so they do wait.
         if (kind === 'periodic' || !synced) await ingress;
@@ -235,6 +237,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     clearInterval(confOrderTimer);
     await Promise.all([watch?.stop(), vtepRequest?.stop(), networkRequest?.stop()]);
     overlay?.close();
+    vxlanIngress?.close();
     for (const s of [server, metricsServer]) {
       if (!s) continue;
       await new Promise<void>((resolve) => {

@@ -6,9 +6,11 @@
 // through it (with --ip-masq a pod's VXLAN would otherwise leave with the
 // node's own, trusted, address). Like Calico's cali40all-vxlan-net set.
 // Event passes change only the sets' elements, and only when the peers
-// changed; the periodic pass re-asserts the whole table. nft runs beside the
-// passes, never in their way: a new peer's routes do not wait for it.
+// changed, through a long-lived `nft -i`; the periodic pass re-asserts the
+// whole table. nft runs beside the passes, never in their way: a new peer's
+// routes do not wait for it.
 import { type NftCommand, nftApplyInBackground, separated } from '../linux/nft.ts';
+import { createNftShell } from '../linux/nft-shell.ts';
 import { type Cidr, type Family, formatCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import type { PassKind } from './scheduler.ts';
@@ -113,6 +115,7 @@ export type VxlanIngress = {
    * next, which takes the latest peers. Resolves once the kernel holds them.
    */
   update(peers: PeerVteps, kind: PassKind): Promise<void>;
+  close(): void;
 };
 
 export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
@@ -122,6 +125,8 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
   let wanted: { peers: PeerVteps; periodic: boolean } | undefined;
   let queued: Promise<void> | undefined;
   let last: Promise<void> = Promise.resolve();
+  // Element changes go to a long-lived nft: an event pass forks nothing.
+  const shell = createNftShell();
   const assertWhole = async (peers: PeerVteps) => {
     try {
       await nftApplyInBackground(ingressTable(spec, peers));
@@ -144,7 +149,7 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
       const changes = peerSetChanges(known, peers);
       if (changes.length > 0) {
         try {
-          await nftApplyInBackground(changes);
+          await shell.run(changes);
         } catch {
           // The table or an element went behind weftd's back: put it all back now.
           await assertWhole(peers);
@@ -169,5 +174,6 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
       last = run;
       return run;
     },
+    close: () => shell.close(),
   };
 }
