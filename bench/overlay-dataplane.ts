@@ -1,27 +1,37 @@
 // `make bench-dataplane`: TCP throughput (iperf3) pod → pod across two node
 // namespaces wired by weft (testbed's Cluster: real control plane, weftd on
-// each node, pods added by the weft plugin through cnitool), in the same run
-// as
+// each node, pods added by the weft plugin through cnitool), for each family,
+// in the same run as
 //   - node → node over the same underlay (the nodes' eth0 addresses), and
 //   - the same topology built by hand with iproute2 the way flannel does it
 //     (overlay-flannel-by-hand.ts): the kernel path's own limit,
-// plus by-hand variants with one knob changed each (GRO on the veths,
+// plus IPv4 by-hand variants with one knob changed each (GRO on the veths,
 // br_netfilter off, no outer UDP checksum, a jumbo underlay, TX checksum
 // offload off on the VXLAN device as old flannel did; --no-knobs leaves them
 // out). Runs are interleaved (round r runs every path once, in a new order)
 // and each path reports its median.
 //
-// Also checks the pod MTU end to end: `ping -M do` at MTU-28 crosses, at
-// MTU-27 fails with "message too long", and no node fragments or reassembles
-// anything (/proc/net/snmp) during the pings or the iperf runs.
+// IPv4 and IPv6 run on two weft clusters, an IPv4 one and an IPv6-only one
+// (IPv6 underlay, weft6.1), rather than on one dual-stack cluster: with both
+// underlays a pod's MTU is the smaller device MTU (1430, IPv6's), so the
+// IPv4 row would measure a smaller MSS than before and than its by-hand
+// reference (1450). Both clusters stay up for every round, so each path runs
+// beside the same background.
 //
-// Target: weft >= 100% of the by-hand topology. Writes
+// Also checks each pod MTU end to end: `ping -M do` at MTU-28 (IPv4) or
+// MTU-48 (IPv6) crosses, one byte more fails with "message too long", and no
+// node fragments or reassembles anything (/proc/net/snmp, snmp6) during the
+// pings or the iperf runs.
+//
+// Target: weft >= 100% of the by-hand topology, per family. Writes
 // bench/results/overlay-dataplane.json. Everything it makes is removed at the
 // end, on failure and on Ctrl-C.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Cluster, type ClusterNode, type Pod, SHIPPED_TIMERS } from '../testbed/cluster.ts';
+import type { Family } from '../src/net/address.ts';
+import { deviceName } from '../src/overlay/device.ts';
+import { Cluster, type ClusterNode, type Pod, SHIPPED_TIMERS, type Stack } from '../testbed/cluster.ts';
 import { eventually } from '../testbed/eventually.ts';
 import { CACHE_BIN, CNITOOL, DIST, requireBuilt } from '../testbed/paths.ts';
 import { must, sh } from '../testbed/shell.ts';
@@ -30,8 +40,8 @@ import { parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { type IperfRun, iperfClient, startIperfServer, waitIperfServer } from './lib/iperf.ts';
 import { machineInfo } from './lib/machine.ts';
 import { publish } from './lib/results.ts';
-import { type Flags, judge, type MtuCheck, type Result, summarize, table } from './overlay-dataplane-report.ts';
-import { buildByHand, HAND_DEFAULTS } from './overlay-flannel-by-hand.ts';
+import { type ClusterMtu, ECHO_HEADERS, type Flags, judge, type MtuCheck, type PathRole, type Result, summarize, table } from './overlay-dataplane-report.ts';
+import { buildByHand, HAND_DEFAULTS, type HandTopology } from './overlay-flannel-by-hand.ts';
 
 const PORT = 5201;
 
@@ -39,7 +49,7 @@ const USAGE = `usage: node bench/overlay-dataplane.ts [--runs 5] [--seconds 5] [
   --runs      interleaved rounds; every path runs once per round, in a new order each round (default 5)
   --seconds   length of each iperf3 run, after 1 s of slow start left out (default 5)
   --streams   parallel TCP streams per run (default 1)
-  --no-knobs  only weft, node→node and the by-hand reference`;
+  --no-knobs  only weft, node→node and the by-hand reference, of each family`;
 
 function parseFlags(): Flags {
   const values = parseFlagsOrExit(USAGE, () =>
@@ -58,17 +68,32 @@ function parseFlags(): Flags {
 }
 
 /** One iperf3 direction: client in `from`, server bound to `to` inside `serverNetns`. */
-type Path = { name: string; from: string; to: string; serverNetns: string; runs: (IperfRun & { load1: number })[] };
+type Path = { name: string; family: Family; role: PathRole; from: string; to: string; serverNetns: string; runs: (IperfRun & { load1: number })[] };
 
 // --- MTU and fragmentation --------------------------------------------------
 
-/** IP counters of a namespace that move when anything is fragmented or reassembled. */
+const FRAG_COUNTERS = ['FragCreates', 'FragOKs', 'ReasmReqds', 'FragFails'];
+
+/** IP counters of a namespace, both families, that move when anything is fragmented or reassembled. */
 async function fragCounters(netns: string): Promise<Record<string, number>> {
-  const lines = (await must('ip', ['netns', 'exec', netns, 'cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Ip:'));
+  const [snmp, snmp6] = await Promise.all(['/proc/net/snmp', '/proc/net/snmp6'].map((f) => must('ip', ['netns', 'exec', netns, 'cat', f])));
+  // snmp: a line of IPv4 counter names, then one of their values; snmp6: a "name value" line per counter.
+  const lines = snmp!.split('\n').filter((l) => l.startsWith('Ip:'));
   const names = lines[0]!.split(/\s+/).slice(1);
   const values = lines[1]!.split(/\s+/).slice(1).map(Number);
-  const all = Object.fromEntries(names.map((n, i) => [n, values[i]!]));
-  return { FragCreates: all.FragCreates!, FragOKs: all.FragOKs!, ReasmReqds: all.ReasmReqds!, FragFails: all.FragFails! };
+  const v4 = Object.fromEntries(names.map((n, i) => [n, values[i]!]));
+  const v6 = Object.fromEntries(
+    snmp6!
+      .split('\n')
+      .map((l) => l.split(/\s+/))
+      .map(([n, v]) => [n, Number(v)]),
+  );
+  return Object.fromEntries(
+    FRAG_COUNTERS.flatMap((c) => [
+      [c, v4[c]!],
+      [`Ip6${c}`, v6[`Ip6${c}`]!],
+    ]),
+  );
 }
 
 /** How many fragmentations and reassemblies the nodes did while `what` ran. */
@@ -79,19 +104,20 @@ async function fragmentsDuring(nodeNetns: string[], what: () => Promise<unknown>
   return before.reduce((sum, b, i) => sum + Object.keys(b).reduce((s, k) => s + after[i]![k]! - b[k]!, 0), 0);
 }
 
-async function mtuCheck(label: string, fromPod: string, toIp: string, podMtu: number, nodeNetns: string[]): Promise<MtuCheck> {
+async function mtuCheck(label: string, family: Family, fromPod: string, toIp: string, podMtu: number, nodeNetns: string[]): Promise<MtuCheck> {
   const ping = (size: number, count: number) =>
     sh('ip', ['netns', 'exec', fromPod, 'ping', '-M', 'do', '-s', String(size), '-c', String(count), '-i', '0.2', '-W', '2', toIp]);
   let fits!: Awaited<ReturnType<typeof ping>>;
   let over!: Awaited<ReturnType<typeof ping>>;
   const fragments = await fragmentsDuring(nodeNetns, async () => {
-    fits = await ping(podMtu - 28, 3);
-    over = await ping(podMtu - 27, 1);
+    fits = await ping(podMtu - ECHO_HEADERS[family], 3);
+    over = await ping(podMtu - ECHO_HEADERS[family] + 1, 1);
   });
   const overOut = `${over.stdout}${over.stderr}`;
   const message = /message too long[^\n]*/i.exec(overOut)?.[0] ?? overOut.trim().split('\n').at(-1) ?? '';
   return {
     label,
+    family,
     podMtu,
     dfFits: fits.exitCode === 0,
     dfTooBig: over.exitCode !== 0 && /message too long/i.test(overOut),
@@ -106,9 +132,12 @@ async function linkMtu(netns: string, dev: string): Promise<number> {
 
 // --- weft and the paths --------------------------------------------------------
 
-/** Two weft nodes with weftd (its shipped timers) and one pod each. */
-async function weftCluster(teardown: Teardown): Promise<{ nodes: [ClusterNode, ClusterNode]; pods: [Pod, Pod] }> {
-  const c = await Cluster.start(2, teardown);
+type WeftCluster = { family: Family; nodes: [ClusterNode, ClusterNode]; pods: [Pod, Pod] };
+
+/** Two weft nodes of one family (pods and underlay) with weftd (its shipped timers) and one pod each. */
+async function weftCluster(family: Family, teardown: Teardown): Promise<WeftCluster> {
+  const stack: Stack = family === 4 ? 'ipv4' : 'ipv6';
+  const c = await Cluster.start(2, teardown, { stack });
   for (const node of c.nodes) await c.startWeftd(node, [], SHIPPED_TIMERS);
   for (const node of c.nodes) {
     await eventually(
@@ -122,7 +151,56 @@ async function weftCluster(teardown: Teardown): Promise<{ nodes: [ClusterNode, C
     );
   }
   const [n1, n2] = c.nodes as [ClusterNode, ClusterNode];
-  return { nodes: [n1, n2], pods: [await c.addPod(n1), await c.addPod(n2)] };
+  return { family, nodes: [n1, n2], pods: [await c.addPod(n1), await c.addPod(n2)] };
+}
+
+/** weft pod → pod and node → node over its underlay, in a cluster of one family. */
+function weftPaths({ family, nodes: [n1, n2], pods: [p1, p2] }: WeftCluster): Path[] {
+  return [
+    { name: `weft IPv${family} pod → pod`, family, role: 'weft', from: p1.name, to: p2.ips[family]!, serverNetns: p2.name, runs: [] },
+    {
+      name: `node → node over IPv${family} (weft nodes' underlay)`,
+      family,
+      role: 'node',
+      from: n1.netns,
+      to: n2.underlay[family]!,
+      serverNetns: n2.netns,
+      runs: [],
+    },
+  ];
+}
+
+function handPath(v: HandTopology, role: PathRole): Path {
+  return {
+    name: `${v.label} pod → pod${role === 'hand' ? ' (flannel-style)' : ''}`,
+    family: v.options.family,
+    role,
+    from: v.pods[0].netns,
+    to: v.pods[1].ip,
+    serverNetns: v.pods[1].netns,
+    runs: [],
+  };
+}
+
+/** weft's pod MTU end to end in a cluster, and its MTUs for the result. */
+async function weftMtu({ family, nodes: [n1, n2], pods: [p1, p2] }: WeftCluster): Promise<{ check: MtuCheck; mtu: ClusterMtu }> {
+  const pod = await linkMtu(p1.name, 'eth0');
+  const vxlanDevice = deviceName(1, family);
+  return {
+    check: await mtuCheck(`weft IPv${family}`, family, p1.name, p2.ips[family]!, pod, [n1.netns, n2.netns]),
+    mtu: { family, underlay: await linkMtu(n1.netns, 'eth0'), vxlanDevice, vxlan: await linkMtu(n1.netns, vxlanDevice), pod },
+  };
+}
+
+function handMtuCheck(v: HandTopology): Promise<MtuCheck> {
+  return mtuCheck(
+    v.label,
+    v.options.family,
+    v.pods[0].netns,
+    v.pods[1].ip,
+    v.podMtu,
+    v.nodes.map((n) => n.netns),
+  );
 }
 
 /** Fisher-Yates with a small seeded generator (mulberry32). */
@@ -158,37 +236,30 @@ await runScript('bench-dataplane', async (teardown) => {
     if ((await sh('sh', ['-c', `command -v ${tool}`])).exitCode !== 0) throw new Error(`${tool} is not installed: apt-get install ${tool}`);
   }
   console.error(
-    `bench-dataplane: weft cluster (2 nodes, 1 pod each) and by-hand topologies (load ${loadavg()
+    `bench-dataplane: weft clusters (IPv4 and IPv6, 2 nodes, 1 pod each) and by-hand topologies (load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')})`,
   );
-  const {
-    nodes: [n1, n2],
-    pods: [p1, p2],
-  } = await weftCluster(teardown);
-  const hand = await buildByHand({ label: 'by hand', ...HAND_DEFAULTS }, teardown);
+  const weft4 = await weftCluster(4, teardown);
+  const weft6 = await weftCluster(6, teardown);
+  const hand4 = await buildByHand({ label: 'by hand IPv4', ...HAND_DEFAULTS }, teardown);
+  const hand6 = await buildByHand({ label: 'by hand IPv6', ...HAND_DEFAULTS, family: 6 }, teardown);
   const variants = flags.knobs
     ? [
-        await buildByHand({ label: 'by hand + GRO on every veth', ...HAND_DEFAULTS, gro: true }, teardown),
-        await buildByHand({ label: 'by hand + bridge-nf-call-* = 0', ...HAND_DEFAULTS, brNetfilter: false }, teardown),
-        await buildByHand({ label: 'by hand + vxlan noudpcsum', ...HAND_DEFAULTS, udpcsum: false }, teardown),
-        await buildByHand({ label: 'by hand, jumbo underlay (MTU 9000)', ...HAND_DEFAULTS, underlayMtu: 9000 }, teardown),
-        await buildByHand({ label: 'by hand + VXLAN tx checksum off', ...HAND_DEFAULTS, vxlanTxCsum: false }, teardown),
+        await buildByHand({ label: 'by hand IPv4 + GRO on every veth', ...HAND_DEFAULTS, gro: true }, teardown),
+        await buildByHand({ label: 'by hand IPv4 + bridge-nf-call-* = 0', ...HAND_DEFAULTS, brNetfilter: false }, teardown),
+        await buildByHand({ label: 'by hand IPv4 + vxlan noudpcsum', ...HAND_DEFAULTS, udpcsum: false }, teardown),
+        await buildByHand({ label: 'by hand IPv4, jumbo underlay (MTU 9000)', ...HAND_DEFAULTS, underlayMtu: 9000 }, teardown),
+        await buildByHand({ label: 'by hand IPv4 + VXLAN tx checksum off', ...HAND_DEFAULTS, vxlanTxCsum: false }, teardown),
       ]
     : [];
 
   const paths: Path[] = [
-    { name: 'weft pod → pod', from: p1.name, to: p2.ip, serverNetns: p2.name, runs: [] },
-    { name: "node → node (weft nodes' underlay)", from: n1.netns, to: n2.underlayIp, serverNetns: n2.netns, runs: [] },
-    ...[hand, ...variants].map(
-      (v): Path => ({
-        name: `${v.label} pod → pod${v === hand ? ' (flannel-style)' : ''}`,
-        from: v.pods[0].netns,
-        to: v.pods[1].ip,
-        serverNetns: v.pods[1].netns,
-        runs: [],
-      }),
-    ),
+    ...weftPaths(weft4),
+    handPath(hand4, 'hand'),
+    ...variants.map((v) => handPath(v, 'knob')),
+    ...weftPaths(weft6),
+    handPath(hand6, 'hand'),
   ];
   for (const p of paths) {
     const server = startIperfServer(p.serverNetns, p.to, PORT);
@@ -196,19 +267,11 @@ await runScript('bench-dataplane', async (teardown) => {
   }
   for (const p of paths) await waitIperfServer(p.from, p.to, PORT);
 
-  // MTU: the pod MTU end to end, with nothing fragmented on the way.
-  const podMtu = await linkMtu(p1.name, 'eth0');
-  const checks = [
-    await mtuCheck('weft', p1.name, p2.ip, podMtu, [n1.netns, n2.netns]),
-    await mtuCheck(
-      'by hand',
-      hand.pods[0].netns,
-      hand.pods[1].ip,
-      hand.podMtu,
-      hand.nodes.map((n) => n.netns),
-    ),
-  ];
-  const fragmentsDuringIperf = await fragmentsDuring([n1.netns, n2.netns], async () => {
+  // MTU: each pod MTU end to end, with nothing fragmented on the way.
+  const weftMtus = [await weftMtu(weft4), await weftMtu(weft6)];
+  const checks = [weftMtus[0]!.check, await handMtuCheck(hand4), weftMtus[1]!.check, await handMtuCheck(hand6)];
+  const weftNodes = [...weft4.nodes, ...weft6.nodes].map((n) => n.netns);
+  const fragmentsDuringIperf = await fragmentsDuring(weftNodes, async () => {
     for (let round = 1; round <= flags.runs; round++) {
       console.error(`round ${round}/${flags.runs}`);
       // A new order every round (seeded, so reruns repeat it): no path always
@@ -217,13 +280,13 @@ await runScript('bench-dataplane', async (teardown) => {
     }
   });
 
-  const summaries = paths.map((p) => summarize(p.name, p.runs));
+  const summaries = paths.map((p) => summarize(p.name, p.family, p.role, p.runs));
   const result: Result = {
     machine: machineInfo(),
     config: flags,
-    mtu: { underlay: await linkMtu(n1.netns, 'eth0'), vxlan: await linkMtu(n1.netns, 'weft.1'), pod: podMtu, checks, fragmentsDuringIperf },
+    mtu: { clusters: weftMtus.map((m) => m.mtu), checks, fragmentsDuringIperf },
     paths: summaries,
-    target: judge(summaries[0]!, summaries[2]!),
+    targets: [judge(summaries, 4), judge(summaries, 6)],
   };
   publish('overlay-dataplane', result, table(result));
 });
