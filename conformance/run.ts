@@ -2,12 +2,13 @@
 // against CNI spec 1.1.0, and its plugins against hostile input, by driving
 // it through cnitool (libcni) and by executing its plugins directly.
 //
-//   node conformance/run.ts --conf <.conflist|.conf> --cni-path <dir[:dir]> [--json report.json] [--parallel N] [--only group,…]
+//   node conformance/run.ts --conf <.conflist|.conf> --cni-path <dir[:dir]> [--json report.json] [--parallel N] [--only group,…] [--dual-stack]
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkDelEdgeCases, checkLifecycle, checkRawResults } from './checks/add-check-del.ts';
 import { checkAntiSpoofing } from './checks/anti-spoofing.ts';
+import { checkDualStack } from './checks/dual-stack.ts';
 import { checkErrors } from './checks/errors.ts';
 import { checkGc } from './checks/gc.ts';
 import { checkHostileInput } from './checks/hostile-input.ts';
@@ -32,6 +33,7 @@ const CHECKS: [string, (suite: Suite) => Promise<void>][] = [
   ['gc', checkGc],
   ['status', checkStatus],
   ['parallel', checkParallel],
+  ['dual-stack', checkDualStack],
 ];
 
 const EXIT_FAILED = 1;
@@ -39,7 +41,7 @@ const EXIT_SETUP = 2;
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('conformance/run.ts')
-  .usage('$0 --conf <file> --cni-path <dir[:dir]> [--json <report.json>] [--parallel N] [--only <group,…>]')
+  .usage('$0 --conf <file> --cni-path <dir[:dir]> [--json <report.json>] [--parallel N] [--only <group,…>] [--dual-stack]')
   .option('conf', { type: 'string', demandOption: true, describe: 'network configuration under test: a .conflist, or a single-plugin .conf' })
   .option('cni-path', { type: 'string', demandOption: true, describe: 'directories holding the plugin binaries, ":"-separated (CNI_PATH)' })
   .option('json', { type: 'string', describe: 'also write the outcomes to this JSON file' })
@@ -51,6 +53,12 @@ const argv = yargs(hideBin(process.argv))
   .option('only', {
     type: 'string',
     describe: 'run only these check groups, ","-separated (the names the report\'s "crashed" lines use, e.g. anti-spoofing,gc)',
+  })
+  .option('dual-stack', {
+    type: 'boolean',
+    default: false,
+    describe:
+      'the conf gives every pod an IPv4 and an IPv6 address: fail the dual-stack checks when it does not, also where the ipam section names no ranges to tell',
   })
   .option('cnitool', {
     type: 'string',
@@ -80,6 +88,7 @@ async function main(): Promise<number> {
       cniPath: String(argv['cni-path']),
       cnitool: String(argv.cnitool),
       parallel: Number(argv.parallel),
+      dualStack: Boolean(argv['dual-stack']),
       report,
     });
   } catch (err) {

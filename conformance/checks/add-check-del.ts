@@ -2,10 +2,10 @@
 // runtime drives it with cnitool; every plugin's raw ADD output at each spec
 // version; and DEL when the runtime has less to give than at ADD.
 import { deleteNetns, ip, kernelProblems, linkNames, type Netns, pingFrom } from '../lib/host.ts';
-import { type Attachment, checkChain, cnitool, delChain, describeExit, describeFailure } from '../lib/plugin.ts';
-import { addNewPod, addPodDirectly, createPod, delPod, delPodDirectly, inspectPodResult } from '../lib/pods.ts';
+import { checkChain, cnitool, delChain, describeExit, describeFailure } from '../lib/plugin.ts';
+import { addNewPod, addPodDirectly, createPod, delPod, delPodDirectly, inspectPodResult, type Pod } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
-import { type AddResultView, compareVersions, describeError, RESULT_VERSIONS, readErrorOutput } from '../lib/spec.ts';
+import { type AddResultView, compareVersions, describeError, RESULT_VERSIONS, type ResultIp, readErrorOutput } from '../lib/spec.ts';
 import { type Suite, verbGate, versionGate } from '../lib/suite.ts';
 
 const RESULT: Check = { id: 'add.result', title: "ADD through cnitool returns a result for CNI_IFNAME in CNI_NETNS in the conf's version" };
@@ -39,7 +39,9 @@ export async function checkLifecycle(suite: Suite): Promise<void> {
   if (!report.closed([CHECK_OK, CHECK_TAMPERED], verbGate(suite, 'CHECK'))) {
     const checked = await cnitool(suite.cnitool, 'check', pod.netns.path);
     report.verdict(CHECK_OK, checked.exitCode === 0 ? [] : [describeFailure('cnitool check', checked)]);
-    await checkTampered(suite, pod.netns, pod.attachment, view, added.result);
+    const victim = view.containerIps[0];
+    if (victim) await checkWithout(suite, CHECK_TAMPERED, pod, victim, added.result);
+    else report.unreached([CHECK_TAMPERED], 'the result assigns no address to the container interface');
   }
 
   const first = await delPod(suite, pod);
@@ -65,22 +67,18 @@ async function checkGateway(suite: Suite, netns: Netns, view: AddResultView): Pr
   suite.report.verdict(GATEWAY, problems, gateways.join(', '));
 }
 
-async function checkTampered(suite: Suite, netns: Netns, attachment: Attachment, view: AddResultView, prevResult: Record<string, unknown>): Promise<void> {
-  const victim = view.containerIps[0];
-  if (!victim) {
-    suite.report.fail(CHECK_TAMPERED, 'not reached: the result assigns no address to the container interface');
-    return;
-  }
-  await ip(['-n', netns.name, 'addr', 'del', victim.text, 'dev', suite.ifname], `remove ${victim.text} from ${suite.ifname}`);
-  const outcome = await checkChain(suite, attachment, suite.net.cniVersion, prevResult);
+/** Removes `victim` from the pod's interface; CHECK must then fail with an error object. */
+export async function checkWithout(suite: Suite, check: Check, pod: Pod, victim: ResultIp, prevResult: Record<string, unknown>): Promise<void> {
+  await ip(['-n', pod.netns.name, 'addr', 'del', victim.text, 'dev', suite.ifname], `remove ${victim.text} from ${suite.ifname}`);
+  const outcome = await checkChain(suite, pod.attachment, suite.net.cniVersion, prevResult);
   if (outcome.ok) {
-    suite.report.fail(CHECK_TAMPERED, `CHECK succeeded although ${victim.text} is gone from ${suite.ifname}; compare the interface with prevResult`);
+    suite.report.fail(check, `CHECK succeeded although ${victim.text} is gone from ${suite.ifname}; compare the interface with prevResult`);
     return;
   }
   const { error, problems } = readErrorOutput(outcome.failure.completed);
   const { type } = outcome.failure;
   suite.report.verdict(
-    CHECK_TAMPERED,
+    check,
     problems.map((p) => `${type}: ${p}`),
     error ? `${type}: ${describeError(error)}` : '',
   );

@@ -3,7 +3,7 @@
 // forgotten pod's address must be free again and the named pods untouched.
 import { deleteNetns, kernelProblems, pingFrom, reservationDir, reservationHolder } from '../lib/host.ts';
 import { cnitool, describeExit, describeFailure, gcChain } from '../lib/plugin.ts';
-import { addNewPod, delPod, fillPool, inspectPodResult, type Pod, podAddress, probeAdd, requestAddress } from '../lib/pods.ts';
+import { addNewPod, delPod, fillPool, inspectPodResult, type Pod, podAddress, probeAdd, requestAddresses } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
 import type { AddResultView, ResultIp } from '../lib/spec.ts';
 import { type Suite, verbGate } from '../lib/suite.ts';
@@ -80,7 +80,7 @@ async function proveByFullPool(suite: Suite, stale: AddedPod): Promise<Proof> {
 /** Asks for the address back when the conf allows requesting addresses, else reads host-local-style state. */
 async function proveOtherwise(suite: Suite, stale: AddedPod, heldBefore: string | undefined): Promise<Proof> {
   const wanted = stale.address.text;
-  const request = requestAddress(suite.net, wanted);
+  const request = requestAddresses(suite.net, [wanted]);
   if (request) {
     const probe = await grantedAddress(suite, request);
     if ('failed' in probe) return unproven(`an ADD requesting ${wanted} through the ips capability failed, so GC did not free it: ${probe.failed}`);

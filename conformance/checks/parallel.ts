@@ -5,8 +5,9 @@
 // or by succeeding although the pool was full.
 import { addressesHeldBy, reservationDir } from '../lib/host.ts';
 import { describeFailure } from '../lib/plugin.ts';
-import { addPod, createPod, delPod, type Pod, podAddress, poolIsFull, requestAddress } from '../lib/pods.ts';
+import { addPod, createPod, delPod, inspectPodResult, type Pod, poolIsFull, requestAddresses } from '../lib/pods.ts';
 import type { Check } from '../lib/report.ts';
+import type { ResultIp } from '../lib/spec.ts';
 import type { Suite } from '../lib/suite.ts';
 
 export async function checkParallel(suite: Suite): Promise<void> {
@@ -15,11 +16,12 @@ export async function checkParallel(suite: Suite): Promise<void> {
   const released: Check = { id: 'parallel.del-releases', title: `${n} parallel DELs succeed and free every address for ${n} new ADDs` };
 
   const pods = await Promise.all(Array.from({ length: n }, () => createPod(suite)));
-  const first = await addRound(suite, pods, () => undefined);
-  suite.report.verdict(distinct, [...first.problems, ...duplicates(first.addresses)]);
+  const first = await addRound(suite, pods);
+  const firstAddresses = first.ips.map(firstAddress);
+  suite.report.verdict(distinct, [...first.problems, ...duplicates(firstAddresses)]);
   if (first.problems.length > 0) return suite.report.unreached([released], 'not every ADD of the first round succeeded');
 
-  const requested = first.addresses.map((address) => (address ? requestAddress(suite.net, address) : undefined));
+  const requested = firstAddresses.map((address) => (address ? requestAddresses(suite.net, [address]) : undefined));
   const byRequest = requested.every((r) => r !== undefined);
   // Without requests, a full pool makes the second round's success the proof.
   const full = !byRequest && (await poolIsFull(suite));
@@ -30,12 +32,13 @@ export async function checkParallel(suite: Suite): Promise<void> {
 
   const second = await addRound(suite, pods, (i) => requested[i]);
   problems.push(...second.problems);
+  const secondAddresses = second.ips.map(firstAddress);
   if (byRequest) {
-    second.addresses.forEach((address, i) => {
-      if (address !== first.addresses[i]) problems.push(`pod ${i + 1} asked for ${first.addresses[i]} again and got ${address ?? 'nothing'}`);
+    secondAddresses.forEach((address, i) => {
+      if (address !== firstAddresses[i]) problems.push(`pod ${i + 1} asked for ${firstAddresses[i]} again and got ${address ?? 'nothing'}`);
     });
   } else {
-    problems.push(...duplicates(second.addresses));
+    problems.push(...duplicates(secondAddresses));
   }
   problems.push(...(await delRound(suite, pods)));
   suite.report.verdict(released, problems, releaseProof(n, byRequest, full, dir));
@@ -47,21 +50,31 @@ function releaseProof(n: number, byRequest: boolean, full: boolean, dir: string 
   return `${n} new ADDs succeeded with distinct addresses${dir ? `, and ${dir} kept no reservation of the DELeted pods` : ''}`;
 }
 
-type Round = { addresses: (string | undefined)[]; problems: string[] };
+/** Each pod's container addresses, [] for a pod whose ADD failed or gave none (which `problems` then says). */
+export type Round = { ips: ResultIp[][]; problems: string[] };
 
-async function addRound(suite: Suite, pods: Pod[], capabilityArgs: (i: number) => Record<string, unknown> | undefined): Promise<Round> {
+/** ADDs every pod at once. */
+export async function addRound(
+  suite: Suite,
+  pods: Pod[],
+  capabilityArgs: (i: number) => Record<string, unknown> | undefined = () => undefined,
+): Promise<Round> {
   const added = await Promise.all(pods.map(async (pod, i) => ({ pod, outcome: await addPod(suite, pod, capabilityArgs(i)) })));
   const failures = new PodFailures();
-  const addresses = added.map(({ pod, outcome }, i) => {
+  const ips = added.map(({ pod, outcome }, i) => {
     if (!outcome.ok) {
       failures.add(i, outcome.reason);
-      return undefined;
+      return [];
     }
-    const address = podAddress(suite, pod, outcome.result);
-    if (!address) failures.add(i, `the result assigns no address to ${suite.ifname}`);
-    return address;
+    const assigned = inspectPodResult(suite, pod, outcome.result).view?.containerIps ?? [];
+    if (assigned.length === 0) failures.add(i, `the result assigns no address to ${suite.ifname}`);
+    return assigned;
   });
-  return { addresses, problems: failures.list() };
+  return { ips, problems: failures.list() };
+}
+
+function firstAddress(ips: ResultIp[]): string | undefined {
+  return ips[0]?.text;
 }
 
 async function delRound(suite: Suite, pods: Pod[]): Promise<string[]> {
@@ -74,7 +87,7 @@ async function delRound(suite: Suite, pods: Pod[]): Promise<string[]> {
 }
 
 /** Pods failing for the same reason are listed once, not N times. */
-class PodFailures {
+export class PodFailures {
   readonly #pods = new Map<string, number[]>();
 
   add(podIndex: number, reason: string): void {
@@ -86,7 +99,7 @@ class PodFailures {
   }
 }
 
-function duplicates(addresses: (string | undefined)[]): string[] {
+export function duplicates(addresses: (string | undefined)[]): string[] {
   const seen = new Map<string, number>();
   for (const address of addresses) if (address) seen.set(address, (seen.get(address) ?? 0) + 1);
   return [...seen].filter(([, count]) => count > 1).map(([address, count]) => `${address} was handed to ${count} pods at once`);

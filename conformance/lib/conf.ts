@@ -3,6 +3,7 @@
 // picked the way libcni does.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { type Cidr, parseCidr } from './ip.ts';
 import { compareVersions, isObject, isVersion, NEWEST_SPEC_VERSION } from './spec.ts';
 
 /** A problem with how the suite was invoked (flags, conf, binaries); the message says how to fix it. */
@@ -77,6 +78,22 @@ export function distinctPlugins(net: NetworkConfig): { type: string; index: numb
     if (!seen.has(plugin.type)) seen.set(plugin.type, index);
   });
   return [...seen].map(([type, index]) => ({ type, index }));
+}
+
+/**
+ * The pod subnets the conf's ipam sections name in host-local's format
+ * (every range of `ranges`, or the older single `subnet`); empty when the
+ * addresses come from elsewhere, a file or a server.
+ */
+export function ipamSubnets(net: NetworkConfig): Cidr[] {
+  return net.plugins.flatMap(({ ipam }) => {
+    if (!isObject(ipam)) return [];
+    const ranges = Array.isArray(ipam.ranges) ? ipam.ranges.flatMap((set: unknown) => (Array.isArray(set) ? set : [])) : [ipam];
+    return ranges.flatMap((range: unknown) => {
+      const cidr = isObject(range) && typeof range.subnet === 'string' ? parseCidr(range.subnet) : undefined;
+      return cidr ? [cidr] : [];
+    });
+  });
 }
 
 // SPEC.md "Version considerations": the highest of cniVersion and cniVersions,

@@ -97,6 +97,26 @@ export async function neighbourMac(netns: Netns, ifname: string, address: string
   return typeof entry?.lladdr === 'string' ? entry.lladdr.toLowerCase() : undefined;
 }
 
+/** An address on an interface as the kernel holds it; `tentative` while IPv6 duplicate address detection runs, `dadfailed` after it found a duplicate. */
+export type KernelAddress = { family: Family; cidr: string; scope: string; tentative: boolean; dadfailed: boolean };
+
+export async function interfaceAddresses(netns: Netns, ifname: string): Promise<KernelAddress[]> {
+  const link = (await ipObjects(netns, ['addr', 'show', 'dev', ifname]))[0];
+  return objects(link?.addr_info).map((a) => ({
+    family: a.family === 'inet6' ? 6 : 4,
+    cidr: `${canonicalIp(String(a.local))}/${String(a.prefixlen)}`,
+    scope: String(a.scope),
+    tentative: a.tentative === true,
+    dadfailed: a.dadfailed === true,
+  }));
+}
+
+/** A sysctl as the namespace sees it, e.g. `net/ipv6/conf/eth0/accept_ra`. */
+export async function sysctlIn(netns: Netns, key: string): Promise<string> {
+  const file = `/proc/sys/${key}`;
+  return (await ip(['netns', 'exec', netns.name, 'cat', file], `read ${file} in netns ${netns.name}`)).stdout.trim();
+}
+
 /** Undo actions run this, so what is already gone counts as removed. */
 async function removeWithIp(args: readonly string[], gone: RegExp): Promise<void> {
   const completed = await run('ip', args);
@@ -149,7 +169,7 @@ export function noteHostInterfaces(result: unknown): void {
   }
 }
 
-type KernelRoute = { family: Family; dst: string; gateway?: string; table: string };
+export type KernelRoute = { family: Family; dst: string; gateway?: string; dev: string; table: string };
 
 /** How the kernel differs from an ADD result; `host` is where the plugin ran when that was not the suite's own namespace. */
 export async function kernelProblems(netns: Netns, ifname: string, view: AddResultView, host?: Netns): Promise<string[]> {
@@ -187,11 +207,13 @@ export async function kernelProblems(netns: Netns, ifname: string, view: AddResu
   return problems;
 }
 
-async function routesIn(netns: Netns, family: Family): Promise<KernelRoute[]> {
+/** Every route of one family in the namespace, in all tables; `dst` as iproute2 prints it ("default" for /0). */
+export async function routesIn(netns: Netns, family: Family): Promise<KernelRoute[]> {
   return (await ipObjects(netns, [`-${family}`, 'route', 'show', 'table', 'all'])).map((r) => ({
     family,
     dst: String(r.dst),
     gateway: typeof r.gateway === 'string' ? canonicalIp(r.gateway) : undefined,
+    dev: String(r.dev),
     table: typeof r.table === 'string' ? r.table : 'main',
   }));
 }
@@ -235,8 +257,10 @@ export function listChanges(changes: readonly string[]): string {
 
 /**
  * Links, addresses and routes. Left out is what the kernel changes by itself
- * as ports come and go: link state, MACs, MTUs, and IPv6 link-local and
- * multicast addresses and routes.
+ * as ports come and go: link state, MACs, MTUs, IPv6 link-local and
+ * multicast addresses and routes, and the local table's routes it derives
+ * from the addresses (for IPv6 only once duplicate address detection ends,
+ * which may be after a snapshot; the addresses themselves are in it).
  */
 export async function snapshotNet(netns: Netns): Promise<Set<string>> {
   const lines = new Set<string>();
@@ -254,6 +278,7 @@ export async function snapshotNet(netns: Netns): Promise<Set<string>> {
       if (family === '-6' && (/^fe80:/i.test(dst) || /^ff[0-9a-f]{2}:/i.test(dst) || route.type === 'multicast')) continue;
       const via = typeof route.gateway === 'string' ? ` via ${route.gateway}` : '';
       const table = typeof route.table === 'string' ? route.table : 'main';
+      if (table === 'local' && route.protocol === 'kernel') continue;
       lines.add(`route ${typeof route.type === 'string' ? `${route.type} ` : ''}${dst}${via} dev ${String(route.dev)} table ${table}`);
     }
   }

@@ -42,6 +42,13 @@ export function addressAt(cidr: Cidr, offset: bigint): string {
   return formatValue(cidr.family, (toValue(cidr) & mask(cidr.family, cidr.prefix)) + offset);
 }
 
+/** Whether `inner` (an address with its prefix, or a network) lies inside the network `outer`. */
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
+  const m = mask(outer.family, outer.prefix);
+  return (toValue(inner) & m) === (toValue(outer) & m);
+}
+
 function bits(family: Family): number {
   return family === 4 ? 32 : 128;
 }

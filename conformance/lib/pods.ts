@@ -108,14 +108,14 @@ export function podAddress(suite: Suite, pod: Pod, result: Record<string, unknow
 }
 
 /**
- * Black-box proof that an address is free: ask for it. CONVENTIONS.md
+ * Black-box proof that addresses are free: ask for them. CONVENTIONS.md
  * defines the `ips` capability for requesting specific addresses; the suite
  * relies on it only when the conf declares it for some plugin. Undefined
  * when no plugin does.
  */
-export function requestAddress(net: NetworkConfig, address: string): Record<string, unknown> | undefined {
+export function requestAddresses(net: NetworkConfig, addresses: readonly string[]): Record<string, unknown> | undefined {
   const declared = net.plugins.some((plugin) => isObject(plugin.capabilities) && plugin.capabilities.ips === true);
-  return declared ? { ips: [address] } : undefined;
+  return declared ? { ips: addresses } : undefined;
 }
 
 /** One more pod, ADDed and DELeted again at once. */

@@ -22,12 +22,14 @@ export type Suite = {
   /** CNI_IFNAME for every attachment the suite makes. */
   ifname: string;
   parallel: number;
+  /** The conf is said to give every pod an address per family, whatever the suite can tell from it. */
+  dualStack: boolean;
   report: Report;
   /** Where plugins executed directly run; unset, in the suite's own namespace. */
   exec?: ExecContext;
 };
 
-export type SuiteOptions = { conf: string; cniPath: string; cnitool: string; parallel: number; report: Report };
+export type SuiteOptions = { conf: string; cniPath: string; cnitool: string; parallel: number; dualStack: boolean; report: Report };
 
 export async function prepareSuite(options: SuiteOptions): Promise<Suite> {
   const { net, cniPath, binaries } = loadInputs(options);
@@ -42,6 +44,7 @@ export async function prepareSuite(options: SuiteOptions): Promise<Suite> {
     cnitool: prepareCnitool(options.cnitool, net, cniPath, ifname),
     ifname,
     parallel: options.parallel,
+    dualStack: options.dualStack,
     report: options.report,
   };
 }
