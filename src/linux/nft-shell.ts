@@ -97,6 +97,9 @@ export function createNftShell(opts: NftShellOptions = {}): NftShell {
     if (own !== '') throw new Error(`nft: ${own.replace(/\n/g, '; ')}`);
   };
 
+  // Started now, not on the first change: that change is a Node event, and
+  // starting a process is what this shell is for not doing on one.
+  child = start();
   return {
     run(commands) {
       const line = commands.map(nftLine).join(' ; ');
