@@ -113,16 +113,18 @@ demo: deps build go-tools kube-tools
 # Stays up until `make cluster-down`; a second `make cluster` reuses it.
 #   make cluster CLUSTER_CNI=reference   # Debian's bridge plugin as pod network
 #   make cluster CLUSTER_CNI=weft        # weft, installed from manifests/ with kubectl
+#   make cluster CLUSTER_STACK=dual      # IPv4 and IPv6 everywhere (default ipv4)
 # See tools/cluster/README.md.
 CLUSTER_CNI ?= none
 CLUSTER_NODES ?= 3
+CLUSTER_STACK ?= ipv4
 cluster-tools: deps
 	tools/cluster-tools.sh
 
 # CLUSTER_CNI=weft also builds the weft image (make image), imports it into
 # every node and installs weft with kubectl apply -k tools/cluster/weft.
 cluster: deps kube-tools cluster-tools pause-image $(if $(filter weft,$(CLUSTER_CNI)),image)
-	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts up --cni=$(CLUSTER_CNI) --nodes=$(CLUSTER_NODES)
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts up --cni=$(CLUSTER_CNI) --nodes=$(CLUSTER_NODES) --stack=$(CLUSTER_STACK)
 
 cluster-down: node_modules/.installed
 	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/cluster.ts down
@@ -130,8 +132,9 @@ cluster-down: node_modules/.installed
 # test/cluster: the reference cluster with a pod on every node; weft
 # installed with kubectl (pod to pod, Services, Node deletion, uninstall); and
 # weft with traffic (image by digest and securityContext, NAT, weftd killed,
-# rolling update, a node stopped and started). Each file brings its own
-# cluster up and tears it down (about 5 min in all).
+# rolling update, a node stopped and started); and weft in a dual-stack
+# cluster. Each file brings its own cluster up and tears it down (about 6 min
+# in all).
 cluster-test: deps kube-tools cluster-tools pause-image image toolbox-image
 	env -u NODE_EXTRA_CA_CERTS $(NODE) $(BIN)/ava --config tools/cluster/ava.config.mjs $(AVA_FLAGS)
 
@@ -160,14 +163,16 @@ e2e-tools: node_modules/.installed
 
 # Upstream e2e networking tests against weft in a fresh `make cluster
 # CLUSTER_CNI=weft`, removed afterwards (E2E_FOCUS=regex to choose others).
-# Results print per test; logs in .cache/e2e/.
+# CLUSTER_STACK=dual: a dual-stack cluster and the [Feature:IPv6DualStack] specs.
+# Results print per test; logs in .cache/e2e/<stack>/.
 cluster-e2e: deps kube-tools cluster-tools pause-image image e2e-tools
-	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/e2e.ts
+	env -u NODE_EXTRA_CA_CERTS $(NODE) tools/cluster/e2e.ts --stack=$(CLUSTER_STACK)
 
-# Both of the above, the second even when the first fails (.ci/run runs this);
-# no cluster is left behind either way.
+# cluster-test, then cluster-e2e for IPv4 and for dual stack, each even when
+# one before failed (.ci/run runs this); no cluster is left behind either way.
 e2e:
-	status=0; $(MAKE) cluster-test || status=1; $(MAKE) cluster-e2e || status=1; $(MAKE) cluster-down; exit $$status
+	status=0; $(MAKE) cluster-test || status=1; $(MAKE) cluster-e2e CLUSTER_STACK=ipv4 || status=1; \
+	$(MAKE) cluster-e2e CLUSTER_STACK=dual || status=1; $(MAKE) cluster-down; exit $$status
 
 # weft in the real cluster: installed with kubectl, a pod on each node pinging
 # the others, `kubectl get pods -o wide`, `weftd status`; then all removed.

@@ -186,12 +186,12 @@ test.serial('weftd runs the image pinned by digest, with only NET_ADMIN and secc
     );
     const st = JSON.parse(await kubectl(['-n', 'weft', 'exec', pods[i]!.metadata.name, '-c', 'weftd', '--', 'weftd', 'status', '--json'])) as {
       readiness: string;
-      device: { exists: boolean };
+      devices: { name: string; exists: boolean }[];
       peers: { podCidr: string }[];
       subnetFile: { content?: unknown };
     };
     t.is(st.readiness, 'ready', `${node}: weftd ready`);
-    t.true(st.device.exists && st.subnetFile.content !== undefined, `${node}: VXLAN device and subnet file`);
+    t.true(st.devices.find((d) => d.name === 'weft.1')?.exists && st.subnetFile.content !== undefined, `${node}: VXLAN device weft.1 and subnet file`);
     t.deepEqual(
       st.peers.map((r) => r.podCidr).sort(),
       NODES.filter((n) => n !== node)

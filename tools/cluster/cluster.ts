@@ -8,7 +8,7 @@
 // `down` finds it again from the state dir and /proc and removes it all,
 // whatever state it is in. See tools/cluster/README.md.
 //
-//   node tools/cluster/cluster.ts up [--nodes=3] [--cni=none|reference|weft]
+//   node tools/cluster/cluster.ts up [--nodes=3] [--cni=none|reference|weft] [--stack=ipv4|dual]
 //   node tools/cluster/cluster.ts down
 //   node tools/cluster/cluster.ts status
 //   node tools/cluster/cluster.ts exec node1 -- ip addr        # inside a node
@@ -51,6 +51,11 @@ const NS_DIR = '/run/weft-cluster';
 export const CLUSTER_CIDR = '10.244.0.0/16';
 export const SERVICE_CIDR = '10.96.0.0/16';
 export const UNDERLAY_PREFIX = '10.228.0.';
+/** `--stack=dual` adds these second networks; IPv4 stays the primary family (the API server's and the pods' first address). */
+export const CLUSTER_CIDR6 = 'fd00:10:244::/56';
+export const SERVICE_CIDR6 = 'fd00:10:96::/112';
+export const UNDERLAY6_PREFIX = 'fd00:10:228::';
+const UNDERLAY6_LENGTH = 64;
 export const API_IP = `${UNDERLAY_PREFIX}1`;
 export const API_PORT = 6443;
 export const API_SERVER = `https://${API_IP}:${API_PORT}`;
@@ -130,20 +135,31 @@ export const NODE_DIRS = [
 ];
 
 export type CniMode = 'none' | 'reference' | 'weft';
+/** ipv4: today's cluster; dual: every network (underlay, pods, Services, node IPs) also has an IPv6 part. */
+export type Stack = 'ipv4' | 'dual';
+export const STACKS: readonly Stack[] = ['ipv4', 'dual'];
+/** The pod networks (kube-controller-manager's --cluster-cidr), primary family first. */
+export const clusterCidrs = (stack: Stack): string[] => (stack === 'dual' ? [CLUSTER_CIDR, CLUSTER_CIDR6] : [CLUSTER_CIDR]);
+const serviceCidrs = (stack: Stack): string[] => (stack === 'dual' ? [SERVICE_CIDR, SERVICE_CIDR6] : [SERVICE_CIDR]);
+/** A node's underlay addresses (its InternalIPs), primary family first. */
+const nodeIps = (node: NodeInfo, stack: Stack): string[] => (stack === 'dual' ? [node.ip, node.ip6] : [node.ip]);
 export type UpOptions = {
   nodes?: number;
   cni?: CniMode;
+  stack?: Stack;
   log?: (line: string) => void;
   readyTimeoutMs?: number;
   /** --cni=weft: install it (default), or only prepare the nodes (image imported, loopback and portmap) for a test to install it with kubectl. */
   installWeft?: boolean;
 };
 
-export type NodeInfo = { name: string; ip: string; netns: string; mntns: string; utsns: string; dir: string; cgroupRoot: string };
+export type NodeInfo = { name: string; ip: string; ip6: string; netns: string; mntns: string; utsns: string; dir: string; cgroupRoot: string };
 type State = {
   createdAt: string;
   nodes: NodeInfo[];
   cni: CniMode;
+  /** Absent in a state file from before dual stack: ipv4. */
+  stack?: Stack;
   /** sysctl name → value before we started; restored on down. */
   sysctls: Record<string, string>;
   /** Host dirs we created as mount points; removed on down (if still empty). */
@@ -160,6 +176,7 @@ export function nodeInfo(i: number): NodeInfo {
   return {
     name,
     ip: `${UNDERLAY_PREFIX}${10 + i}`,
+    ip6: `${UNDERLAY6_PREFIX}${10 + i}`,
     netns: `${PREFIX}-${name}`,
     mntns: join(NS_DIR, `${name}.mnt`),
     utsns: join(NS_DIR, `${name}.uts`),
@@ -344,7 +361,13 @@ export async function apiGet<T = unknown>(path: string): Promise<T | undefined> 
   });
 }
 
-export type ApiNode = { metadata: { name: string }; spec: { podCIDR?: string }; status?: { conditions?: { type: string; status: string }[] } };
+/** spec.podCIDRs, primary family first (spec.podCIDR alone on an API server that leaves the list out). */
+export const podCidrsOf = (n: ApiNode): string[] => n.spec.podCIDRs ?? (n.spec.podCIDR ? [n.spec.podCIDR] : []);
+export type ApiNode = {
+  metadata: { name: string };
+  spec: { podCIDR?: string; podCIDRs?: string[] };
+  status?: { conditions?: { type: string; status: string }[] };
+};
 export async function apiNodes(): Promise<ApiNode[]> {
   return (await apiGet<{ items: ApiNode[] }>('/api/v1/nodes'))?.items ?? [];
 }
@@ -508,7 +531,7 @@ function kubeletConfig(node: NodeInfo, pki: string): string {
   );
 }
 
-function kubeProxyConfig(node: NodeInfo): string {
+function kubeProxyConfig(node: NodeInfo, stack: Stack): string {
   return JSON.stringify(
     {
       apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
@@ -516,7 +539,8 @@ function kubeProxyConfig(node: NodeInfo): string {
       clientConnection: { kubeconfig: join(STATE, 'kubeconfig-kube-proxy') },
       hostnameOverride: node.name,
       mode: 'iptables',
-      clusterCIDR: CLUSTER_CIDR,
+      // Both families: kube-proxy then programs ip6tables too (dual-stack mode).
+      clusterCIDR: clusterCidrs(stack).join(','),
       bindAddress: node.ip,
       healthzBindAddress: '127.0.0.1:10256',
       metricsBindAddress: '127.0.0.1:10249',
@@ -528,8 +552,8 @@ function kubeProxyConfig(node: NodeInfo): string {
   );
 }
 
-/** The reference pod network: Debian's bridge + host-local for the node's pod CIDR. */
-export function referenceConflist(podCidr: string): string {
+/** The reference pod network: Debian's bridge + host-local, one range set (one pod address) and one default route per pod CIDR of the node. */
+export function referenceConflist(podCidrs: string[]): string {
   return JSON.stringify(
     {
       cniVersion: '1.0.0',
@@ -541,7 +565,11 @@ export function referenceConflist(podCidr: string): string {
           isGateway: true,
           ipMasq: false,
           hairpinMode: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: podCidr }]], routes: [{ dst: '0.0.0.0/0' }] },
+          ipam: {
+            type: 'host-local',
+            ranges: podCidrs.map((subnet) => [{ subnet }]),
+            routes: podCidrs.map((c) => ({ dst: c.includes(':') ? '::/0' : '0.0.0.0/0' })),
+          },
         },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
@@ -573,6 +601,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const count = opts.nodes ?? 3;
   const cni = opts.cni ?? 'none';
+  const stack = opts.stack ?? 'ipv4';
   const readyTimeoutMs = opts.readyTimeoutMs ?? 180_000;
   preflight();
 
@@ -581,6 +610,8 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
     if (existing.ready && (await healthy(existing))) {
       log(`cluster already running (${existing.nodes.length} nodes, started ${existing.createdAt}); reusing it`);
       if (existing.cni !== cni) log(`note: it was started with --cni=${existing.cni}, not --cni=${cni}; run make cluster-down first to change that`);
+      if ((existing.stack ?? 'ipv4') !== stack)
+        log(`note: it was started with --stack=${existing.stack ?? 'ipv4'}, not --stack=${stack}; run make cluster-down first to change that`);
       return { reused: true };
     }
     log('a previous cluster is incomplete or not healthy: removing it first');
@@ -590,7 +621,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   const nodes = Array.from({ length: count }, (_, i) => nodeInfo(i + 1));
   const pki = join(STATE, 'pki');
   const logs = join(STATE, 'logs');
-  const state: State = { createdAt: new Date().toISOString(), nodes, cni, sysctls: {}, createdDirs: [], pids: {} };
+  const state: State = { createdAt: new Date().toISOString(), nodes, cni, stack, sysctls: {}, createdDirs: [], pids: {} };
   // Recorded before anything changes, so down() can always restore them.
   for (const name of HOST_SYSCTLS) {
     const v = await readSysctl(name);
@@ -610,6 +641,8 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   // nodes join, and a node's ARP entry for the API server then goes stale.
   await must('ip', ['link', 'add', BRIDGE, 'address', BRIDGE_MAC, 'type', 'bridge']);
   await must('ip', ['addr', 'add', `${API_IP}/24`, 'dev', BRIDGE]);
+  // nodad: usable at once, and no node's address can collide (all are fixed).
+  if (stack === 'dual') await must('ip', ['-6', 'addr', 'add', `${UNDERLAY6_PREFIX}1/${UNDERLAY6_LENGTH}`, 'dev', BRIDGE, 'nodad']);
   await must('ip', ['link', 'set', BRIDGE, 'up']);
 
   const [etcdPort, etcdPeerPort] = await freePorts(2);
@@ -661,7 +694,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
       `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
       `--service-account-key-file=${join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCidrs(stack).join(',')}`,
       '--allow-privileged=true',
     ],
     join(logs, 'kube-apiserver.log'),
@@ -692,9 +725,10 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
       '--bind-address=127.0.0.1',
       '--secure-port=0',
       '--allocate-node-cidrs',
-      `--cluster-cidr=${CLUSTER_CIDR}`,
-      '--node-cidr-mask-size=24',
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--cluster-cidr=${clusterCidrs(stack).join(',')}`,
+      // A dual-stack cluster refuses the family-less --node-cidr-mask-size.
+      ...(stack === 'dual' ? ['--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64'] : ['--node-cidr-mask-size=24']),
+      `--service-cluster-ip-range=${serviceCidrs(stack).join(',')}`,
       '--use-service-account-credentials',
       `--service-account-private-key-file=${join(pki, 'sa.key')}`,
       `--root-ca-file=${join(pki, 'ca.crt')}`,
@@ -738,7 +772,7 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   const archive = await pauseImageArchive();
   // Built (or found in .cache/image) before any node starts: `make image`.
   const weftArchive = cni === 'weft' ? await weftImageArchive(log) : undefined;
-  if (weftArchive) writeOverlay(PINNED_OVERLAY, { digest: archiveImage(weftArchive).digest });
+  if (weftArchive) writeOverlay(PINNED_OVERLAY, { digest: archiveImage(weftArchive).digest }, stack === 'dual' ? clusterCidrs(stack) : undefined);
 
   for (const node of nodes) {
     checkAbort();
@@ -748,19 +782,21 @@ export async function up(opts: UpOptions = {}): Promise<{ reused: boolean }> {
   }
 
   log('== waiting for the nodes to register and get pod CIDRs');
+  const families = clusterCidrs(stack).length;
   const withCidrs = await waitFor(`${count} nodes with pod CIDRs`, readyTimeoutMs, async () => {
     for (const node of nodes) assertNodeAlive(node, state, logs);
     const items = await apiNodes();
-    return items.length === count && items.every((n) => n.spec.podCIDR) ? items : undefined;
+    return items.length === count && items.every((n) => podCidrsOf(n).length === families) ? items : undefined;
   });
-  for (const n of withCidrs) log(`  ${n.metadata.name}: podCIDR ${n.spec.podCIDR}`);
+  for (const n of withCidrs) log(`  ${n.metadata.name}: podCIDRs ${podCidrsOf(n).join(',')}`);
 
   if (cni === 'reference') {
-    log('== --cni=reference: bridge + host-local conflist in each node');
+    log("== --cni=reference: bridge + host-local conflist in each node, routes to the other nodes' pod CIDRs");
     for (const n of withCidrs) {
       const node = nodes.find((x) => x.name === n.metadata.name)!;
-      writeFileSync(join(node.dir, 'fs', 'etc/cni/net.d', '10-reference.conflist'), referenceConflist(n.spec.podCIDR!));
+      writeFileSync(join(node.dir, 'fs', 'etc/cni/net.d', '10-reference.conflist'), referenceConflist(podCidrsOf(n)));
     }
+    await addReferenceRoutes(nodes, withCidrs);
     await waitFor(`${count} Ready nodes`, readyTimeoutMs, async () => {
       for (const node of nodes) assertNodeAlive(node, state, logs);
       const items = await apiNodes();
@@ -845,6 +881,25 @@ async function installWeft(count: number, alive: () => void, log: (l: string) =>
   log(`  all ${count} nodes Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * The reference bridge plugin wires pods to their own node only; these routes
+ * (in each node, to every other node's pod CIDRs via its underlay address of
+ * that family, as a host-gw network does) let pods on different nodes reach
+ * each other, so the reference network can run what weft runs.
+ */
+async function addReferenceRoutes(nodes: NodeInfo[], apiNodes: ApiNode[]): Promise<void> {
+  for (const node of nodes) {
+    for (const peer of apiNodes) {
+      const via = nodes.find((x) => x.name === peer.metadata.name);
+      if (!via || via === node) continue;
+      for (const cidr of podCidrsOf(peer)) {
+        const v6 = cidr.includes(':');
+        await must('ip', ['-n', node.netns, ...(v6 ? ['-6'] : []), 'route', 'add', cidr, 'via', v6 ? via.ip6 : via.ip, 'dev', 'eth0']);
+      }
+    }
+  }
+}
+
 async function startNode(node: NodeInfo, state: State, archives: string[], logs: string): Promise<void> {
   // Per-node dirs, plus what the kubelet and containerd read from the host side.
   for (const p of NODE_DIRS) mkdirSync(join(node.dir, 'fs', p), { recursive: true });
@@ -853,7 +908,7 @@ async function startNode(node: NodeInfo, state: State, archives: string[], logs:
   writeFileSync(join(node.dir, 'resolv.conf'), '');
   writeFileSync(join(node.dir, 'containerd.toml'), containerdConfig());
   writeFileSync(join(node.dir, 'kubelet.json'), kubeletConfig(node, join(STATE, 'pki')));
-  writeFileSync(join(node.dir, 'kube-proxy.json'), kubeProxyConfig(node));
+  writeFileSync(join(node.dir, 'kube-proxy.json'), kubeProxyConfig(node, state.stack ?? 'ipv4'));
   makeCgroupRoot(node.cgroupRoot);
 
   // Network namespace (ip netns, so `ip -n` works) on the underlay bridge.
@@ -874,6 +929,15 @@ async function startNode(node: NodeInfo, state: State, archives: string[], logs:
   // underlay. On-link and through no gateway: an address beyond the underlay
   // gets no ARP answer, so still nothing leaves it.
   if (state.cni === 'weft') await must('ip', ['-n', node.netns, 'route', 'add', 'default', 'dev', 'eth0', 'src', node.ip]);
+  if (state.stack === 'dual') {
+    // The same for IPv6: the underlay address (nodad: fixed addresses, usable
+    // at once), the IPv6 Service range on-link, forwarding for pods, and for
+    // weft the on-link default route its IPv6 underlay is found by.
+    await must('ip', ['-n', node.netns, '-6', 'addr', 'add', `${node.ip6}/${UNDERLAY6_LENGTH}`, 'dev', 'eth0', 'nodad']);
+    await must('ip', ['-n', node.netns, '-6', 'route', 'add', SERVICE_CIDR6, 'dev', 'eth0', 'src', node.ip6]);
+    await must('ip', ['netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    if (state.cni === 'weft') await must('ip', ['-n', node.netns, '-6', 'route', 'add', 'default', 'dev', 'eth0', 'src', node.ip6]);
+  }
 
   // Mount and UTS namespaces, kept by bind mounts of their files on a private mount.
   // (Private, so the namespace files' bind mounts are not copied into the
@@ -926,7 +990,7 @@ async function startNodeDaemons(node: NodeInfo, state: State, archives: string[]
       `--config=${join(node.dir, 'kubelet.json')}`,
       `--kubeconfig=${join(STATE, `kubeconfig-${node.name}`)}`,
       `--hostname-override=${node.name}`,
-      `--node-ip=${node.ip}`,
+      `--node-ip=${nodeIps(node, state.stack ?? 'ipv4').join(',')}`,
       '--v=1',
     ]),
     join(logs, `${node.name}-kubelet.log`),
@@ -1242,6 +1306,8 @@ async function main(argv: string[]): Promise<number> {
       const cni = (flag('cni') ?? 'none') as CniMode;
       if (cni !== 'none' && cni !== 'reference' && cni !== 'weft') throw new Error(`--cni=${cni}: use none, reference or weft`);
       const nodes = Number(flag('nodes') ?? 3);
+      const stack = (flag('stack') ?? 'ipv4') as Stack;
+      if (!STACKS.includes(stack)) throw new Error(`--stack=${stack}: use ${STACKS.join(' or ')}`);
       let interrupted = false;
       const onSignal = () => {
         if (interrupted) return;
@@ -1252,7 +1318,7 @@ async function main(argv: string[]): Promise<number> {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        await up({ nodes, cni });
+        await up({ nodes, cni, stack });
         return 0;
       } catch (err) {
         if (!interrupted && !(err instanceof Aborted)) {
@@ -1277,7 +1343,7 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       for (const [name, pid] of Object.entries(state.pids)) console.log(`${alive(pid) ? 'running' : 'DEAD   '} ${name} (pid ${pid})`);
-      for (const n of await apiNodes()) console.log(`${n.metadata.name}: ${isReady(n) ? 'Ready' : 'NotReady'} podCIDR=${n.spec.podCIDR ?? '-'}`);
+      for (const n of await apiNodes()) console.log(`${n.metadata.name}: ${isReady(n) ? 'Ready' : 'NotReady'} podCIDRs=${podCidrsOf(n).join(',') || '-'}`);
       return (await healthy(state)) ? 0 : 1;
     }
     case 'exec': {

@@ -7,7 +7,12 @@ import { kubectl } from './cluster.ts';
 export type Pod = {
   metadata: { name: string };
   spec: { nodeName: string; containers: { name: string; image: string }[] };
-  status: { phase?: string; podIP?: string; containerStatuses?: { name: string; restartCount: number; ready: boolean; image: string; imageID: string }[] };
+  status: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: { ip: string }[];
+    containerStatuses?: { name: string; restartCount: number; ready: boolean; image: string; imageID: string }[];
+  };
 };
 
 /** busybox httpd on :8080 answering with the pod's name (its hostname). */
@@ -50,12 +55,13 @@ export async function weftPods(): Promise<Pod[]> {
 
 /**
  * Every pod pings and fetches (HTTP, HTTPD above) every pod's address,
- * itself included; the failures, each naming the pod, its node and the
- * address. busybox's wget crashes in Debian's static build (NSS), so nc
- * speaks the HTTP; the answer must start with the Deployment's name.
+ * itself included (every address of each family with `allFamilies`); the
+ * failures, each naming the pod, its node and the address. busybox's wget
+ * crashes in Debian's static build (NSS), so nc speaks the HTTP; the answer
+ * must start with the Deployment's name.
  */
-export async function allToAllFailures(pods: Pod[], app: string): Promise<string[]> {
-  const ips = pods.map((p) => p.status.podIP!);
+export async function allToAllFailures(pods: Pod[], app: string, opts: { allFamilies?: boolean } = {}): Promise<string[]> {
+  const ips = pods.flatMap((p) => (opts.allFamilies ? (p.status.podIPs ?? []).map((a) => a.ip) : [p.status.podIP!]));
   const probe =
     `for ip in ${ips.join(' ')}; do ping -c1 -W2 $ip >/dev/null || echo "ping $ip failed"; ` +
     `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 8080 | grep -q '^${app}-' || echo "http $ip failed"; done; echo done`;
