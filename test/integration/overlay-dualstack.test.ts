@@ -147,3 +147,26 @@ for (const shape of SHAPES) {
     t.deepEqual(await unreachable(c, [p1, p2]), [], 'the other pods still reach each other');
   });
 }
+
+test.serial('direct routing per family: dual-stack peers on the same underlay subnets are routed over it, unencapsulated, in both families', async (t) => {
+  t.timeout(180_000);
+  const c = await Cluster.start(3, undefined, { stack: 'dual', underlay: 'dual' });
+  t.teardown(() => c.destroy());
+  for (const node of c.nodes) await c.startWeftd(node, ['--direct-routing']);
+  // Each pod CIDR goes via the peer's underlay address of its own family on eth0: no VXLAN entry at all.
+  const direct = (n: ClusterNode) =>
+    othersOf(c, n)
+      .flatMap((peer) => peer.podCidrs.map((cidr) => `route ${cidr} via ${peer.underlay[familyOf(cidr)]} dev eth0`))
+      .sort();
+  await Promise.all(c.nodes.map((n) => c.waitForOverlayEntries(n, direct(n), `direct routes on ${n.name}`)));
+  const pods: Pod[] = [];
+  for (const node of c.nodes) pods.push(await c.addPod(node));
+  t.deepEqual(await unreachable(c, pods), [], 'every pod pings every other pod over each family');
+  const [n1, n2] = c.nodes as [ClusterNode, ClusterNode];
+  const p2 = pods.find((p) => p.node === n2)!;
+  for (const f of c.podFamilies) {
+    const r = await c.inNode(n1, 'ip', ['-j', 'route', 'get', p2.ips[f]!]);
+    const [route] = JSON.parse(r.stdout) as { gateway?: string; dev?: string }[];
+    t.deepEqual({ gateway: route?.gateway, dev: route?.dev }, { gateway: n2.underlay[f], dev: 'eth0' }, `node1 sends IPv${f} to node2's pod over the underlay`);
+  }
+});
