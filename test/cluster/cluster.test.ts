@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { apiNodes, BIN, CLUSTER_CIDR, down, isReady, KUBECTL_GLOBAL, NODE_DIRS, STATE, up } from '../../tools/cluster/cluster.ts';
 import { PAUSE_IMAGE } from '../../tools/pause/build.ts';
+import { ownCluster } from './helpers.ts';
 
 const run = promisify(execFile);
 const kubectl = async (args: string[], input?: string): Promise<string> => {
@@ -32,16 +33,10 @@ function inCidr(ip: string, cidr: string): boolean {
 }
 
 test.serial('make cluster: 3 Ready nodes with pod CIDRs, a pod on each, and nothing left after make cluster-down', async (t) => {
-  if (existsSync(STATE)) {
-    t.fail(`a cluster (or its remains) is at ${STATE}: run make cluster-down first; this test must not take over someone's cluster`);
-    return;
-  }
+  const tookDown = ownCluster(t);
+  if (!tookDown) return;
   const hostDirsBefore = Object.fromEntries(NODE_DIRS.map((d) => [d, existsSync(d)]));
   const sysctlsBefore = Object.fromEntries(WATCHED_SYSCTLS.map((s) => [s, sysctl(s)]));
-  let tornDown = false;
-  t.teardown(async () => {
-    if (!tornDown) await down({ log: () => undefined });
-  });
 
   const started = Date.now();
   const r = await up({ cni: 'reference', nodes: 3, log: (l) => t.log(l) });
@@ -89,7 +84,7 @@ test.serial('make cluster: 3 Ready nodes with pod CIDRs, a pod on each, and noth
   t.true((await up({ cni: 'reference', log: () => undefined })).reused);
 
   const { leftovers } = await down({ log: (l) => t.log(l) });
-  tornDown = true;
+  tookDown();
   t.deepEqual(leftovers, []);
 
   // Nothing left: processes, links, namespaces, mounts, cgroups, dirs, sysctls.

@@ -37,7 +37,7 @@ import {
 } from '../../tools/cluster/cluster.ts';
 import { allToAllFailures, HTTPD, runningPods, spreadDeployment } from '../../tools/cluster/workloads.ts';
 import { toolboxImageArchive } from '../../tools/image/build.ts';
-import { inNode, NODES, until } from './helpers.ts';
+import { inNode, NODES, ownCluster, until } from './helpers.ts';
 
 const CNI = process.env.DUALSTACK_CNI === 'reference' ? 'reference' : 'weft';
 const familyOf = (ip: string) => (ip.includes(':') ? 6 : 4);
@@ -63,14 +63,8 @@ test.serial('cluster.ts up --stack=NAME: an unknown stack is refused by name, be
 });
 
 test.serial(`dual stack (${CNI}): pods get both families and reach each other over each, a dual-stack Service answers on both`, async (t) => {
-  if (existsSync(STATE)) {
-    t.fail(`a cluster (or its remains) is at ${STATE}: run make cluster-down first; this test must not take over someone's cluster`);
-    return;
-  }
-  let tornDown = false;
-  t.teardown(async () => {
-    if (!tornDown) await down({ log: () => undefined });
-  });
+  const tookDown = ownCluster(t);
+  if (!tookDown) return;
 
   // --- 1. the cluster, then weft installed with kubectl ---
   let started = Date.now();
@@ -160,6 +154,6 @@ test.serial(`dual stack (${CNI}): pods get both families and reach each other ov
   }
 
   const { leftovers } = await down({ log: (l) => t.log(l) });
-  tornDown = true;
+  tookDown();
   t.deepEqual(leftovers, []);
 });

@@ -21,7 +21,7 @@ import { must } from '../../testbed/shell.ts';
 import { apiNodes, down, importImage, isReady, KUBECONFIG, kubectl, nodeExec, PINNED_OVERLAY, REPO, STATE, up } from '../../tools/cluster/cluster.ts';
 import { allToAllFailures, HTTPD, runningPods, spreadDeployment } from '../../tools/cluster/workloads.ts';
 import { toolboxImageArchive } from '../../tools/image/build.ts';
-import { inNode, NODES, until } from './helpers.ts';
+import { inNode, NODES, ownCluster, until } from './helpers.ts';
 
 /**
  * What a weft install could leave on a node: link names, routes, iptables
@@ -69,14 +69,8 @@ function uninstallSteps(): { kubectl: string[][]; node: string[] } {
 }
 
 test.serial('weft installed with kubectl: pods talk across nodes, Services work, Node deletion and uninstall clean up', async (t) => {
-  if (existsSync(STATE)) {
-    t.fail(`a cluster (or its remains) is at ${STATE}: run make cluster-down first; this test must not take over someone's cluster`);
-    return;
-  }
-  let tornDown = false;
-  t.teardown(async () => {
-    if (!tornDown) await down({ log: () => undefined });
-  });
+  const tookDown = ownCluster(t);
+  if (!tookDown) return;
   const steps = uninstallSteps();
   t.true(steps.node.length > 0 && steps.kubectl.length > 0, 'docs/install.md has uninstall steps');
 
@@ -234,7 +228,7 @@ test.serial('weft installed with kubectl: pods talk across nodes, Services work,
   );
 
   const { leftovers } = await down({ log: (l) => t.log(l) });
-  tornDown = true;
+  tookDown();
   t.deepEqual(leftovers, []);
   t.false(existsSync(STATE));
   t.false(existsSync(KUBECONFIG));
