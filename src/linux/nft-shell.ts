@@ -8,6 +8,7 @@
 // (`list table inet`, a syntax error whatever the ruleset holds): its answer
 // says the line is done, and any error before it is the line's.
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { nftLine } from './command-words.ts';
 import type { NftCommand } from './nft.ts';
@@ -58,6 +59,9 @@ export function createNftShell(opts: NftShellOptions = {}): NftShell {
       wake?.();
     });
     c.stdin.on('error', () => {});
+    // A helper must never keep its owner running: weftd exits when it is done, and nft then reads EOF.
+    c.unref();
+    for (const pipe of [c.stdin, c.stderr]) (pipe as unknown as Socket).unref();
     return c;
   };
 

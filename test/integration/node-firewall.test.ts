@@ -295,7 +295,8 @@ async function firewallPass(netns: string, what: 'masquerade' | 'ingress', args:
     'const [what, json] = process.argv.slice(1);',
     'const a = JSON.parse(json);',
     "if (what === 'masquerade') createNodeMasquerade(a.cidrs.map(parseCidr), a.via).keep('start');",
-    "else createVxlanIngress({ port: a.port, podNetworks: a.podNetworks.map(parseCidr) }).update(a.peers, 'start');",
+    // close(): the filter keeps an nft process for its element changes, which would keep this one alive.
+    "else { const f = createVxlanIngress({ port: a.port, podNetworks: a.podNetworks.map(parseCidr) }); try { await f.update(a.peers, 'periodic'); } finally { f.close(); } }",
   ].join('\n');
   await must('ip', ['netns', 'exec', netns, process.execPath, '--input-type=module', '-e', driver, what, JSON.stringify(args)]);
 }
