@@ -5,6 +5,7 @@
 // repairs it for every node; an event pass handles only the Nodes that
 // changed, and whichever nodes won or lost a claim because of them.
 import { createBatchCoprocess } from '../linux/batch-coprocess.ts';
+import { familyOfText } from '../net/address.ts';
 import { type ClaimTable, createClaimTable } from '../overlay/claim-table.ts';
 import type { Own } from '../overlay/claims.ts';
 import { peerEntries } from '../overlay/desired.ts';
@@ -72,7 +73,7 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
   let vteps: string[] | undefined = [];
   const podCidrCounts = { 4: 0, 6: 0 };
   const countPeer = (peer: Peer, by: 1 | -1): void => {
-    for (const cidr of peer.podCidrs) podCidrCounts[cidr.includes(':') ? 6 : 4] += by;
+    for (const cidr of peer.podCidrs) podCidrCounts[familyOfText(cidr)] += by;
     for (const ip of reachableVteps(peer, local)) {
       const n = (vtepUsers.get(ip) ?? 0) + by;
       if (n === 0 || (by === 1 && n === 1)) vteps = undefined;

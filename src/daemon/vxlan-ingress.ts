@@ -11,7 +11,7 @@
 // routes do not wait for it.
 import { type NftCommand, nftApplyInBackground, separated } from '../linux/nft.ts';
 import { createNftShell } from '../linux/nft-shell.ts';
-import { type Cidr, type Family, formatCidr } from '../net/address.ts';
+import { type Cidr, familyOfText, formatCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import type { PassKind } from './scheduler.ts';
 
@@ -38,9 +38,6 @@ const BASE_CHAIN = ['priority', '-10', ';', 'policy', 'accept', ';', '}'];
 /** `{ a , b }` as words; never empty (callers skip an empty list). */
 const elements = (items: readonly string[]): string[] => ['{', ...separated(items, ','), '}'];
 
-// Canonical IPv4 text never holds a colon, canonical IPv6 text always does.
-const familyOf = (ip: string): Family => (ip.includes(':') ? 6 : 4);
-
 function rules(spec: VxlanIngressSpec): NftCommand[] {
   const vxlan = ['udp', 'dport', String(spec.port)];
   return FAMILIES.flatMap(({ family, saddr, set }): NftCommand[] => {
@@ -59,7 +56,7 @@ function rules(spec: VxlanIngressSpec): NftCommand[] {
 /** The set elements that fill each family's peer set. */
 function peerElements(peers: PeerVteps): NftCommand[] {
   return FAMILIES.flatMap(({ family, set }): NftCommand[] => {
-    const mine = peers.filter((ip) => familyOf(ip) === family);
+    const mine = peers.filter((ip) => familyOfText(ip) === family);
     return mine.length > 0 ? [['add', 'element', ...T, set, ...elements(mine)]] : [];
   });
 }
@@ -99,8 +96,8 @@ export function peerSetChanges(before: PeerVteps, after: PeerVteps): NftCommand[
   const added = after.filter((ip) => !had.has(ip));
   const removed = before.filter((ip) => !has.has(ip));
   return FAMILIES.flatMap(({ family, set }): NftCommand[] => {
-    const add = added.filter((ip) => familyOf(ip) === family);
-    const remove = removed.filter((ip) => familyOf(ip) === family);
+    const add = added.filter((ip) => familyOfText(ip) === family);
+    const remove = removed.filter((ip) => familyOfText(ip) === family);
     return [
       ...(add.length > 0 ? [['add', 'element', ...T, set, ...elements(add)]] : []),
       ...(remove.length > 0 ? [['delete', 'element', ...T, set, ...elements(remove)]] : []),

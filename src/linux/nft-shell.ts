@@ -11,7 +11,7 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { nftLine } from './command-words.ts';
-import type { NftCommand } from './nft.ts';
+import { type NftCommand, oneLine } from './nft.ts';
 
 const SENTINEL = 'list table inet';
 const SENTINEL_ANSWER = `\n${SENTINEL}\n`;
@@ -97,8 +97,8 @@ export function createNftShell(opts: NftShellOptions = {}): NftShell {
     const answer = stderr.slice(0, end);
     stderr = stderr.slice(end);
     // What precedes the sentinel's own "Error:" line is this line's answer.
-    const own = answer.slice(0, answer.lastIndexOf('Error:', answer.indexOf(SENTINEL_ANSWER))).trim();
-    if (own !== '') throw new Error(`nft: ${own.replace(/\n/g, '; ')}`);
+    const own = oneLine(answer.slice(0, answer.lastIndexOf('Error:', answer.indexOf(SENTINEL_ANSWER))));
+    if (own !== '') throw new Error(`nft: ${own}`);
   };
 
   // Started now, not on the first change: that change is a Node event, and

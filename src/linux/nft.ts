@@ -37,16 +37,22 @@ export function separated(words: readonly string[], separator: string): string[]
   return words.flatMap((w, i) => (i === 0 ? [w] : [separator, w]));
 }
 
+/** What `nft -f` reads: the commands as one transaction. */
+const script = (commands: readonly NftCommand[]): string => `${commands.map(nftLine).join('\n')}\n`;
+
+/** nft's error output on one line, for a message. */
+export const oneLine = (stderr: string): string => stderr.trim().replace(/\n/g, '; ');
+
 /** Runs `nft`; its stderr on one line. */
 function runNft(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const child = spawnSync('nft', args, { input, encoding: 'utf8' });
   if (child.error) throw new Error(`cannot run nft: ${child.error.message}: install nftables`, { cause: child.error });
-  return { status: child.status, stdout: child.stdout, stderr: child.stderr.trim().replace(/\n/g, '; ') };
+  return { status: child.status, stdout: child.stdout, stderr: oneLine(child.stderr) };
 }
 
 /** Applies nft commands as one atomic transaction. */
 export function nftApply(commands: NftCommand[]): void {
-  const child = runNft(['-f', '-'], `${commands.map(nftLine).join('\n')}\n`);
+  const child = runNft(['-f', '-'], script(commands));
   if (child.status !== 0) throw new Error(`nft: ${child.stderr}`);
 }
 
@@ -55,7 +61,6 @@ export function nftApply(commands: NftCommand[]): void {
  * must not wait on an nft process (a few ms idle, tens on a busy node).
  */
 export function nftApplyInBackground(commands: NftCommand[]): Promise<void> {
-  const script = `${commands.map(nftLine).join('\n')}\n`;
   return new Promise((resolve, reject) => {
     const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
@@ -63,8 +68,8 @@ export function nftApplyInBackground(commands: NftCommand[]): Promise<void> {
       stderr += chunk;
     });
     child.once('error', (err) => reject(new Error(`cannot run nft: ${err.message}: install nftables`, { cause: err })));
-    child.once('close', (status) => (status === 0 ? resolve() : reject(new Error(`nft: ${stderr.trim().replace(/\n/g, '; ')}`))));
-    child.stdin.end(script);
+    child.once('close', (status) => (status === 0 ? resolve() : reject(new Error(`nft: ${oneLine(stderr)}`))));
+    child.stdin.end(script(commands));
   });
 }
 

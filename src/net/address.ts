@@ -56,6 +56,11 @@ export function parseAddress(text: string): Address | undefined {
   return v6 === undefined ? undefined : { family: 6, value: v6 };
 }
 
+/** The family of an address or CIDR in canonical text (as formatAddress writes it): only IPv6 text holds a colon. */
+export function familyOfText(canonical: string): Family {
+  return canonical.includes(':') ? 6 : 4;
+}
+
 export function formatAddress(address: Address): string {
   const v = address.value;
   if (address.family === 4) return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');

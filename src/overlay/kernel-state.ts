@@ -3,6 +3,7 @@
 // carrying weft's route protocol number. Anything else (other devices, other
 // protocols, other tables, learned entries) is not weft's.
 import { bridgeShow, ipShow } from '../linux/ip.ts';
+import { BITS, familyOfText } from '../net/address.ts';
 import type { NeighborEntry, OverlayState } from './types.ts';
 
 /** rtnetlink protocol number on every route weftd installs ("weft" in /etc/iproute2/rt_protos.d). */
@@ -48,6 +49,6 @@ export function parseOverlayState(devices: readonly string[], neighbors: NeighJs
     routes: routes
       .filter((r) => r.gateway && r.dev && (r.table === undefined || r.table === 'main'))
       // A host route is printed without its length.
-      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`, via: r.gateway!, dev: r.dev! })),
+      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/${BITS[familyOfText(r.dst)]}`, via: r.gateway!, dev: r.dev! })),
   };
 }
