@@ -3,6 +3,7 @@
 // (readiness, and the nodes it leaves out and why).
 import { get } from 'node:http';
 import { parseListenAddress, SKIPPED_PATH } from '../../src/daemon/health.ts';
+import { FAMILIES } from '../../src/net/address.ts';
 import { deviceName, localAddressOf, readDevice } from '../../src/overlay/device.ts';
 import { readOverlayState } from '../../src/overlay/kernel-state.ts';
 import type { OverlayState, Skipped } from '../../src/overlay/types.ts';
@@ -74,7 +75,7 @@ function deviceStatus(name: string): DeviceStatus {
 }
 
 export async function nodeStatus(vni: number, subnetFile: string, healthAddr: string): Promise<NodeStatus> {
-  const devices = ([4, 6] as const).map((family) => deviceStatus(deviceName(vni, family)));
+  const devices = FAMILIES.map((family) => deviceStatus(deviceName(vni, family)));
   const present = devices.filter((d) => d.exists).map((d) => d.name);
   let file: NodeStatus['subnetFile'] = { path: subnetFile };
   try {

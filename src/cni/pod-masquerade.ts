@@ -5,7 +5,7 @@
 // plugins never race on rules.
 
 import type { NftCommand } from '../linux/nft.ts';
-import { type Address, type Cidr, formatAddress, formatCidr } from '../net/address.ts';
+import { type Address, type Cidr, FAMILIES, formatAddress, formatCidr } from '../net/address.ts';
 
 export const MASQ_TABLE = 'weft-pod-masq';
 
@@ -15,7 +15,7 @@ function setName(kind: 'sources' | 'keep', family: 4 | 6): string {
 
 function tableCommands(): NftCommand[] {
   const commands: NftCommand[] = [['add', 'table', 'inet', MASQ_TABLE]];
-  for (const family of [4, 6] as const) {
+  for (const family of FAMILIES) {
     const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
     commands.push(
       ['add', 'set', 'inet', MASQ_TABLE, setName('sources', family), '{', 'type', type, ';', '}'],

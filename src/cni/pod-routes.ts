@@ -4,7 +4,7 @@
 // addresses, but a second default route would be refused by the kernel).
 
 import type { RangeSet } from '../ipam/range.ts';
-import { type Address, type Cidr, cidrContains, formatAddress, formatCidr } from '../net/address.ts';
+import { type Address, type Cidr, cidrContains, FAMILIES, formatAddress, formatCidr } from '../net/address.ts';
 import { configError } from './errors.ts';
 import type { RouteSpec } from './network-config.ts';
 import type { Route } from './types.ts';
@@ -20,7 +20,7 @@ export function podRoutes(specs: RouteSpec[] | undefined, assigned: PodAddress[]
     });
   }
   const routes: Route[] = [];
-  for (const family of [4, 6] as const) {
+  for (const family of FAMILIES) {
     const gw = gatewayFor(family);
     if (gw) routes.push({ dst: family === 4 ? '0.0.0.0/0' : '::/0', gw: formatAddress(gw) });
   }

@@ -7,7 +7,7 @@
 // (iptables, ip6tables); a family the cluster lacks gets nothing.
 
 import { type ChainRules, ensureChains, type Rule, type Ruleset } from '../linux/iptables.ts';
-import { type Cidr, type Family, formatCidr } from '../net/address.ts';
+import { type Cidr, FAMILIES, type Family, formatCidr } from '../net/address.ts';
 import type { DirectRoute } from '../overlay/route-choice.ts';
 import type { PassKind } from './scheduler.ts';
 
@@ -79,7 +79,7 @@ export function masqueradeChains(clusterCidrs: Cidr[], via: PodInterfaces, famil
 
 /** One ruleset per family of the cluster CIDRs, IPv4 first; none for a family the cluster lacks. */
 export function masqueradeRulesets(clusterCidrs: Cidr[], via: PodInterfaces): Ruleset[] {
-  return ([4, 6] as const).filter((family) => clusterCidrs.some((c) => c.family === family)).map((family) => masqueradeChains(clusterCidrs, via, family));
+  return FAMILIES.filter((family) => clusterCidrs.some((c) => c.family === family)).map((family) => masqueradeChains(clusterCidrs, via, family));
 }
 
 /**

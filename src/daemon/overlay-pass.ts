@@ -5,7 +5,7 @@
 // repairs it for every node; an event pass handles only the Nodes that
 // changed, and whichever nodes won or lost a claim because of them.
 import { createBatchCoprocess } from '../linux/batch-coprocess.ts';
-import { familyOfText } from '../net/address.ts';
+import { FAMILIES, familyOfText } from '../net/address.ts';
 import { type ClaimTable, createClaimTable } from '../overlay/claim-table.ts';
 import type { Own } from '../overlay/claims.ts';
 import { peerEntries } from '../overlay/desired.ts';
@@ -176,7 +176,7 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
       if (kind === 'periodic' && result.devices.every((d) => d.action === 'unchanged')) metrics.driftRepaired.inc(result.added + result.removed);
       const programmedPeers = outcome.programmed.size;
       metrics.peers.set(programmedPeers);
-      for (const family of [4, 6] as const) metrics.podCidrs.set({ family }, podCidrCounts[family]);
+      for (const family of FAMILIES) metrics.podCidrs.set({ family }, podCidrCounts[family]);
       for (const reason of SKIP_REASONS) metrics.skippedNodes.set({ reason }, skipped.filter((s) => s.reason === reason).length);
 
       const { lines, after } = skipLogLines(logged, skipped);

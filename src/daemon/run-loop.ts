@@ -12,7 +12,7 @@ import { postNodeEvent } from '../k8s/node-events.ts';
 import { publishVteps, setNetworkAvailable } from '../k8s/node-status.ts';
 import { type NodeInfo, type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
 import { type RetriedRequest, type RetryOptions, retriedRequest } from '../k8s/retry.ts';
-import { type Cidr, type Family, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
+import { type Cidr, FAMILIES, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { vtepMacFor } from '../net/mac.ts';
 import { deviceName, removeDevice, type VxlanSpec } from '../overlay/device.ts';
 import type { LocalView } from '../overlay/route-choice.ts';
@@ -30,8 +30,6 @@ import { type Attempt, readiness } from './readiness.ts';
 import { createScheduler, type PassKind } from './scheduler.ts';
 import { detectUnderlays, type Underlays } from './underlay.ts';
 import { createVxlanIngress, type VxlanIngress } from './vxlan-ingress.ts';
-
-const FAMILIES: readonly Family[] = [4, 6];
 
 /**
  * The overlay over the node's underlays: a VXLAN device of each family, the

@@ -3,10 +3,9 @@
 // --iface-regex, --iface-can-reach) or each family's own default route.
 // A node needs one family at least; with both, each gets its own VXLAN
 // device (docs/overlay.md says why).
-import { VTEP_FAMILIES } from '../k8s/annotations.ts';
 import { IpCommandError, ipShow, ipShowFamily } from '../linux/ip.ts';
 import type { Link } from '../linux/links.ts';
-import { type Address, type Family, formatAddress, parseAddress } from '../net/address.ts';
+import { type Address, FAMILIES, type Family, formatAddress, parseAddress } from '../net/address.ts';
 import { unicastProblem } from '../overlay/vtep-checks.ts';
 
 export type UnderlayOptions = {
@@ -125,7 +124,7 @@ export function chooseUnderlays(ifaces: InterfaceView[], routes: RouteView, opts
   const reach = opts.ifaceCanReach.map((target) => reachMatch(up, target, routes));
   if (named.length + reach.length > 0) {
     return compact(
-      VTEP_FAMILIES.map((family) => {
+      FAMILIES.map((family) => {
         // A family's own --iface-can-reach before the interface the other family's reaches.
         const ownReach = (m: Match) => m.address?.address.family === family;
         return underlayFrom([...named, ...reach.filter(ownReach), ...reach.filter((m) => !ownReach(m))], family);
@@ -133,7 +132,7 @@ export function chooseUnderlays(ifaces: InterfaceView[], routes: RouteView, opts
     );
   }
   const found = compact(
-    VTEP_FAMILIES.map((family) => {
+    FAMILIES.map((family) => {
       const iface = up.find((i) => i.name === routes.defaultDev[family]);
       return iface && underlayFrom([{ iface, why: `it carries the ${FAMILY_NAME[family]} default route` }], family);
     }),

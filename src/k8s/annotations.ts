@@ -2,7 +2,7 @@
 // other: the one place their names and formats are defined. What another
 // Node says is parsed and given back in canonical form only, so no text from
 // the API server reaches a kernel command as it was written.
-import { type Family, formatAddress, parseAddress } from '../net/address.ts';
+import { FAMILIES, type Family, formatAddress, parseAddress } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 
 export const ANNOTATION_PREFIX = 'weft.dev/';
@@ -18,8 +18,6 @@ export const BACKEND_VXLAN = 'vxlan';
 export type Vtep = { ip: string; mac: string };
 /** A node's VTEPs by underlay family; at least one. */
 export type Vteps = { 4?: Vtep; 6?: Vtep };
-
-export const VTEP_FAMILIES: readonly Family[] = [4, 6];
 
 /** The annotation names of each family's VTEP pair. */
 export const VTEP_KEYS: Record<Family, { ip: string; mac: string }> = {
@@ -60,7 +58,7 @@ function parsePair(annotations: Record<string, string>, family: Family): { vtep?
  */
 export function parseVteps(annotations: Record<string, string> | undefined): { vteps: Vteps } | { problem: string } {
   const vteps: Vteps = {};
-  for (const family of VTEP_FAMILIES) {
+  for (const family of FAMILIES) {
     const pair = parsePair(annotations ?? {}, family);
     if ('problem' in pair) return pair;
     if (pair.vtep) vteps[family] = pair.vtep;
@@ -75,7 +73,7 @@ export function parseVteps(annotations: Record<string, string> | undefined): { v
  */
 export function vtepAnnotations(vteps: Vteps): Record<string, string | null> {
   const patch: Record<string, string | null> = {};
-  for (const family of VTEP_FAMILIES) {
+  for (const family of FAMILIES) {
     const keys = VTEP_KEYS[family];
     patch[keys.ip] = vteps[family]?.ip ?? null;
     patch[keys.mac] = vteps[family]?.mac ?? null;

@@ -9,6 +9,8 @@ export type Address = { family: Family; value: bigint };
 export type Cidr = { family: Family; network: bigint; prefix: number };
 
 export const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+/** Both families, IPv4 first: the order weft lists per-family things in. */
+export const FAMILIES: readonly Family[] = [4, 6];
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);

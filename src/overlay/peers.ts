@@ -3,8 +3,8 @@
 // a value that cannot be used is skipped and reported, and never disturbs the
 // others. Every value a peer carries is parsed here and given back in
 // canonical form: nothing reaches a kernel command as the Node wrote it.
-import { parseVteps, VTEP_FAMILIES, VTEP_KEYS } from '../k8s/annotations.ts';
-import { type Cidr, cidrWithin, type Family, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
+import { parseVteps, VTEP_KEYS } from '../k8s/annotations.ts';
+import { type Cidr, cidrWithin, FAMILIES, type Family, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { quote } from '../text/quote.ts';
 import { carrierFamily } from './route-choice.ts';
 import type { Peer, Skipped } from './types.ts';
@@ -60,7 +60,7 @@ function checkNode(node: NodeView, self: SelfView): Verdict {
     return { reason: annotated ? 'malformed' : 'not-ready', problem: parsed.problem };
   }
   const { vteps } = parsed;
-  for (const family of VTEP_FAMILIES) {
+  for (const family of FAMILIES) {
     const vtep = vteps[family];
     if (!vtep) continue;
     const keys = VTEP_KEYS[family];
@@ -72,8 +72,8 @@ function checkNode(node: NodeView, self: SelfView): Verdict {
   // Either pod family finds a carrier exactly when the two share an underlay family.
   if (carrierFamily(4, self.underlays, vteps) === undefined) {
     // It may gain one (its weftd finds another underlay); until then no packet can reach it.
-    const its = VTEP_FAMILIES.filter((f) => vteps[f]);
-    const ours = VTEP_FAMILIES.filter((f) => self.underlays[f]);
+    const its = FAMILIES.filter((f) => vteps[f]);
+    const ours = FAMILIES.filter((f) => self.underlays[f]);
     return {
       reason: 'not-ready',
       problem: `has no VTEP of a family this node's underlay has (it has ${familyNames(its)} only, this node ${familyNames(ours)})`,
@@ -87,7 +87,7 @@ const familyNames = (families: readonly Family[], joiner = ' and '): string => f
 
 /** The node's pod CIDRs of the cluster's families in canonical form, or why they cannot be routed. */
 function podCidrs(texts: string[], cluster: Cidr[]): { cidrs: string[] } | Omit<Skipped, 'node'> {
-  const families = VTEP_FAMILIES.filter((f) => cluster.some((c) => c.family === f));
+  const families = FAMILIES.filter((f) => cluster.some((c) => c.family === f));
   const usable: string[] = [];
   for (const text of texts) {
     const cidr = parseCidr(text);

@@ -4,7 +4,7 @@
 // over IPv6), and either carries pods of both families: an IPv6 pod CIDR
 // rides IPv4 VXLAN when the two nodes share only an IPv4 underlay, and the
 // other way round.
-import { type Cidr, cidrContains, type Family, parseAddress } from '../net/address.ts';
+import { type Cidr, cidrContains, FAMILIES, type Family, parseAddress } from '../net/address.ts';
 import type { Peer } from './types.ts';
 
 export type DirectRoute = { subnet: Cidr; dev: string };
@@ -49,5 +49,5 @@ export function chooseRoute(dst: Cidr, peer: Peer, local: LocalView): RouteChoic
 
 /** The peer's VTEP addresses on the underlay families this node has: where its VXLAN comes from. */
 export function reachableVteps(peer: Peer, local: LocalView): string[] {
-  return ([4, 6] as const).filter((f) => local.devices[f] !== undefined && peer.vteps[f] !== undefined).map((f) => peer.vteps[f]!.ip);
+  return FAMILIES.filter((f) => local.devices[f] !== undefined && peer.vteps[f] !== undefined).map((f) => peer.vteps[f]!.ip);
 }

@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { WEFTD_DEFAULTS } from '../../src/daemon/config.ts';
-import { VTEP_FAMILIES, VTEP_KEYS } from '../../src/k8s/annotations.ts';
-import { cidrContains, type Family, formatAddress, parseAddress, parseCidr } from '../../src/net/address.ts';
+import { VTEP_KEYS } from '../../src/k8s/annotations.ts';
+import { cidrContains, FAMILIES, type Family, formatAddress, parseAddress, parseCidr } from '../../src/net/address.ts';
 import { vtepMacFor } from '../../src/net/mac.ts';
 import { Cluster, type ClusterNode, type ClusterShape, type Pod } from '../../testbed/cluster.ts';
 import { eventually } from '../../testbed/eventually.ts';
@@ -86,7 +86,7 @@ for (const shape of [...SHAPES, IPV6_IN_IPV4]) {
     const { c, pods } = await readyCluster(t, shape, [2, 1, 1]);
     for (const node of c.nodes) {
       const annotations = (await c.core.readNode({ name: node.name })).metadata?.annotations ?? {};
-      for (const f of VTEP_FAMILIES) {
+      for (const f of FAMILIES) {
         const published = { ip: annotations[VTEP_KEYS[f].ip], mac: annotations[VTEP_KEYS[f].mac] };
         const want = { ip: node.underlay[f], mac: node.underlay[f] === undefined ? undefined : vtepMacFor(node.name, f) };
         t.deepEqual(published, want, `${node.name}'s IPv${f} VTEP annotations`);
