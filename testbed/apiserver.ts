@@ -4,7 +4,9 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiClient, ApiError } from '../src/k8s/api-client.ts';
+import { describeApiError } from '../src/k8s/api-errors.ts';
 import { freePorts } from '../tools/free-ports.ts';
 import { makePki } from '../tools/pki.ts';
 import { startJanitor } from './janitor.ts';
@@ -39,6 +41,8 @@ export interface ControlPlane {
   keyFile: string;
   /** The admin's client configuration, for the API server or for `server` in front of it (a relay). */
   adminConfig(server?: string): KubeConfig;
+  /** weftd's own client with the admin's credentials, to `server` (default: this API server). */
+  adminApi(server?: string): ApiClient;
   /** Kills kube-apiserver (like a crash), leaving etcd and its data alone. */
   stopApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port and waits for /readyz. */
@@ -140,6 +144,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         );
         return kc;
       },
+      adminApi(through = server) {
+        return new ApiClient({ server: through, caFile: pki.caFile, certFile: pki.adminCert, keyFile: pki.adminKey });
+      },
       async stopApiServer() {
         await apiServer?.stop('SIGKILL');
       },
@@ -202,6 +209,18 @@ export function tokenConfig(server: string, caFile: string, token: string): Kube
   const kc = new KubeConfig();
   kc.loadFromClusterAndUser({ name: 'weft-test', server, caFile, skipTLSVerify: false }, { name: 'token', token });
   return kc;
+}
+
+/** weftd's own client for the API server at `server`, authenticated with a bearer token. */
+export function tokenApi(server: string, caFile: string, token: string): ApiClient {
+  return new ApiClient({ server, caFile, token });
+}
+
+/** A failed call of either client in one line: client-node's ApiException read as weftd reads its own ApiError. */
+export function describeEitherApiError(err: unknown): string {
+  if (err instanceof ApiException)
+    return describeApiError(new ApiError(err.code, typeof err.body === 'string' ? err.body : JSON.stringify(err.body ?? ''), 'client-node'));
+  return describeApiError(err);
 }
 
 // rm retries: a just-killed etcd may still be finishing a write.

@@ -2,7 +2,7 @@
 // CIDRs, takes those of the cluster network's families (IPv4, IPv6 or both),
 // and refuses one outside the cluster network (its pods would be unreachable
 // from every other node).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ApiClient } from '../k8s/api-client.ts';
 import { readNode } from '../k8s/node-status.ts';
 import { type Cidr, cidrWithin, formatCidr, parseCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
@@ -33,7 +33,7 @@ export function usablePodCidrs(nodeName: string, podCidrs: string[], cluster: Ci
 }
 
 export async function waitForPodCidrs(
-  kc: KubeConfig,
+  api: ApiClient,
   nodeName: string,
   cluster: Cidr[],
   log: (m: string) => void,
@@ -44,7 +44,7 @@ export async function waitForPodCidrs(
   while (!signal.aborted) {
     let node: Awaited<ReturnType<typeof readNode>>;
     try {
-      node = await readNode(kc, nodeName);
+      node = await readNode(api, nodeName);
     } catch (err) {
       log(`${messageOf(err)}; retrying`);
     }

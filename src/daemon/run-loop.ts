@@ -4,10 +4,10 @@
 // pod traffic, and the next start reconciles whatever changed meanwhile.
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { type Vteps, vtepsPublished } from '../k8s/annotations.ts';
+import type { ApiClient } from '../k8s/api-client.ts';
 import { exponentialBackoff } from '../k8s/backoff.ts';
-import { loadKubeConfig } from '../k8s/client.ts';
+import { loadApiClient } from '../k8s/client.ts';
 import { postNodeEvent } from '../k8s/node-events.ts';
 import { publishVteps, setNetworkAvailable } from '../k8s/node-status.ts';
 import { type NodeInfo, type NodeWatch, watchNodes } from '../k8s/node-watch.ts';
@@ -76,13 +76,13 @@ function attempt(request: RetriedRequest | undefined): Attempt {
 }
 
 /** Looks at the CNI conf dir now and on every resync; off without --cni-conf-dir. */
-function watchConfOrder(cfg: DaemonConfig, kc: KubeConfig, metrics: ReturnType<typeof createMetrics>): NodeJS.Timeout | undefined {
+function watchConfOrder(cfg: DaemonConfig, api: ApiClient, metrics: ReturnType<typeof createMetrics>): NodeJS.Timeout | undefined {
   if (!cfg.cniConfDir) return undefined;
   const report = createConfOrderReport({
     confDir: cfg.cniConfDir,
     confName: cfg.cniConfName,
     node: cfg.nodeName,
-    post: (event) => postNodeEvent(kc, event),
+    post: (event) => postNodeEvent(api, event),
     setShadowed: (shadowed) => metrics.cniConfigShadowed.set(shadowed ? 1 : 0),
     log,
   });
@@ -128,15 +128,15 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     onSuccess: () => log(done),
   });
   try {
-    const kc = loadKubeConfig({ kubeconfig: cfg.kubeconfig });
-    confOrderTimer = watchConfOrder(cfg, kc, metrics);
+    const api = loadApiClient({ kubeconfig: cfg.kubeconfig });
+    confOrderTimer = watchConfOrder(cfg, api, metrics);
     const underlays = detectUnderlays(cfg.underlay);
     const families = FAMILIES.filter((f) => underlays[f] !== undefined);
     for (const f of families) {
       const u = underlays[f]!;
       log(`IPv${f} underlay ${u.name} (${u.ip}, MTU ${u.mtu}): ${u.reason}`);
     }
-    const ownCidrs = await waitForPodCidrs(kc, cfg.nodeName, cluster, log, signal);
+    const ownCidrs = await waitForPodCidrs(api, cfg.nodeName, cluster, log, signal);
     podCidrs = ownCidrs;
     log(`node ${cfg.nodeName} has pod CIDR ${ownCidrs.map(formatCidr).join(', ')}`);
     const overlaySetup = overlayOf(cfg, underlays);
@@ -161,9 +161,9 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     // The pods' MTU: the smallest device's, so a pod's packet fits whichever device carries it.
     const subnetFile = subnetFileFor(ownCidrs, cluster, Math.min(...specs.map((s) => s.mtu)), cfg.ipMasq);
     const described = specs.map((s) => `${s.localIp} ${s.mac}`).join(', ');
-    const publish = retriedRequest(() => publishVteps(kc, cfg.nodeName, vteps), untilDone(`published VTEP ${described} on node ${cfg.nodeName}`));
+    const publish = retriedRequest(() => publishVteps(api, cfg.nodeName, vteps), untilDone(`published VTEP ${described} on node ${cfg.nodeName}`));
     const markAvailable = retriedRequest(
-      () => setNetworkAvailable(kc, cfg.nodeName, `weft VXLAN overlay on ${specs.map((s) => s.name).join(' and ')} is up`),
+      () => setNetworkAvailable(api, cfg.nodeName, `weft VXLAN overlay on ${specs.map((s) => s.name).join(' and ')} is up`),
       untilDone(`marked the network available on node ${cfg.nodeName} (NetworkUnavailable=False)`),
     );
     vtepRequest = publish;
@@ -216,7 +216,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     });
     publish.request();
     watch = watchNodes(
-      kc,
+      api,
       (changes) => {
         for (const c of changes) changed.set(c.name, c.node);
         scheduler!.trigger();

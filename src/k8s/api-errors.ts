@@ -1,21 +1,20 @@
 // Failed API calls in words an operator can act on. Errors come in three
-// shapes: ApiException (typed API calls, .code and the server's Status as
-// .body), Watch's Error with .statusCode, and fetch's TypeError whose .cause
-// holds the socket error when the API server could not be reached at all.
-import { ApiException } from '@kubernetes/client-node';
+// shapes: ApiError (an answer other than 2xx, the server's Status as .body),
+// a watch's ERROR event as an Error with .statusCode, and an Error whose
+// .cause holds the socket's error when the API server did not answer at all.
+import { ApiError } from './api-client.ts';
 
 /** The HTTP status of a failed call, or undefined when no response came. */
 export function httpStatusOf(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
   const statusCode = (err as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof statusCode === 'number' ? statusCode : undefined;
 }
 
 /** One line for a log: the status and the server's message, or the network error. */
 export function describeApiError(err: unknown): string {
-  if (err instanceof ApiException) {
+  if (err instanceof ApiError) {
     const message = serverMessage(err.body);
-    return message ? `HTTP ${err.code}: ${message}` : `HTTP ${err.code}`;
+    return message ? `HTTP ${err.statusCode}: ${message}` : `HTTP ${err.statusCode}`;
   }
   if (!(err instanceof Error)) return String(err);
   const status = httpStatusOf(err);
@@ -28,18 +27,16 @@ export function describeApiError(err: unknown): string {
 // RBAC's refusal says "cannot patch resource"; a ValidatingAdmissionPolicy's
 // names the policy.
 function deniedByAdmissionPolicy(err: unknown): boolean {
-  return err instanceof ApiException && (serverMessage(err.body) ?? '').includes('ValidatingAdmissionPolicy');
+  return err instanceof ApiError && (serverMessage(err.body) ?? '').includes('ValidatingAdmissionPolicy');
 }
 
-// The Status the API server sends with an error, as JSON text or parsed.
-function serverMessage(body: unknown): string | undefined {
-  let status = body;
-  if (typeof body === 'string') {
-    try {
-      status = JSON.parse(body);
-    } catch {
-      return body.trim() || undefined;
-    }
+// The Status the API server sends with an error, as JSON text.
+function serverMessage(body: string): string | undefined {
+  let status: unknown;
+  try {
+    status = JSON.parse(body);
+  } catch {
+    return body.trim() || undefined;
   }
   const message = (status as { message?: unknown } | null | undefined)?.message;
   return typeof message === 'string' ? message : undefined;

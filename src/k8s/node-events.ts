@@ -4,7 +4,7 @@
 // object only in the default namespace, where the kubelet posts its Node
 // events too; weft's Role there allows creating events and nothing else.
 import { randomBytes } from 'node:crypto';
-import { EventsV1Api, type KubeConfig, V1MicroTime } from '@kubernetes/client-node';
+import type { ApiClient } from './api-client.ts';
 import { describeApiError, httpStatusOf } from './api-errors.ts';
 
 export const REPORTING_CONTROLLER = 'weft.dev/weftd';
@@ -24,17 +24,16 @@ const NOTE_LIMIT = 1024;
 
 export const NODE_EVENT_NAMESPACE = 'default';
 
-export async function postNodeEvent(kc: KubeConfig, event: NodeEvent, namespace = NODE_EVENT_NAMESPACE): Promise<void> {
-  const api = kc.makeApiClient(EventsV1Api);
+export async function postNodeEvent(api: ApiClient, event: NodeEvent, namespace = NODE_EVENT_NAMESPACE): Promise<void> {
   const note = event.note.length > NOTE_LIMIT ? `${event.note.slice(0, NOTE_LIMIT - 1)}…` : event.note;
   try {
-    await api.createNamespacedEvent({
-      namespace,
+    await api.json('POST', `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
       body: {
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
         // As the kubelet names its Node events: the node, a dot, a unique suffix.
         metadata: { name: `${event.node}.${Date.now().toString(16)}${randomBytes(4).toString('hex')}` },
-        // Microseconds, which the API server requires and a plain Date lacks.
-        eventTime: new V1MicroTime(),
+        eventTime: microTime(new Date()),
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: `weftd-${event.node}`,
         action: event.action,
@@ -52,4 +51,9 @@ export async function postNodeEvent(kc: KubeConfig, event: NodeEvent, namespace 
         : '';
     throw new Error(`cannot post the ${event.reason} event about node ${event.node}: ${describeApiError(err)}${fix}`, { cause: err });
   }
+}
+
+/** A metav1.MicroTime: the API server wants six digits of fraction, a Date has three. */
+export function microTime(at: Date): string {
+  return at.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

@@ -18,10 +18,9 @@ export type NodeInfo = {
   created?: number;
 };
 
-/** The fields read from a Node: a V1Node from a list, or the raw JSON of a watch event. */
+/** The fields read from a Node's JSON, as a list, a watch event or a GET gives it. */
 export type NodeObject = {
-  // A Date from client-node's typed calls, RFC 3339 text in a watch event's raw JSON.
-  metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string; creationTimestamp?: Date | string };
+  metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string; creationTimestamp?: string };
   spec?: { podCIDR?: string; podCIDRs?: string[] };
 };
 
@@ -40,9 +39,9 @@ export function toNodeInfo(node: NodeObject): NodeInfo | undefined {
   return info;
 }
 
-function creationTime(stamp: Date | string | undefined): number | undefined {
+function creationTime(stamp: string | undefined): number | undefined {
   if (stamp === undefined) return undefined;
-  const ms = stamp instanceof Date ? stamp.getTime() : Date.parse(stamp);
+  const ms = Date.parse(stamp);
   return Number.isFinite(ms) ? ms : undefined;
 }
 

@@ -1,9 +1,10 @@
 // What weftd writes to (and reads from) its own Node: its VTEP as
 // annotations, and the NetworkUnavailable condition the scheduler waits on.
-import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+
 import { type Vteps, vtepAnnotations } from './annotations.ts';
+import type { ApiClient } from './api-client.ts';
 import { httpStatusOf, type NodeRequest, nodeRequestError } from './api-errors.ts';
-import { type NodeInfo, toNodeInfo } from './node-info.ts';
+import { type NodeInfo, type NodeObject, toNodeInfo } from './node-info.ts';
 
 // Shown in the Node's managedFields as the writer of what weftd sets.
 const FIELD_MANAGER = 'weftd';
@@ -11,6 +12,15 @@ const FIELD_MANAGER = 'weftd';
 const PUBLISH_VTEP: NodeRequest = { verb: 'patch', resource: 'nodes/status', purpose: 'publish the VTEP on' };
 const SET_NETWORK_AVAILABLE: NodeRequest = { verb: 'patch', resource: 'nodes/status', purpose: 'mark the network available on' };
 const READ: NodeRequest = { verb: 'get', resource: 'nodes', purpose: 'read' };
+
+const MERGE_PATCH = 'application/merge-patch+json';
+const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
+
+const nodePath = (nodeName: string): string => `/api/v1/nodes/${encodeURIComponent(nodeName)}`;
+
+function patchStatus(api: ApiClient, nodeName: string, body: unknown, contentType: string): Promise<unknown> {
+  return api.json('PATCH', `${nodePath(nodeName)}/status`, { body, contentType, query: { fieldManager: FIELD_MANAGER } });
+}
 
 /**
  * Sets weft's VTEP annotations on the node, one pair per underlay family it
@@ -20,13 +30,9 @@ const READ: NodeRequest = { verb: 'get', resource: 'nodes', purpose: 'read' };
  * nodes/status may change the Node's metadata but never its spec, so weft's
  * ClusterRole needs no patch on nodes at all.
  */
-export async function publishVteps(kc: KubeConfig, nodeName: string, vteps: Vteps): Promise<void> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function publishVteps(api: ApiClient, nodeName: string, vteps: Vteps): Promise<void> {
   try {
-    await core.patchNodeStatus(
-      { name: nodeName, body: { metadata: { annotations: vtepAnnotations(vteps) } }, fieldManager: FIELD_MANAGER },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await patchStatus(api, nodeName, { metadata: { annotations: vtepAnnotations(vteps) } }, MERGE_PATCH);
   } catch (err) {
     throw nodeRequestError(err, PUBLISH_VTEP, nodeName);
   }
@@ -37,7 +43,7 @@ export async function publishVteps(kc: KubeConfig, nodeName: string, vteps: Vtep
  * plugin that runs on the node does once its network is up (cloud providers
  * set it True on a new node until then).
  */
-export async function setNetworkAvailable(kc: KubeConfig, nodeName: string, message: string): Promise<void> {
+export async function setNetworkAvailable(api: ApiClient, nodeName: string, message: string): Promise<void> {
   // metav1.Time has whole seconds.
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const condition = {
@@ -48,25 +54,20 @@ export async function setNetworkAvailable(kc: KubeConfig, nodeName: string, mess
     lastTransitionTime: now,
     lastHeartbeatTime: now,
   };
-  const core = kc.makeApiClient(CoreV1Api);
   try {
     // A strategic merge patch merges status.conditions by type, so the
     // kubelet's Ready, MemoryPressure and the rest stay; a JSON merge patch
     // would replace the whole list.
-    await core.patchNodeStatus(
-      { name: nodeName, body: { status: { conditions: [condition] } }, fieldManager: FIELD_MANAGER },
-      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-    );
+    await patchStatus(api, nodeName, { status: { conditions: [condition] } }, STRATEGIC_MERGE_PATCH);
   } catch (err) {
     throw nodeRequestError(err, SET_NETWORK_AVAILABLE, nodeName);
   }
 }
 
 /** The node's compact view, or undefined when there is no such Node. */
-export async function readNode(kc: KubeConfig, nodeName: string): Promise<NodeInfo | undefined> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function readNode(api: ApiClient, nodeName: string): Promise<NodeInfo | undefined> {
   try {
-    return toNodeInfo(await core.readNode({ name: nodeName }));
+    return toNodeInfo(await api.json<NodeObject>('GET', nodePath(nodeName)));
   } catch (err) {
     if (httpStatusOf(err) === 404) return undefined;
     throw nodeRequestError(err, READ, nodeName);

@@ -8,20 +8,22 @@
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { loadInCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
+import type { ApiClient } from '../../src/k8s/api-client.ts';
+import { loadApiClient, loadInCluster, SERVICE_ACCOUNT_DIR } from '../../src/k8s/client.ts';
 import { publishVteps, readNode, setNetworkAvailable } from '../../src/k8s/node-status.ts';
 import { macForName, vtepMacFor } from '../../src/net/mac.ts';
 import { type ControlPlane, podBoundToken, startControlPlane } from '../../testbed/apiserver.ts';
 import { kubectlFor, MANIFESTS } from '../../testbed/kubectl.ts';
 
-const test = anyTest as TestFn<{ cp: ControlPlane; kc: KubeConfig; core: CoreV1Api }>;
+const test = anyTest as TestFn<{ cp: ControlPlane; kc: ApiClient; core: CoreV1Api }>;
 
 test.before(async (t) => {
   const cp = await startControlPlane();
-  const kc = loadKubeConfig({ kubeconfig: cp.kubeconfig });
-  t.context = { cp, kc, core: kc.makeApiClient(CoreV1Api) };
+  // weftd's client as weftd loads it from --kubeconfig; client-node's, as an independent reader.
+  const kc = loadApiClient({ kubeconfig: cp.kubeconfig });
+  t.context = { cp, kc, core: cp.adminConfig().makeApiClient(CoreV1Api) };
 });
 
 test.after.always(async (t) => {
@@ -137,18 +139,16 @@ test('readNode gives the compact view, and undefined for a missing node', async 
 
 // A port nothing listens on. Not one the kernel just handed out and took
 // back: tests running alongside may bind that one next (seen as ECONNRESET).
-// Port 2 is privileged, no test or tool here ever listens on it, and fetch
-// does not refuse it (port 1 is on the Fetch standard's list of bad ports).
+// Port 2 is privileged and no test or tool here ever listens on it.
 const CLOSED_PORT = 2;
 
 test('a missing node or an unreachable API server is named with the fix', async (t) => {
   const { kc, cp } = t.context;
   const missing = await t.throwsAsync(publishVteps(kc, 'no-such-node', { 4: vtep }));
   t.regex(missing?.message ?? '', /cannot publish the VTEP on node no-such-node: no such Node .*check weftd's --node-name \(NODE_NAME/);
-  t.is((missing?.cause as { code?: number } | undefined)?.code, 404, 'the API error is kept as the cause');
+  t.is((missing?.cause as { statusCode?: number } | undefined)?.statusCode, 404, 'the API error is kept as the cause');
 
-  const unreachable = loadKubeConfig({ kubeconfig: cp.kubeconfig });
-  unreachable.clusters[0] = { ...unreachable.clusters[0]!, server: `https://127.0.0.1:${CLOSED_PORT}` };
+  const unreachable = cp.adminApi(`https://127.0.0.1:${CLOSED_PORT}`);
   const down = await t.throwsAsync(readNode(unreachable, 'st-a'));
   t.regex(down?.message ?? '', /cannot read node st-a: the API server did not answer \(ECONNREFUSED.*\); check that kube-apiserver is up/);
 });
@@ -229,7 +229,7 @@ test.serial("in a weft pod, the manifests' ClusterRole and policy are all weftd 
  * namespace at the service-account path under a temp root, and the API
  * server in KUBERNETES_SERVICE_HOST/PORT while loadInCluster reads them.
  */
-async function inPod(t: ExecutionContext, cp: ControlPlane, token: string, namespace: string): Promise<KubeConfig> {
+async function inPod(t: ExecutionContext, cp: ControlPlane, token: string, namespace: string): Promise<ApiClient> {
   const root = await mkdtemp(join(tmpdir(), 'weft-pod-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const accountDir = join(root, SERVICE_ACCOUNT_DIR);
@@ -245,7 +245,7 @@ async function inPod(t: ExecutionContext, cp: ControlPlane, token: string, names
   try {
     const inCluster = loadInCluster(root);
     if ('problem' in inCluster) throw new Error(inCluster.problem);
-    return inCluster.kubeConfig;
+    return inCluster.client;
   } finally {
     restoreEnv('KUBERNETES_SERVICE_HOST', saved.host);
     restoreEnv('KUBERNETES_SERVICE_PORT', saved.port);

@@ -5,19 +5,19 @@
 // time, as some of them take the API server away. Needs tools/kube-tools.sh.
 
 import { connect, createServer, type Socket } from 'node:net';
-import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import type { ApiClient } from '../../src/k8s/api-client.ts';
 import { type NodeWatch, type NodeWatchOptions, type RestartReason, watchNodes } from '../../src/k8s/node-watch.ts';
 import { type ControlPlane, startControlPlane } from '../../testbed/apiserver.ts';
 import { eventually } from '../../testbed/eventually.ts';
 import { inParallel } from '../../testbed/parallel.ts';
 
-const test = anyTest as TestFn<{ cp: ControlPlane; kc: KubeConfig; core: CoreV1Api }>;
+const test = anyTest as TestFn<{ cp: ControlPlane; kc: ApiClient; core: CoreV1Api }>;
 
 test.before(async (t) => {
   const cp = await startControlPlane();
-  const kc = cp.adminConfig();
-  t.context = { cp, kc, core: kc.makeApiClient(CoreV1Api) };
+  t.context = { cp, kc: cp.adminApi(), core: cp.adminConfig().makeApiClient(CoreV1Api) };
 });
 
 test.after.always(async (t) => {
@@ -33,7 +33,7 @@ function nodeBody(name: string, podCidr: string, annotations: Record<string, str
 const waitFor = (condition: () => boolean, what: string, timeoutMs = 15_000): Promise<true> => eventually(what, condition, timeoutMs, 20);
 
 /** A watch with short retry delays, recording what it reports; stopped in teardown. */
-function recordedWatch(t: ExecutionContext, kc: KubeConfig, opts: NodeWatchOptions = {}) {
+function recordedWatch(t: ExecutionContext, kc: ApiClient, opts: NodeWatchOptions = {}) {
   const seen = { changes: 0, reported: [] as string[], restarts: [] as RestartReason[], apiErrors: [] as unknown[], logs: [] as string[] };
   const watch: NodeWatch = watchNodes(
     kc,
@@ -286,7 +286,7 @@ async function mergePatch(core: CoreV1Api, name: string, body: object): Promise<
 
 type Relay = {
   /** The admin's credentials, through the relay. */
-  kubeConfig: KubeConfig;
+  kubeConfig: ApiClient;
   /** Drop every connection and refuse new ones, as a partitioned network does. */
   refuse(): void;
   /** Keep connections open but lose every byte, as a dead peer behind a firewall does. */
@@ -324,7 +324,7 @@ async function startRelay(t: ExecutionContext, cp: ControlPlane): Promise<Relay>
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   const relay: Relay = {
-    kubeConfig: cp.adminConfig(`https://127.0.0.1:${port}`),
+    kubeConfig: cp.adminApi(`https://127.0.0.1:${port}`),
     refuse() {
       mode = 'refuse';
       for (const socket of sockets) socket.destroy();

@@ -12,11 +12,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthenticationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
-import { describeApiError } from '../../src/k8s/api-errors.ts';
 import { type NodeEvent, postNodeEvent } from '../../src/k8s/node-events.ts';
 import { publishVteps, setNetworkAvailable } from '../../src/k8s/node-status.ts';
 import { macForName } from '../../src/net/mac.ts';
-import { type ControlPlane, podBoundToken, startControlPlane, tokenConfig } from '../../testbed/apiserver.ts';
+import { type ControlPlane, describeEitherApiError, podBoundToken, startControlPlane, tokenApi, tokenConfig } from '../../testbed/apiserver.ts';
 import { type CniVerb, cnitool as runCnitool } from '../../testbed/cnitool.ts';
 import { claimSubnet, makeNetns, tempDir } from '../../testbed/fixtures.ts';
 import { findObject, type Kubectl, type KubeObject, kubectlFor, MANIFESTS, renderManifests } from '../../testbed/kubectl.ts';
@@ -283,6 +282,8 @@ test("the admission policy lets a weftd change only weft's annotations and Netwo
   t.is(review.status?.userInfo?.username, SERVICE_ACCOUNT);
   t.deepEqual(review.status?.userInfo?.extra?.['authentication.kubernetes.io/node-name'], ['node-a'], "the token's user names its pod's node");
   const weft = asWeft.makeApiClient(CoreV1Api);
+  // The same token in weftd's own client, for weftd's calls.
+  const weftd = tokenApi(cp.server, cp.caFile, token);
 
   // RBAC and the policy reach the authorizer and admission through watches, a
   // moment after the apply: wait (with dry runs, which admission sees too)
@@ -306,13 +307,13 @@ test("the admission policy lets a weftd change only weft's annotations and Netwo
   // Allowed: weft.dev/ annotations and NetworkUnavailable on node-a, which is
   // all weftd does (with weftd's own calls).
   const vtep = { ip: '192.0.2.1', mac: macForName('node-a') };
-  await publishVteps(asWeft, 'node-a', { 4: vtep });
-  await setNetworkAvailable(asWeft, 'node-a', 'weft is up');
+  await publishVteps(weftd, 'node-a', { 4: vtep });
+  await setNetworkAvailable(weftd, 'node-a', 'weft is up');
   await weft.patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'weft.dev/backend': null } } } }, MERGE);
 
   // Refused: any other Node, whatever the field.
   await denied('weft.dev/ annotations of node-b', weft.patchNodeStatus(toB, MERGE), policy('weft on node node-a may not update Node node-b, only its own'));
-  const throughWeftd = await t.throwsAsync(publishVteps(asWeft, 'node-b', { 4: vtep }));
+  const throughWeftd = await t.throwsAsync(publishVteps(weftd, 'node-b', { 4: vtep }));
   t.regex(throughWeftd?.message ?? '', /^cannot publish the VTEP on node node-b: an admission policy refused it .*manifests\/weft-admission\.yaml/);
   await denied(
     'NetworkUnavailable of node-b',
@@ -364,7 +365,8 @@ test("the admission policy lets a weftd change only weft's annotations and Netwo
   );
 
   // A token bound to no pod (kubectl create token) names no node: no Node at all.
-  const unbound = tokenConfig(cp.server, cp.caFile, (await admin.ok(['create', 'token', 'weft', '-n', 'weft'])).trim());
+  const unboundToken = (await admin.ok(['create', 'token', 'weft', '-n', 'weft'])).trim();
+  const unbound = tokenConfig(cp.server, cp.caFile, unboundToken);
   await denied(
     'an unbound token',
     unbound.makeApiClient(CoreV1Api).patchNodeStatus({ name: 'node-a', body: { metadata: { annotations: { 'weft.dev/vtep-ip': '192.0.2.7' } } } }, MERGE),
@@ -375,23 +377,23 @@ test("the admission policy lets a weftd change only weft's annotations and Netwo
   const event = (node: string): NodeEvent => ({ node, type: 'Warning', reason: 'CNIConfigShadowed', action: 'CheckCNIConfig', note: 'test' });
   const eventDeadline = Date.now() + 10_000;
   for (;;) {
-    const refusal = await failure(postNodeEvent(asWeft, event('node-b')));
+    const refusal = await failure(postNodeEvent(weftd, event('node-b')));
     if (refusal?.includes('ValidatingAdmissionPolicy')) break;
     if (Date.now() > eventDeadline) throw new Error(`the event policy is not in force 10 s after the apply: ${refusal ?? 'an event about node-b was allowed'}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  await postNodeEvent(asWeft, event('node-a'));
-  const aboutB = await t.throwsAsync(postNodeEvent(asWeft, event('node-b')));
+  await postNodeEvent(weftd, event('node-a'));
+  const aboutB = await t.throwsAsync(postNodeEvent(weftd, event('node-b')));
   t.regex(
     aboutB?.message ?? '',
     /^cannot post the CNIConfigShadowed event about node node-b: HTTP 403: .*ValidatingAdmissionPolicy 'weft-own-node-events' .*denied request: weft on node node-a may post events only about Node node-a; apply manifests\/weft\.yaml/,
   );
-  const elsewhere = await t.throwsAsync(postNodeEvent(asWeft, event('node-a'), 'weft'));
+  const elsewhere = await t.throwsAsync(postNodeEvent(weftd, event('node-a'), 'weft'));
   t.regex(
     elsewhere?.message ?? '',
     /^cannot post the CNIConfigShadowed event about node node-a: HTTP 403: .*cannot create resource "events" in API group "events\.k8s\.io" in the namespace "weft"/,
   );
-  const unboundEvent = await t.throwsAsync(postNodeEvent(unbound, event('node-a')));
+  const unboundEvent = await t.throwsAsync(postNodeEvent(tokenApi(cp.server, cp.caFile, unboundToken), event('node-a')));
   t.regex(unboundEvent?.message ?? '', /weft may post events only with a pod-bound token that names its node/);
   const events = await asAdminEvents(cp);
   t.deepEqual(
@@ -478,6 +480,6 @@ async function failure(request: Promise<unknown>): Promise<string | undefined> {
     await request;
     return undefined;
   } catch (err) {
-    return describeApiError(err);
+    return describeEitherApiError(err);
   }
 }
