@@ -22,7 +22,7 @@ export type Scheduler = {
 };
 
 export function createScheduler(pass: (kind: PassKind) => Promise<void>, opts: SchedulerOptions): Scheduler {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: { cancel(): void } | undefined;
   let running = false;
   let pending: PassKind | undefined;
   let stopped = false;
@@ -32,7 +32,16 @@ export function createScheduler(pass: (kind: PassKind) => Promise<void>, opts: S
 
   const schedule = (delayMs: number) => {
     if (timer || running || stopped) return;
-    timer = setTimeout(run, delayMs);
+    // Not setTimeout(0): Node makes that at least 1 ms, most of what an
+    // event's whole pass costs. setImmediate runs right after the I/O that
+    // brought the event.
+    if (delayMs <= 0) {
+      const immediate = setImmediate(run);
+      timer = { cancel: () => clearImmediate(immediate) };
+    } else {
+      const timeout = setTimeout(run, delayMs);
+      timer = { cancel: () => clearTimeout(timeout) };
+    }
   };
 
   async function run(): Promise<void> {
@@ -69,7 +78,7 @@ export function createScheduler(pass: (kind: PassKind) => Promise<void>, opts: S
     stop() {
       stopped = true;
       clearInterval(periodic);
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
     },
   };
 }

@@ -1,6 +1,7 @@
 // When the scheduler runs a pass: at once for an event that finds it idle,
 // coalesced for events that come during a pass or right after one, and never
 // an event pass in place of a periodic one that is due.
+import { readFile } from 'node:fs';
 import test from 'ava';
 import { createScheduler, type PassKind } from '../../src/daemon/scheduler.ts';
 
@@ -28,6 +29,30 @@ test('an event that finds the scheduler idle runs at once; events right after a 
   t.true(runs[1]! - runs[0]! >= 395, `the second pass waited out the window (${Math.round(runs[1]! - runs[0]!)} ms)`);
   await new Promise((r) => setTimeout(r, 450));
   t.is(runs.length, 2, 'two events right after a pass made one more pass');
+});
+
+test('an event that finds the scheduler idle runs before any timer, as soon as the I/O that brought it is done', async (t) => {
+  // From an I/O callback, as a watch event arrives, Node runs immediates
+  // before timers: a pass behind setTimeout(0) (at least 1 ms in Node)
+  // would come after the timer set before the event.
+  const order: string[] = [];
+  const s = createScheduler(
+    async () => {
+      order.push('pass');
+    },
+    { coalesceMs: 10, retryMs: 10, periodicMs: 60_000, onError: () => {} },
+  );
+  t.teardown(() => s.stop());
+  await new Promise<void>((resolve) => {
+    readFile(import.meta.filename, () => {
+      setTimeout(() => {
+        order.push('timer');
+        resolve();
+      }, 0);
+      s.trigger();
+    });
+  });
+  t.deepEqual(order, ['pass', 'timer']);
 });
 
 test('an event does not turn a due periodic pass into an event pass', async (t) => {
