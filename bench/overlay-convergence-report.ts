@@ -16,7 +16,8 @@ export type DaemonName = (typeof DAEMONS)[number];
 
 export type Flags = { sizes: number[]; rounds: number; samples: number; spacingMs: number; concurrency: number };
 
-export type Memory = { rssKb: number; hwmKb: number };
+/** From /proc/PID/status: RSS, its peak, and the part of RSS that is file pages (mostly the executable's own code and data). */
+export type Memory = { rssKb: number; hwmKb: number; fileKb: number };
 
 export type SyncResult = {
   /** weftd: the later of /readyz 200 and the last entry; flannel (no readiness): the last entry. From the spawn. */
@@ -143,10 +144,12 @@ export function table(r: Result): string {
     out.push(`| ${cells.join(' | ')} |`);
   }
   out.push('');
-  out.push('runs (sync from the spawn; ready = weftd /readyz 200; dump* = the monitors lost events, a kernel dump timed the last entry)');
-  const w = [6, 8, 6, 9, 9, 11, 8, 8, 8, 8, 7];
+  out.push(
+    "runs (sync from the spawn; ready = weftd /readyz 200; dump* = the monitors lost events, a kernel dump timed the last entry; file = the part of RSS that is file pages, mostly the executable's own)",
+  );
+  const w = [6, 8, 6, 9, 9, 11, 8, 8, 8, 8, 8, 7];
   const pad = (cells: (string | number)[]) => cells.map((c, i) => (i < 2 ? String(c).padEnd(w[i]!) : String(c).padStart(w[i]!))).join('  ');
-  out.push(pad(['peers', 'daemon', 'round', 'sync ms', 'ready ms', 'last entry', 'p50 ms', 'p99 ms', 'RSS MB', 'HWM MB', 'load1']));
+  out.push(pad(['peers', 'daemon', 'round', 'sync ms', 'ready ms', 'last entry', 'p50 ms', 'p99 ms', 'RSS MB', 'file MB', 'HWM MB', 'load1']));
   for (const s of r.sizes) {
     for (const x of s.runs) {
       const last = `${f1(x.sync.lastEntryMs)}${x.sync.lastEntryFrom === 'dump' ? '*' : ''}`;
@@ -162,6 +165,7 @@ export function table(r: Result): string {
           f1(x.converge.p50),
           f1(x.converge.p99),
           f1(mb(mem.rssKb)),
+          f1(mb(mem.fileKb)),
           f1(mb(mem.hwmKb)),
           x.sync.load1.toFixed(2),
         ]),

@@ -101,7 +101,7 @@ function parseFlags(): Flags {
 function readMemory(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), fileKb: kb('RssFile') };
 }
 
 /** One daemon's run: its node namespace, the monitors watching its device there, and what they saw. */
