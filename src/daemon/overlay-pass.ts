@@ -18,6 +18,7 @@ import { type OverlayState, type Peer, SKIP_REASONS, type Skipped } from '../ove
 import type { createMetrics } from './metrics.ts';
 import type { PassKind } from './scheduler.ts';
 import { type SkipLog, skipLogLines } from './skip-log.ts';
+import type { PeerVteps } from './vxlan-ingress.ts';
 
 export type OverlayPassSetup = {
   /** The VXLAN devices, one per underlay family. */
@@ -42,8 +43,12 @@ export type OverlayPass = {
   run(kind: PassKind, changes: NodeChanges, nodes: () => NodeView[]): Promise<ReconcileResult | undefined>;
   /** Every other node the last pass left out, by name. */
   skipped(): Skipped[];
-  /** The underlay (VTEP) addresses of the peers programmed now, of both families, sorted, each once. */
-  peerVteps(): string[];
+  /**
+   * The underlay (VTEP) addresses of the peers programmed now, of both
+   * families, and those that came or went since the last call (which takes
+   * them): what the VXLAN ingress filter needs, at an event's own cost.
+   */
+  takePeerVteps(): PeerVteps;
   close(): void;
 };
 
@@ -70,15 +75,25 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
   // and their pod CIDRs by family, kept per event so that an event costs its
   // own nodes, not the cluster.
   const vtepUsers = new Map<string, number>();
-  let vteps: string[] | undefined = [];
+  const vteps = new Set<string>();
+  // The VTEPs that came or went since the ingress filter last took them.
+  let touchedVteps = new Set<string>();
   const podCidrCounts = { 4: 0, 6: 0 };
   const countPeer = (peer: Peer, by: 1 | -1): void => {
     for (const cidr of peer.podCidrs) podCidrCounts[familyOfText(cidr)] += by;
     for (const ip of reachableVteps(peer, local)) {
       const n = (vtepUsers.get(ip) ?? 0) + by;
-      if (n === 0 || (by === 1 && n === 1)) vteps = undefined;
-      if (n === 0) vtepUsers.delete(ip);
-      else vtepUsers.set(ip, n);
+      if (n === 0) {
+        vtepUsers.delete(ip);
+        vteps.delete(ip);
+        touchedVteps.add(ip);
+      } else {
+        vtepUsers.set(ip, n);
+        if (n === 1 && by === 1) {
+          vteps.add(ip);
+          touchedVteps.add(ip);
+        }
+      }
     }
   };
   const invalid = new Map<string, Skipped>();
@@ -107,8 +122,9 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
     const { attempt, held } = holdRefused(claims.acceptedPeers(), refusals, kind === 'periodic');
     const result = await reconcileOverlay(specs, attempt, local, log, run);
     refusals = nextRefusals(refusals, held, result.refused, attempt);
+    for (const ip of vteps) touchedVteps.add(ip);
     vtepUsers.clear();
-    vteps = undefined;
+    vteps.clear();
     podCidrCounts[4] = podCidrCounts[6] = 0;
     for (const peer of result.programmed) countPeer(peer, 1);
     return { result, programmed: new Map(result.programmed.map((p) => [p.node, p])) };
@@ -186,9 +202,10 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
       return result;
     },
     skipped: () => skipped,
-    peerVteps() {
-      vteps ??= [...vtepUsers.keys()].sort();
-      return vteps;
+    takePeerVteps() {
+      const touched = touchedVteps;
+      touchedVteps = new Set();
+      return { all: vteps, touched };
     },
     close: renew,
   };

@@ -189,7 +189,7 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
       changed = new Map();
       try {
         await overlayPass.run(kind, changes, () => nodes.snapshot());
-        const ingress = ingressFilter.update(overlayPass.peerVteps(), kind);
+        const ingress = ingressFilter.update(overlayPass.takePeerVteps(), kind);
         // A new peer's routes need not wait for nft; the first and the
         // periodic passes answer for the whole filter, so they do wait.
         if (kind === 'periodic' || !synced) await ingress;

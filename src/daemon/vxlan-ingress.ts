@@ -5,8 +5,8 @@
 // family, and VXLAN sent from a pod address, both at this node and forwarded
 // through it (with --ip-masq a pod's VXLAN would otherwise leave with the
 // node's own, trusted, address). Like Calico's cali40all-vxlan-net set.
-// Event passes change only the sets' elements, and only when the peers
-// changed, through a long-lived `nft -i`; the periodic pass re-asserts the
+// Event passes change only the elements of the VTEPs their nodes brought or
+// took away (never a walk over every peer), through a long-lived `nft -i`; the periodic pass re-asserts the
 // whole table. nft runs beside the passes, never in their way: a new peer's
 // routes do not wait for it.
 import { type NftCommand, nftApplyInBackground, separated } from '../linux/nft.ts';
@@ -23,8 +23,14 @@ export const COUNTERS = { fromPods: 'vxlan-from-pods', fromNonPeers: 'vxlan-from
 
 export type VxlanIngressSpec = { port: number; podNetworks: Cidr[] };
 
-/** The peers' VTEP addresses, IPv4 and IPv6 mixed: canonical text, each once, sorted, as OverlayPass.peerVteps() gives them. */
-export type PeerVteps = readonly string[];
+/**
+ * The programmed peers' VTEP addresses (canonical text, IPv4 and IPv6
+ * mixed), and those of them that may have come or gone since the last
+ * update: an event names only its own, so that it costs its own nodes, not
+ * the cluster. `all` may change after the call; what a run applies is read
+ * when the run starts.
+ */
+export type PeerVteps = { all: ReadonlySet<string>; touched: ReadonlySet<string> };
 
 /** Per family: how a rule matches the source address, and the peer set. */
 const FAMILIES = [
@@ -53,11 +59,11 @@ function rules(spec: VxlanIngressSpec): NftCommand[] {
   });
 }
 
-/** The set elements that fill each family's peer set. */
-function peerElements(peers: PeerVteps): NftCommand[] {
+/** One command per family's set that `op`s the addresses of that family; none for a family without any. */
+function elementCommands(op: 'add' | 'delete', addresses: readonly string[]): NftCommand[] {
   return FAMILIES.flatMap(({ family, set }): NftCommand[] => {
-    const mine = peers.filter((ip) => familyOfText(ip) === family);
-    return mine.length > 0 ? [['add', 'element', ...T, set, ...elements(mine)]] : [];
+    const mine = addresses.filter((ip) => familyOfText(ip) === family).sort();
+    return mine.length > 0 ? [[op, 'element', ...T, set, ...elements(mine)]] : [];
   });
 }
 
@@ -66,7 +72,7 @@ function peerElements(peers: PeerVteps): NftCommand[] {
  * and the peer sets are refilled, the counters keep their counts. One
  * transaction, so no packet ever meets a half-built filter.
  */
-export function ingressTable(spec: VxlanIngressSpec, peers: PeerVteps): NftCommand[] {
+export function ingressTable(spec: VxlanIngressSpec, peers: Iterable<string>): NftCommand[] {
   // Before iptables' filter tables (priority 0): the counters see every VXLAN packet weft drops.
   const chain = (name: string, hook: 'input' | 'forward'): NftCommand => ['add', 'chain', ...T, name, '{', 'type', 'filter', 'hook', hook, ...BASE_CHAIN];
   return [
@@ -78,31 +84,29 @@ export function ingressTable(spec: VxlanIngressSpec, peers: PeerVteps): NftComma
     ['flush', 'chain', ...T, 'input'],
     ['flush', 'chain', ...T, 'forward'],
     ...FAMILIES.map(({ set }): NftCommand => ['flush', 'set', ...T, set]),
-    ...peerElements(peers),
+    ...elementCommands('add', [...peers]),
     ...rules(spec),
   ];
 }
 
 /** The table made anew, for when something in the way (a chain of another shape) refuses the assertion. */
-export function replacedIngressTable(spec: VxlanIngressSpec, peers: PeerVteps): NftCommand[] {
+export function replacedIngressTable(spec: VxlanIngressSpec, peers: Iterable<string>): NftCommand[] {
   return [['add', 'table', ...T], ['delete', 'table', ...T], ...ingressTable(spec, peers)];
 }
 
-/** The element changes, per family's set, that turn the peers `before` into `after`; none when they hold the same addresses. */
-export function peerSetChanges(before: PeerVteps, after: PeerVteps): NftCommand[] {
-  // Sets: with thousands of peers, list lookups would cost more than the nft run.
-  const had = new Set(before);
-  const has = new Set(after);
-  const added = after.filter((ip) => !had.has(ip));
-  const removed = before.filter((ip) => !has.has(ip));
-  return FAMILIES.flatMap(({ family, set }): NftCommand[] => {
-    const add = added.filter((ip) => familyOfText(ip) === family);
-    const remove = removed.filter((ip) => familyOfText(ip) === family);
-    return [
-      ...(add.length > 0 ? [['add', 'element', ...T, set, ...elements(add)]] : []),
-      ...(remove.length > 0 ? [['delete', 'element', ...T, set, ...elements(remove)]] : []),
-    ];
-  });
+/**
+ * The element changes, per family's set, that bring the kernel's set
+ * (`applied`) to `peers`, looking only at the `touched` addresses; none when
+ * they agree.
+ */
+export function peerSetChanges(applied: ReadonlySet<string>, peers: ReadonlySet<string>, touched: Iterable<string>): NftCommand[] {
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const ip of touched) {
+    if (peers.has(ip) && !applied.has(ip)) added.push(ip);
+    else if (!peers.has(ip) && applied.has(ip)) removed.push(ip);
+  }
+  return [...elementCommands('add', added), ...elementCommands('delete', removed)];
 }
 
 export type VxlanIngress = {
@@ -116,15 +120,17 @@ export type VxlanIngress = {
 };
 
 export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
-  // What the kernel's set holds after the last run; undefined: not known.
-  let applied: PeerVteps | undefined;
-  // The latest peers asked for and not yet taken by a run; periodic once any such call was.
-  let wanted: { peers: PeerVteps; periodic: boolean } | undefined;
+  // What the kernel's sets hold after the last run; undefined: not known.
+  let applied: Set<string> | undefined;
+  // Asked for and not yet taken by a run: the latest peers, every address
+  // touched since the last run took its share, and periodic once any call was.
+  let wanted: { peers: ReadonlySet<string>; touched: Set<string>; periodic: boolean } | undefined;
   let queued: Promise<void> | undefined;
   let last: Promise<void> = Promise.resolve();
   // Element changes go to a long-lived nft: an event pass forks nothing.
   const shell = createNftShell();
-  const assertWhole = async (peers: PeerVteps) => {
+  /** Asserts the whole table with `peers` in its sets; gives what the sets then hold. */
+  const assertWhole = async (peers: readonly string[]): Promise<Set<string>> => {
     try {
       await nftApplyInBackground(ingressTable(spec, peers));
     } catch (err) {
@@ -135,29 +141,39 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
         throw new Error(`${why}; weftd needs nftables and CAP_NET_ADMIN`, { cause: new AggregateError([err, again]) });
       }
     }
+    return new Set(peers);
   };
-  const apply = async ({ peers, periodic }: { peers: PeerVteps; periodic: boolean }) => {
-    if (!periodic && peers === applied) return;
+  const apply = async ({ peers, touched, periodic }: NonNullable<typeof wanted>) => {
     const known = applied;
+    if (!periodic && known !== undefined && touched.size === 0) return;
     applied = undefined;
+    // Read now: the overlay may change the peers while nft runs.
+    const now = [...touched].map((ip) => [ip, peers.has(ip)] as const);
     if (periodic || known === undefined) {
-      await assertWhole(peers);
-    } else {
-      const changes = peerSetChanges(known, peers);
-      if (changes.length > 0) {
-        try {
-          await shell.run(changes);
-        } catch {
-          // The table or an element went behind weftd's back: put it all back now.
-          await assertWhole(peers);
-        }
+      applied = await assertWhole([...peers]);
+      return;
+    }
+    const changes = peerSetChanges(known, peers, touched);
+    if (changes.length > 0) {
+      try {
+        await shell.run(changes);
+      } catch {
+        // The table or an element went behind weftd's back: put it all back now.
+        applied = await assertWhole([...peers]);
+        return;
       }
     }
-    applied = peers;
+    for (const [ip, present] of now) {
+      if (present) known.add(ip);
+      else known.delete(ip);
+    }
+    applied = known;
   };
   return {
-    update(peers, kind) {
-      wanted = { peers, periodic: (wanted?.periodic ?? false) || kind === 'periodic' };
+    update({ all, touched }, kind) {
+      const gathered = wanted?.touched ?? new Set<string>();
+      for (const ip of touched) gathered.add(ip);
+      wanted = { peers: all, touched: gathered, periodic: (wanted?.periodic ?? false) || kind === 'periodic' };
       if (queued) return queued;
       const run = last
         .catch(() => {})

@@ -1,6 +1,7 @@
 // The node firewall's decisions, as pure values: the VXLAN ingress table and
 // its set changes, weft's FORWARD rules, and where their jumps go.
 import test from 'ava';
+import fc from 'fast-check';
 import { resolveDaemonConfig } from '../../src/daemon/config.ts';
 import { FORWARD_JUMP, masqueradeChains, masqueradeRulesets, type PodInterfaces } from '../../src/daemon/node-masquerade.ts';
 import { ingressTable, peerSetChanges, replacedIngressTable } from '../../src/daemon/vxlan-ingress.ts';
@@ -46,13 +47,35 @@ test('a replaced table is deleted and made again in one transaction', (t) => {
   t.deepEqual(lines.slice(0, 3), ['add table inet weft-vxlan', 'delete table inet weft-vxlan', 'add table inet weft-vxlan']);
 });
 
-test('the peer set changes by element: nothing when the peers are the same, adds and deletes otherwise', (t) => {
-  t.deepEqual(peerSetChanges(['10.229.0.12', '10.229.0.13'], ['10.229.0.13', '10.229.0.12']), []);
-  t.deepEqual(script(peerSetChanges(['10.229.0.12', '10.229.0.13'], ['10.229.0.13', '10.229.0.14'])), [
+const set = (...ips: string[]) => new Set(ips);
+const ALL = ['10.229.0.12', '10.229.0.13', '10.229.0.14'];
+
+test('the peer set changes by element, looking only at the touched addresses: nothing when they agree', (t) => {
+  t.deepEqual(peerSetChanges(set('10.229.0.12', '10.229.0.13'), set('10.229.0.13', '10.229.0.12'), ALL), []);
+  t.deepEqual(script(peerSetChanges(set('10.229.0.12', '10.229.0.13'), set('10.229.0.13', '10.229.0.14'), ALL)), [
     'add element inet weft-vxlan peer-vteps { 10.229.0.14 }',
     'delete element inet weft-vxlan peer-vteps { 10.229.0.12 }',
   ]);
-  t.deepEqual(script(peerSetChanges([], ['10.229.0.12'])), ['add element inet weft-vxlan peer-vteps { 10.229.0.12 }']);
+  t.deepEqual(script(peerSetChanges(set(), set('10.229.0.12'), ['10.229.0.12'])), ['add element inet weft-vxlan peer-vteps { 10.229.0.12 }']);
+  // An event names only its own node's VTEP: the others are not looked at.
+  t.deepEqual(script(peerSetChanges(set('10.229.0.12'), set('10.229.0.13'), ['10.229.0.13'])), ['add element inet weft-vxlan peer-vteps { 10.229.0.13 }']);
+});
+
+test('property: applying the changes for every touched address leaves the set equal to the peers', (t) => {
+  const address = fc.constantFrom('10.229.0.1', '10.229.0.2', '10.229.0.3', 'fd00:229::1', 'fd00:229::2');
+  fc.assert(
+    fc.property(fc.uniqueArray(address), fc.uniqueArray(address), (before, after) => {
+      const kernel = new Set<string>(before);
+      for (const command of peerSetChanges(new Set(before), new Set(after), [...before, ...after])) {
+        const ips = command.slice(command.indexOf('{') + 1, command.indexOf('}')).filter((w) => w !== ',');
+        for (const ip of ips) {
+          if (command[0] === 'add') kernel.add(ip);
+          else kernel.delete(ip);
+        }
+      }
+      t.deepEqual([...kernel].sort(), [...after].sort());
+    }),
+  );
 });
 
 test('forwarding is accepted by interface and connection state, never by destination alone', (t) => {
@@ -147,13 +170,14 @@ test('an IPv6-only cluster has no IPv4 pod rule, and still drops IPv4 VXLAN from
 
 test("mixed-family peer changes go to each family's set, and the same peers change nothing", (t) => {
   const before = ['10.229.0.12', 'fd00:229::12', 'fd00:229::13'];
-  t.deepEqual(peerSetChanges(before, [...before]), []);
-  t.deepEqual(script(peerSetChanges(before, ['10.229.0.12', '10.229.0.14', 'fd00:229::13', 'fd00:229::14'])), [
+  const after = ['10.229.0.12', '10.229.0.14', 'fd00:229::13', 'fd00:229::14'];
+  t.deepEqual(peerSetChanges(new Set(before), new Set(before), before), []);
+  t.deepEqual(script(peerSetChanges(new Set(before), new Set(after), [...before, ...after])), [
     'add element inet weft-vxlan peer-vteps { 10.229.0.14 }',
     'add element inet weft-vxlan peer-vteps6 { fd00:229::14 }',
     'delete element inet weft-vxlan peer-vteps6 { fd00:229::12 }',
   ]);
-  t.deepEqual(script(peerSetChanges(['fd00:229::12'], [])), ['delete element inet weft-vxlan peer-vteps6 { fd00:229::12 }']);
+  t.deepEqual(script(peerSetChanges(set('fd00:229::12'), set(), ['fd00:229::12'])), ['delete element inet weft-vxlan peer-vteps6 { fd00:229::12 }']);
 });
 
 const restoreLines = (input: string) => input.split('\n').filter((l) => l.startsWith('-A'));
