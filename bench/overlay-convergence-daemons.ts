@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { WEFTD_DEFAULTS } from '../src/daemon/config.ts';
 import { WEFT_ROUTE_PROTOCOL } from '../src/overlay/kernel-state.ts';
 import { type Cluster, type ClusterNode, SHIPPED_TIMERS } from '../testbed/cluster.ts';
-import { CACHE_BIN } from '../testbed/paths.ts';
+import { CACHE_BIN, DIST } from '../testbed/paths.ts';
 import { type Launched, launch, logTail, waitReady } from '../testbed/process.ts';
 import { wallMs } from './lib/kube-api.ts';
 import type { DaemonName } from './overlay-convergence-report.ts';
@@ -25,6 +25,8 @@ export type Daemon = {
   /** Its VXLAN device: every peer entry it programs is on it. */
   device: string;
   routeProtocol: number;
+  /** Its executable, which the bench pages in afresh before each start (bench/lib/page-cache.ts). */
+  executable: string;
   /** Spawns it; weftd's start returns at /readyz 200, flannel's (no readiness) at once. */
   start(): Promise<Spawned>;
   /** undefined while it runs, else how it ended. */
@@ -38,6 +40,7 @@ export function weftd(c: Cluster, node: ClusterNode, nodeName: string): Daemon {
     name: 'weftd',
     device: `weft.${WEFTD_DEFAULTS.vni}`,
     routeProtocol: WEFT_ROUTE_PROTOCOL,
+    executable: join(DIST, 'weftd'),
     async start() {
       const startWallMs = wallMs();
       const started = performance.now();
@@ -63,6 +66,7 @@ export function flannel(c: Cluster, node: ClusterNode, nodeName: string, dir: st
     name: 'flannel',
     device: `flannel.${FAKE_VNI}`,
     routeProtocol: RTPROT_BOOT,
+    executable: FLANNELD,
     async start() {
       const argv = [
         'ip',

@@ -38,6 +38,7 @@ import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { KubeApi, wallMs } from './lib/kube-api.ts';
 import { machineInfo } from './lib/machine.ts';
 import { monitorNetns } from './lib/netlink-monitor.ts';
+import { pageInByFaults } from './lib/page-cache.ts';
 import { publish, RESULTS } from './lib/results.ts';
 import { percentile } from './lib/stats.ts';
 import { type Daemon, FLANNELD, flannel, weftd } from './overlay-convergence-daemons.ts';
@@ -208,6 +209,7 @@ class Bench {
     const load1 = loadavg()[0]!;
     const x = t.watcher.expect(all.flatMap(entriesOf), wallMs());
     const problemsBefore = t.problems().length;
+    pageInByFaults(d.executable, ['--version']);
     const s = await d.start();
     const deadline = performance.now() + SYNC_TIMEOUT_MS;
     const failed = (why: string) => new Error(`${d.name} with ${peers} peers: ${why}\n${d.logTail()}`);
