@@ -7,11 +7,19 @@ import { MAX_STDIN_BYTES, runPlugin, type Stdin } from '../src/cni/dispatch.ts';
 // Something to Atomics.wait on: a short sleep for a non-blocking pipe.
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** Reads stdin up to the cap and stops there, so a huge stdin costs no memory. */
+/**
+ * Reads stdin up to the cap and stops there, so a huge stdin costs no memory.
+ * The buffer starts at what a network config takes and doubles as needed.
+ */
 function readStdin(): Stdin {
-  const buf = Buffer.allocUnsafe(MAX_STDIN_BYTES + 1);
+  let buf = Buffer.allocUnsafe(64 << 10);
   let length = 0;
   for (;;) {
+    if (length === buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, MAX_STDIN_BYTES + 1));
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
     let n: number;
     try {
       n = readSync(0, buf, length, buf.length - length, null);
@@ -52,4 +60,6 @@ function writeAllSync(fd: number, text: string): void {
 const out = runPlugin(process.env, readStdin());
 if (out.stdout) writeAllSync(1, out.stdout);
 if (out.stderr) writeAllSync(2, out.stderr);
-process.exitCode = out.exitCode;
+// At once: everything is written, and nothing else is pending. Bun's
+// teardown at a natural end cost each run about 0.5 ms of CPU more.
+process.exit(out.exitCode);

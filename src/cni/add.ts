@@ -170,6 +170,9 @@ function wireHostSide(
   made: Made,
 ): SysfsLink | undefined {
   const { host, hostMac, podMac, mtu } = veth;
+  // The host end is made a port of the bridge and brought up as it is
+  // created, with its peer already in the pod's namespace; the alias, which
+  // the kernel takes only from `link set`, follows with the hairpin.
   const vethCommands: IpCommand[] = [
     linkAdd(
       host,
@@ -177,6 +180,9 @@ function wireHostSide(
       String(mtu),
       'address',
       hostMac,
+      'master',
+      conf.bridge,
+      'up',
       'type',
       'veth',
       'peer',
@@ -190,10 +196,7 @@ function wireHostSide(
       inv.netns,
     ),
     // GC tells this network's veths from another's on the same bridge by it.
-    linkSet(host, 'alias', hostVethAlias(conf.name)),
-    linkSet(host, 'master', conf.bridge),
-    ...(conf.hairpinMode ? [linkSet(host, 'type', 'bridge_slave', 'hairpin', 'on')] : []),
-    linkSet(host, 'up'),
+    linkSet(host, 'alias', hostVethAlias(conf.name), ...(conf.hairpinMode ? ['type', 'bridge_slave', 'hairpin', 'on'] : [])),
   ];
   let current = bridge;
   let setup = bridgeSetup;

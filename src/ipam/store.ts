@@ -3,7 +3,7 @@
 // "<containerID>\r\n<ifname>", plus last_reserved_ip.<set> per range set.
 // Creating a reservation with O_EXCL is what makes concurrent ADDs safe: two
 // processes can race for an address but only one create succeeds.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Address, formatAddress, formatCidr, parseAddress } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
@@ -50,14 +50,21 @@ export function removeStoreDir(dir: string, top: string): void {
  */
 export function reserve(dir: string, set: RangeSet, setIndex: number, containerId: string, ifname: string): Address {
   const last = readMarker(markerFile(dir, setIndex));
+  // The names taken, read at the first collision. ADDs that arrive together
+  // all start after the same marker (it moves when an ADD succeeds), so the
+  // tenth would otherwise fail nine creates, each a syscall and an exception,
+  // before its own; the create with O_EXCL still decides.
+  let taken: Set<string> | undefined;
   for (const address of candidates(set, last)) {
     const text = formatAddress(address);
+    if (taken?.has(text)) continue;
     let fd: number;
     try {
       fd = openSync(join(dir, text), 'wx', 0o644);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw ioError(`cannot create reservation ${join(dir, text)}`, err);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create reservation ${join(dir, text)}`, err);
+      taken ??= takenNames(dir);
+      continue;
     }
     try {
       writeSync(fd, `${containerId}\r\n${ifname}`);
@@ -68,6 +75,14 @@ export function reserve(dir: string, set: RangeSet, setIndex: number, containerI
   }
   const ranges = set.map((r) => formatCidr(r.subnet)).join(', ');
   throw new IpamError('exhausted', `no free address left in ${ranges} for network ${dir}`, 'remove pods from this node, or give the node a larger pod CIDR');
+}
+
+function takenNames(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir));
+  } catch (err) {
+    throw ioError(`cannot list reservations in ${dir}`, err);
+  }
 }
 
 export function listReservations(dir: string): Reservation[] {
@@ -112,7 +127,7 @@ function markerFile(dir: string, setIndex: number): string {
 /** Moves set `setIndex`'s round-robin marker to `address`: the next ADD starts after it. */
 export function recordLastReserved(dir: string, setIndex: number, address: Address): void {
   try {
-    writeAtomically(markerFile(dir, setIndex), formatAddress(address));
+    overwrite(markerFile(dir, setIndex), formatAddress(address));
   } catch (err) {
     throw ioError(`cannot write ${markerFile(dir, setIndex)}`, err);
   }
@@ -126,10 +141,23 @@ function readMarker(file: string): Address | undefined {
   }
 }
 
-function writeAtomically(file: string, content: string): void {
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, content);
-  renameSync(temp, file);
+/**
+ * Writes `content` over the file's bytes, then cuts it to their length. The
+ * marker only says where the next ADD starts looking (the exclusive create
+ * decides who gets an address), so a reader that meets it half-written, or a
+ * crash that leaves it so, only moves where one search starts. A temp file
+ * renamed over it cost ten times the kernel's work of this (about 90 µs),
+ * on every ADD; host-local too writes it in place.
+ */
+function overwrite(file: string, content: string): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT, 0o644);
+  try {
+    const bytes = Buffer.from(content);
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    ftruncateSync(fd, bytes.length);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function ioError(what: string, err: unknown): IpamError {

@@ -10,8 +10,8 @@
 // `commandLine` before it is joined into a batch line, so no value, however
 // it got here, can add a word, start a comment or end a line in what
 // iproute2 reads.
-import { spawnSync } from 'node:child_process';
 import { type Family, parseCidr } from '../net/address.ts';
+import { childProcess } from './child-process.ts';
 import { commandLine } from './command-words.ts';
 import { NetlinkBatchError, netlinkBatch, netlinkShow } from './netlink/batch.ts';
 import { UnsupportedCommandError } from './netlink/errors.ts';
@@ -113,7 +113,7 @@ function run(tool: Tool, args: string[], commands: IpCommand[] | undefined, wher
   });
   const [cmd, argv] = command(tool, args, where.netns);
   const input = lines ? `${lines.join('\n')}\n` : undefined;
-  const child = spawnSync(cmd, argv, { input, encoding: 'utf8' });
+  const child = childProcess().spawnSync(cmd, argv, { input, encoding: 'utf8' });
   if (child.error) {
     throw new IpCommandError(`cannot run ${cmd}: ${child.error.message}: install iproute2 and util-linux`, '');
   }

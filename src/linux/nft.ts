@@ -1,7 +1,7 @@
 // nftables from the plugin: scripts and listings through the `nft` program,
 // and, on Bun, set elements straight over nfnetlink, which spares ADD and DEL
 // a process each (see docs/plugin.md).
-import { spawn, spawnSync } from 'node:child_process';
+import { childProcess } from './child-process.ts';
 import { nftLine } from './command-words.ts';
 import { describeChange, type ElementChange, encodeElementBatch, readBatchAnswer } from './netlink/nftables.ts';
 import { errnoText, NfnlSocket } from './netlink/socket.ts';
@@ -45,7 +45,7 @@ export const oneLine = (stderr: string): string => stderr.trim().replace(/\n/g, 
 
 /** Runs `nft`; its stderr on one line. */
 function runNft(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const child = spawnSync('nft', args, { input, encoding: 'utf8' });
+  const child = childProcess().spawnSync('nft', args, { input, encoding: 'utf8' });
   if (child.error) throw new Error(`cannot run nft: ${child.error.message}: install nftables`, { cause: child.error });
   return { status: child.status, stdout: child.stdout, stderr: oneLine(child.stderr) };
 }
@@ -62,7 +62,7 @@ export function nftApply(commands: NftCommand[]): void {
  */
 export function nftApplyInBackground(commands: NftCommand[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = childProcess().spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { childProcess } from './child-process.ts';
 import { inNamespace } from './netlink/socket.ts';
 
 /** Sets a sysctl through /proc/sys, writing only when it differs. */
@@ -29,7 +29,7 @@ export function ensureNetSysctlIn(netns: string, parts: string[], value: string)
     inNamespace(netns, () => ensureFile(`/proc/sys/${key}`, value));
     return;
   }
-  const child = spawnSync('nsenter', [`--net=${netns}`, '--', 'sysctl', '-q', '-w', `${key}=${value}`], { encoding: 'utf8' });
+  const child = childProcess().spawnSync('nsenter', [`--net=${netns}`, '--', 'sysctl', '-q', '-w', `${key}=${value}`], { encoding: 'utf8' });
   if (child.error) throw new Error(`cannot run nsenter: ${child.error.message}: install util-linux and procps`, { cause: child.error });
   if (child.status !== 0) throw new Error(`sysctl -w ${key}=${value} in ${netns}: ${child.stderr.trim() || `exit ${child.status}`}`);
 }

@@ -9,6 +9,8 @@ const unsafe = ['', 'a b', 'a\tb', 'a\nb', 'a#b', 'a"b', "a'b", 'a\\b', 'a\u0000
 test('words that would split, comment out or end a line are refused', (t) => {
   for (const word of unsafe) t.throws(() => commandLine(['link', 'del', word], 'ip'), { instanceOf: UnsafeWordError }, JSON.stringify(word));
   t.throws(() => commandLine([], 'ip'), { instanceOf: UnsafeWordError });
+  const err = t.throws(() => commandLine(['link', 'set', 'dev', 'eth0', 'alias', 'a b'], 'ip'), { instanceOf: UnsafeWordError });
+  t.regex(String(err?.message), /refusing to pass "a b" to ip/, 'the refusal names the word');
 });
 
 test('nft refuses ";" and braces inside a value but takes them as words of their own', (t) => {

@@ -80,6 +80,30 @@ test('link add of a veth pair: the peer is a nested ifinfomsg with its own name,
   );
 });
 
+test('link add with master and up: IFLA_MASTER by index after the MAC, IFF_UP in flags and change; a peer takes neither', (t) => {
+  const words = ['link', 'add', 'name', 'weftabc', 'mtu', '1400', 'master', 'weft0', 'up', 'type', 'veth', 'peer', 'name', 'eth0'];
+  t.deepEqual(
+    encode(words),
+    hex(`6c000000 1000 0506 01000000 00000000  00000000 00000000 01000000 01000000
+         0c00 0300 77656674 61626300
+         0800 0400 78050000
+         0800 0a00 03000000
+         3000 1200
+           0800 0100 76657468
+           2400 0200
+             2000 0100
+               00000000 00000000 00000000 00000000
+               0900 0300 65746830 00 000000`),
+  );
+  for (const option of [['master', 'weft0'], ['up']]) {
+    t.throws(() => checkSupported([[...words, ...option]]), { instanceOf: UnsupportedCommandError }, option.join(' '));
+  }
+  t.throws(() => encode(['link', 'add', 'name', 'weftabc', 'master', 'nosuch0', 'type', 'bridge']), {
+    instanceOf: CommandFailure,
+    message: 'Cannot find device "nosuch0"',
+  });
+});
+
 test('addr add|replace: IFA_LOCAL and IFA_ADDRESS, nodad in ifa_flags, EXCL for add and REPLACE for replace', (t) => {
   const v6 = '14000200 fd000000 00000000 00000000 00000002   14000100 fd000000 00000000 00000000 00000002';
   t.deepEqual(encode(['addr', 'add', 'fd00::2/64', 'dev', 'eth0', 'nodad']), hex(`40000000 1400 0506 01000000 00000000   0a 40 02 00 02000000 ${v6}`));

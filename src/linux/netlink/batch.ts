@@ -101,7 +101,8 @@ export function netlinkBatch(commands: readonly (readonly string[])[], netns: st
   checkSupported(commands);
   const socket = RtnlSocket.open(netns);
   const namespaces = new Map<string, number>();
-  // Indexes found so far; a link added or deleted may change what a name means.
+  // Indexes found so far. A link added takes a name no link had (or the add
+  // fails); a link deleted may take others with it (a veth's peer).
   const indexes = new Map<string, number>();
   const lookup = {
     index(name: string): number {
@@ -130,7 +131,7 @@ export function netlinkBatch(commands: readonly (readonly string[])[], netns: st
     for (const [index, words] of commands.entries()) {
       try {
         answer(socket.exchange(ipRequest(words, lookup)));
-        if (words[0] === 'link' && words[1] !== 'set') indexes.clear();
+        if (words[0] === 'link' && words[1] === 'del') indexes.clear();
       } catch (err) {
         if (!(err instanceof CommandFailure)) throw err;
         failures.push({ index, reason: err.message });

@@ -11,6 +11,7 @@ import {
   concat,
   encodeRequest,
   type Message,
+  macBytes,
   NLM_F_ACK,
   NLM_F_CREATE,
   NLM_F_REQUEST,
@@ -69,8 +70,9 @@ export function encodeField(field: KeyField): Uint8Array {
       return out;
     }
     case 'ether_addr': {
-      if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(field.value)) throw bad('a MAC address is six hex pairs joined by ":"');
-      return padded(Uint8Array.from(field.value.split(':'), (b) => Number.parseInt(b, 16)));
+      const bytes = macBytes(field.value);
+      if (!bytes) throw bad('a MAC address is six hex pairs joined by ":"');
+      return padded(bytes);
     }
     case 'ipv4_addr':
     case 'ipv6_addr': {

@@ -39,6 +39,7 @@ import {
   concat,
   ifaddrmsg,
   ifinfomsg,
+  macBytes,
   NLM_F_CREATE,
   NLM_F_EXCL,
   NLM_F_REPLACE,
@@ -58,7 +59,7 @@ import {
 /** The command forms this file encodes. */
 export const SUPPORTED_COMMANDS = [
   'link add name NAME [mtu N] [address MAC] type bridge',
-  'link add name NAME [mtu N] [address MAC] type veth peer name NAME [mtu N] [address MAC] [netns PATH]',
+  'link add name NAME [mtu N] [address MAC] [master NAME] [up] type veth peer name NAME [mtu N] [address MAC] [netns PATH]',
   'link set dev NAME [up|down] [mtu N] [address MAC] [alias TEXT] [master NAME] [type bridge_slave hairpin on|off]',
   'link del dev NAME',
   'addr add|replace CIDR dev NAME [nodad]',
@@ -151,8 +152,9 @@ function mtu(value: string): number {
 }
 
 function mac(value: string): Uint8Array {
-  if (!/^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i.test(value)) throw invalid('address', value);
-  return Uint8Array.from(value.split(':'), (h) => Number.parseInt(h, 16));
+  const bytes = macBytes(value);
+  if (!bytes) throw invalid('address', value);
+  return bytes;
 }
 
 function addressBytes(family: 4 | 6, value: bigint): Uint8Array {
@@ -161,21 +163,29 @@ function addressBytes(family: 4 | 6, value: bigint): Uint8Array {
   return bytes;
 }
 
-/** mtu, address and netns as `ip link add` and its peer take them, into IFLA attributes. */
-function linkOptions(w: Words, lookup: Lookup, stop: string): Uint8Array[] {
+/**
+ * mtu, address and netns as `ip link add` and its peer take them, into IFLA
+ * attributes; with `link`, the link itself (not a peer), master and up too,
+ * up into its flags. The kernel makes the link a port and brings it up as it
+ * creates it, one request where `link set` would take two more.
+ */
+function linkOptions(w: Words, lookup: Lookup, stop: string, link?: { flags: number }): Uint8Array[] {
   const attrs: Uint8Array[] = [];
   while (!w.done && w.peek() !== stop) {
     const keyword = w.next();
     if (keyword === 'mtu') attrs.push(u32Attribute(IFLA_MTU, mtu(w.next())));
     else if (keyword === 'address') attrs.push(attribute(IFLA_ADDRESS, mac(w.next())));
     else if (keyword === 'netns') attrs.push(u32Attribute(IFLA_NET_NS_FD, lookup.netnsFd(w.next())));
+    else if (link && keyword === 'master') attrs.push(u32Attribute(IFLA_MASTER, lookup.index(w.next())));
+    else if (link && keyword === 'up') link.flags |= IFF_UP;
     else throw w.unsupported();
   }
   return attrs;
 }
 
 function linkAdd(w: Words, name: string | undefined, lookup: Lookup): Request {
-  const attrs = [stringAttribute(IFLA_IFNAME, name!, true), ...linkOptions(w, lookup, 'type')];
+  const link = { flags: 0 };
+  const attrs = [stringAttribute(IFLA_IFNAME, name!, true), ...linkOptions(w, lookup, 'type', link)];
   w.expect('type');
   const kind = w.next();
   let data: Uint8Array[] = [];
@@ -188,7 +198,7 @@ function linkAdd(w: Words, name: string | undefined, lookup: Lookup): Request {
     throw w.unsupported();
   }
   attrs.push(nestedAttribute(IFLA_LINKINFO, [stringAttribute(IFLA_INFO_KIND, kind, false), ...data]));
-  return request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0), attrs);
+  return request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, link.flags, link.flags), attrs);
 }
 
 function linkSet(w: Words, name: string | undefined, lookup: Lookup): Request {
