@@ -75,7 +75,6 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
   // and their pod CIDRs by family, kept per event so that an event costs its
   // own nodes, not the cluster.
   const vtepUsers = new Map<string, number>();
-  const vteps = new Set<string>();
   // The VTEPs that came or went since the ingress filter last took them.
   let touchedVteps = new Set<string>();
   const podCidrCounts = { 4: 0, 6: 0 };
@@ -83,17 +82,9 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
     for (const cidr of peer.podCidrs) podCidrCounts[familyOfText(cidr)] += by;
     for (const ip of reachableVteps(peer, local)) {
       const n = (vtepUsers.get(ip) ?? 0) + by;
-      if (n === 0) {
-        vtepUsers.delete(ip);
-        vteps.delete(ip);
-        touchedVteps.add(ip);
-      } else {
-        vtepUsers.set(ip, n);
-        if (n === 1 && by === 1) {
-          vteps.add(ip);
-          touchedVteps.add(ip);
-        }
-      }
+      if (n === 0 || (by === 1 && n === 1)) touchedVteps.add(ip);
+      if (n === 0) vtepUsers.delete(ip);
+      else vtepUsers.set(ip, n);
     }
   };
   const invalid = new Map<string, Skipped>();
@@ -122,9 +113,8 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
     const { attempt, held } = holdRefused(claims.acceptedPeers(), refusals, kind === 'periodic');
     const result = await reconcileOverlay(specs, attempt, local, log, run);
     refusals = nextRefusals(refusals, held, result.refused, attempt);
-    for (const ip of vteps) touchedVteps.add(ip);
+    for (const ip of vtepUsers.keys()) touchedVteps.add(ip);
     vtepUsers.clear();
-    vteps.clear();
     podCidrCounts[4] = podCidrCounts[6] = 0;
     for (const peer of result.programmed) countPeer(peer, 1);
     return { result, programmed: new Map(result.programmed.map((p) => [p.node, p])) };
@@ -205,7 +195,7 @@ export function createOverlayPass({ specs, local, self, own, metrics, log, batch
     takePeerVteps() {
       const touched = touchedVteps;
       touchedVteps = new Set();
-      return { all: vteps, touched };
+      return { all: vtepUsers, touched };
     },
     close: renew,
   };

@@ -6,8 +6,8 @@
 // through it (with --ip-masq a pod's VXLAN would otherwise leave with the
 // node's own, trusted, address). Like Calico's cali40all-vxlan-net set.
 // Event passes change only the elements of the VTEPs their nodes brought or
-// took away (never a walk over every peer), through a long-lived `nft -i`; the periodic pass re-asserts the
-// whole table. nft runs beside the passes, never in their way: a new peer's
+// took away (never a walk over every peer), through a long-lived `nft -i`;
+// the periodic pass re-asserts the whole table. nft runs beside the passes, never in their way: a new peer's
 // routes do not wait for it.
 import { type NftCommand, nftApplyInBackground, separated } from '../linux/nft.ts';
 import { createNftShell } from '../linux/nft-shell.ts';
@@ -27,10 +27,13 @@ export type VxlanIngressSpec = { port: number; podNetworks: Cidr[] };
  * The programmed peers' VTEP addresses (canonical text, IPv4 and IPv6
  * mixed), and those of them that may have come or gone since the last
  * update: an event names only its own, so that it costs its own nodes, not
- * the cluster. `all` may change after the call; what a run applies is read
- * when the run starts.
+ * the cluster. `all` (a Set, or a Map keyed by address) may change after the
+ * call; what a run applies is read when the run starts.
  */
-export type PeerVteps = { all: ReadonlySet<string>; touched: ReadonlySet<string> };
+export type PeerVteps = { all: VtepView; touched: ReadonlySet<string> };
+
+/** Which addresses are peers' VTEPs now. */
+type VtepView = { has(ip: string): boolean; keys(): Iterable<string> };
 
 /** Per family: how a rule matches the source address, and the peer set. */
 const FAMILIES = [
@@ -99,15 +102,22 @@ export function replacedIngressTable(spec: VxlanIngressSpec, peers: Iterable<str
  * (`applied`) to `peers`, looking only at the `touched` addresses; none when
  * they agree.
  */
-export function peerSetChanges(applied: ReadonlySet<string>, peers: ReadonlySet<string>, touched: Iterable<string>): NftCommand[] {
-  const added: string[] = [];
-  const removed: string[] = [];
-  for (const ip of touched) {
-    if (peers.has(ip) && !applied.has(ip)) added.push(ip);
-    else if (!peers.has(ip) && applied.has(ip)) removed.push(ip);
-  }
-  return [...elementCommands('add', added), ...elementCommands('delete', removed)];
+export function peerSetChanges(applied: ReadonlySet<string>, peers: VtepView, touched: Iterable<string>): NftCommand[] {
+  return elementChanges(peerSetDiff(applied, peers, touched));
 }
+
+type SetDiff = { added: string[]; removed: string[] };
+
+function peerSetDiff(applied: ReadonlySet<string>, peers: VtepView, touched: Iterable<string>): SetDiff {
+  const diff: SetDiff = { added: [], removed: [] };
+  for (const ip of touched) {
+    if (peers.has(ip) && !applied.has(ip)) diff.added.push(ip);
+    else if (!peers.has(ip) && applied.has(ip)) diff.removed.push(ip);
+  }
+  return diff;
+}
+
+const elementChanges = ({ added, removed }: SetDiff): NftCommand[] => [...elementCommands('add', added), ...elementCommands('delete', removed)];
 
 export type VxlanIngress = {
   /**
@@ -124,7 +134,7 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
   let applied: Set<string> | undefined;
   // Asked for and not yet taken by a run: the latest peers, every address
   // touched since the last run took its share, and periodic once any call was.
-  let wanted: { peers: ReadonlySet<string>; touched: Set<string>; periodic: boolean } | undefined;
+  let wanted: { peers: VtepView; touched: Set<string>; periodic: boolean } | undefined;
   let queued: Promise<void> | undefined;
   let last: Promise<void> = Promise.resolve();
   // Element changes go to a long-lived nft: an event pass forks nothing.
@@ -147,26 +157,24 @@ export function createVxlanIngress(spec: VxlanIngressSpec): VxlanIngress {
     const known = applied;
     if (!periodic && known !== undefined && touched.size === 0) return;
     applied = undefined;
-    // Read now: the overlay may change the peers while nft runs.
-    const now = [...touched].map((ip) => [ip, peers.has(ip)] as const);
+    // Read now, before any await: the overlay may change the peers while nft runs.
     if (periodic || known === undefined) {
-      applied = await assertWhole([...peers]);
+      applied = await assertWhole([...peers.keys()]);
       return;
     }
-    const changes = peerSetChanges(known, peers, touched);
+    const diff = peerSetDiff(known, peers, touched);
+    const changes = elementChanges(diff);
     if (changes.length > 0) {
       try {
         await shell.run(changes);
       } catch {
         // The table or an element went behind weftd's back: put it all back now.
-        applied = await assertWhole([...peers]);
+        applied = await assertWhole([...peers.keys()]);
         return;
       }
     }
-    for (const [ip, present] of now) {
-      if (present) known.add(ip);
-      else known.delete(ip);
-    }
+    for (const ip of diff.added) known.add(ip);
+    for (const ip of diff.removed) known.delete(ip);
     applied = known;
   };
   return {
