@@ -29,8 +29,10 @@ export function pinnedBridgeMac(name: string, gateways: Gateway[]): string {
 }
 
 /**
- * Commands that make `link` weft's bridge. An existing bridge gets its
- * gateways with `addr replace`, which changes nothing when they are there.
+ * Commands that make `link` weft's bridge. Gateways go on with `addr
+ * replace`, which changes nothing when they are there: also on a bridge this
+ * ADD creates, since a concurrent ADD that found it made may put them on
+ * between our `link add` and our address (seen in CI as "File exists").
  */
 export function bridgeCommands(name: string, link: SysfsLink | undefined, gateways: Gateway[], mtu: number | undefined): IpCommand[] {
   if (link && !link.isBridge) throw notABridge(name);
@@ -38,7 +40,7 @@ export function bridgeCommands(name: string, link: SysfsLink | undefined, gatewa
   if (!link) commands.push(linkAdd(name, ...(mtu ? ['mtu', String(mtu)] : []), 'address', pinnedBridgeMac(name, gateways), 'type', 'bridge'));
   for (const gw of gateways) {
     const cidr = `${formatAddress(gw.address)}/${gw.prefix}`;
-    commands.push(['addr', link ? 'replace' : 'add', cidr, 'dev', name, ...(gw.address.family === 6 ? ['nodad'] : [])]);
+    commands.push(['addr', 'replace', cidr, 'dev', name, ...(gw.address.family === 6 ? ['nodad'] : [])]);
   }
   if (!link?.up) commands.push(linkSet(name, 'up'));
   return commands;

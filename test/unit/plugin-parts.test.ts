@@ -15,7 +15,7 @@ const gw = { address: parseAddress('10.0.0.1')!, prefix: 24 };
 test('a missing bridge is created with a MAC pinned to its gateway, addressed and set up', (t) => {
   t.deepEqual(
     bridgeCommands('weft0', undefined, [gw], 1450).map((c) => c.join(' ')),
-    ['link add name weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge', 'addr add 10.0.0.1/24 dev weft0', 'link set dev weft0 up'],
+    ['link add name weft0 mtu 1450 address 0a:58:0a:00:00:01 type bridge', 'addr replace 10.0.0.1/24 dev weft0', 'link set dev weft0 up'],
   );
 });
 
@@ -37,8 +37,8 @@ test('a dual-stack bridge gets its IPv6 gateway without DAD, so the first pod ca
     bridgeCommands('weft0', undefined, [gw, gw6], undefined).map((c) => c.join(' ')),
     [
       'link add name weft0 address 0a:58:0a:00:00:01 type bridge',
-      'addr add 10.0.0.1/24 dev weft0',
-      'addr add fd00:10:244:1::1/64 dev weft0 nodad',
+      'addr replace 10.0.0.1/24 dev weft0',
+      'addr replace fd00:10:244:1::1/64 dev weft0 nodad',
       'link set dev weft0 up',
     ],
   );
