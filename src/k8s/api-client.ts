@@ -156,11 +156,16 @@ function pem(data: Buffer | undefined, file: string | undefined, what: string): 
   }
 }
 
+// Decoded as it comes, not kept as Buffers and joined: a list page of
+// Nodes joined into one Buffer and copied out lived outside V8's heap, in
+// memory weftd kept after freeing it (10 MB of RSS at 1000 Nodes); a string
+// lives in the heap, which gives it back.
 function bodyText(response: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    response.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    let text = '';
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => (text += chunk));
+    response.on('end', () => resolve(text));
     response.on('error', reject);
     response.on('close', () => {
       if (!response.complete) reject(new Error('the API server closed the connection in the middle of its answer'));

@@ -282,6 +282,33 @@ test('requests carry the query, the JSON body and its patch type; an error answe
   t.is(describeApiError(denied), 'HTTP 403: nodes "n1" is forbidden: no');
 });
 
+test('a JSON answer that arrives cut anywhere, even inside a character, reads back whole', async (t) => {
+  let pieces: Buffer[] = [];
+  const { port } = await listen(t, (_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    // Each piece in its own write, a turn of the loop apart, so that the client reads them apart.
+    const send = (i: number): void => {
+      if (i === pieces.length) return void res.end();
+      res.write(pieces[i], () => setImmediate(() => send(i + 1)));
+    };
+    send(0);
+  });
+  const api = new ApiClient({ server: `http://127.0.0.1:${port}` });
+  t.teardown(() => api.close());
+  const bodies = fc.record({
+    items: fc.array(fc.record({ name: fc.string({ unit: 'grapheme' }), label: fc.string({ unit: 'grapheme-composite' }) }), { maxLength: 8 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(bodies, fc.array(fc.nat(), { maxLength: 12 }), async (body, cuts) => {
+      const bytes = Buffer.from(JSON.stringify(body));
+      const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      pieces = [...points, bytes.length].map((at, i, all) => bytes.subarray(i === 0 ? 0 : all[i - 1], at)).filter((p) => p.length > 0);
+      t.deepEqual(await api.json('GET', '/api/v1/nodes'), body);
+    }),
+    { numRuns: 40 },
+  );
+});
+
 test('a watch stream cut anywhere gives back the same lines', (t) => {
   const events = fc.array(
     fc.record({ type: fc.constantFrom('ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'), object: fc.record({ name: fc.string({ unit: 'grapheme' }) }) }),
