@@ -39,13 +39,20 @@ const PLUGIN_RUNTIME: Runtime = 'bun';
 
 const targets: Record<string, Target> = {
   weft: { name: 'weft', entry: 'cmd/weft.ts', runtime: PLUGIN_RUNTIME },
-  // A long-running daemon: a small young generation keeps its RSS near what
-  // it uses (at 5000 Nodes V8 otherwise grows it to 128 MB committed).
+  // A long-running daemon whose JavaScript is a small share of its work
+  // (docs/benchmarks.md measures each setting):
+  // - a small young generation keeps its RSS near what it uses (at 5000
+  //   Nodes V8 otherwise grows it to 128 MB committed);
+  // - without V8's optimising compilers (its baseline compiler stays), their
+  //   code in the executable is never paged in: 8 MB of RSS, for about
+  //   0.1 ms more of JavaScript per Node event;
+  // - gc is exposed for one memory-reducing collection after the first
+  //   pass (src/daemon/run-loop.ts).
   weftd: {
     name: 'weftd',
     entry: 'cmd/weftd.ts',
     runtime: 'node',
-    execArgv: ['--max-semi-space-size=1', '--optimize-for-size'],
+    execArgv: ['--max-semi-space-size=1', '--optimize-for-size', '--no-opt', '--no-maglev', '--expose-gc'],
     esmDependencies: true,
   },
   // make bench-cni: the plugin on each runtime, and each runtime's start-up
