@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { eventually } from '../../testbed/eventually.ts';
 import { type Launched, launch } from '../../testbed/process.ts';
-import { must } from '../../testbed/shell.ts';
+import { must, sh } from '../../testbed/shell.ts';
 
 export type EntryKind = 'fdb' | 'neigh' | 'route';
 
@@ -118,8 +118,16 @@ export function monitorNetns(netns: string, device: string, routeProtocol: numbe
     await eventually(
       `the netlink monitors in ${netns} to show a probe event`,
       async () => {
-        if (!routeSeen) await must('ip', ['-n', netns, 'route', 'replace', 'blackhole', probeRoute]);
-        if (!fdbSeen) await must('bridge', ['-n', netns, 'fdb', 'replace', probeMac, 'dev', probeDev, 'self', 'permanent']);
+        // Removed first: a replace that changes nothing is no event, so a
+        // probe made before a monitor listened would never be seen.
+        if (!routeSeen) {
+          await sh('ip', ['-n', netns, 'route', 'del', 'blackhole', probeRoute]);
+          await must('ip', ['-n', netns, 'route', 'add', 'blackhole', probeRoute]);
+        }
+        if (!fdbSeen) {
+          await sh('bridge', ['-n', netns, 'fdb', 'del', probeMac, 'dev', probeDev, 'self']);
+          await must('bridge', ['-n', netns, 'fdb', 'add', probeMac, 'dev', probeDev, 'self', 'permanent']);
+        }
         return routeSeen && fdbSeen;
       },
       10_000,
