@@ -7,8 +7,8 @@
 // node's own, trusted, address). Like Calico's cali40all-vxlan-net set.
 // Event passes change only the elements of the VTEPs their nodes brought or
 // took away (never a walk over every peer), through a long-lived `nft -i`;
-// the periodic pass re-asserts the whole table. nft runs beside the passes, never in their way: a new peer's
-// routes do not wait for it.
+// the periodic pass re-asserts the whole table. nft runs beside the
+// passes, never in their way: a new peer's routes do not wait for it.
 import { type NftCommand, nftApplyInBackground, separated } from '../linux/nft.ts';
 import { createNftShell } from '../linux/nft-shell.ts';
 import { type Cidr, familyOfText, formatCidr } from '../net/address.ts';
