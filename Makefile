@@ -79,9 +79,11 @@ fuzz: deps build
 	echo "FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS)"; \
 	FUZZ_SEED=$$seed FUZZ_RUNS=$(FUZZ_RUNS) testbed/keep-host-tables.sh $(NODE) $(BIN)/ava $(AVA_FLAGS) test/fuzz/plugin.test.ts
 
-# weft on Bun and on Node against the reference plugins and both runtimes'
-# floors; BENCH_ARGS as for the other benches (e.g. '--iterations 20').
+# weft on Bun and on Node against the reference plugins and the floors of
+# Bun, Node and Deno (tools/deno.sh installs it); BENCH_ARGS as for the other
+# benches (e.g. '--iterations 20').
 bench-cni: deps dist/weft-bun dist/weft-bun-ip dist/weft-node dist/cni-floor-bun dist/cni-floor-node go-tools
+	tools/deno.sh
 	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts $(BENCH_ARGS)
 
 # flanneld v0.28.10 built from the Go module proxy (.cache/bin), the reference

@@ -8,12 +8,14 @@
 // off (weft-bun-ip: it spawns `ip` as on Node), the cost of those processes
 // in the same run; each runtime's floor is the same one-line
 // program (bench/floor.ts) built the same way, the cost of starting that
-// runtime's executable at all.
-import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+// runtime's executable at all. Deno, the third runtime that runs TypeScript,
+// is measured by its floor alone: where that floor is above Bun's, weft on
+// Deno cannot cost less than weft on Bun.
+import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, requireBuilt } from '../testbed/paths.ts';
+import { CACHE, DIST, REPO, requireBuilt } from '../testbed/paths.ts';
 
-export const PLUGIN_NAMES = ['weft-bun', 'weft-bun-ip', 'weft-node', 'reference', 'floor-bun', 'floor-node'] as const;
+export const PLUGIN_NAMES = ['weft-bun', 'weft-bun-ip', 'weft-node', 'reference', 'floor-bun', 'floor-node', 'floor-deno'] as const;
 export type PluginName = (typeof PLUGIN_NAMES)[number];
 
 export type Plugin = {
@@ -53,7 +55,11 @@ const RUNTIMES = {
   node: 'Node single executable (SEA)',
   bun: 'bun build --compile --bytecode',
   'bun-ip': 'bun build --compile --bytecode, rtnetlink off (spawns ip)',
+  deno: 'deno run from a sh script (deno compile fetches its base from dl.deno.land)',
 };
+
+/** tools/deno.sh installs it. */
+export const DENO = join(CACHE, 'deno', 'node_modules', '@deno', 'linux-x64-glibc', 'deno');
 
 function weft(runtime: 'node' | 'bun' | 'bun-ip', bridge: string, subnet: string) {
   return (root: string, settings: Record<string, unknown>): Plugin => {
@@ -100,25 +106,47 @@ function reference(root: string): Plugin {
   };
 }
 
-function floor(runtime: 'node' | 'bun') {
+function floor(runtime: 'node' | 'bun' | 'deno') {
   return (root: string): Plugin => {
     const name = `floor-${runtime}` as const;
-    const file = `cni-floor-${runtime}`;
-    const executable = requireBuilt(join(DIST, file), `run \`make dist/${file}\` (or pass --skip ${name})`);
     const network = `bench${name.replace('-', '')}`;
     const netconfDir = join(root, 'net');
     writeConflist(netconfDir, network, '1.1.0', { type: 'cni-floor' });
+    const bin = join(root, 'bin');
+    let executable: string;
+    if (runtime === 'deno') {
+      executable = requireBuilt(DENO, `run \`tools/deno.sh\` (or pass --skip ${name})`);
+      denoLauncher(bin, join(root, 'deno-dir'));
+    } else {
+      const file = `cni-floor-${runtime}`;
+      executable = requireBuilt(join(DIST, file), `run \`make dist/${file}\` (or pass --skip ${name})`);
+      pluginDir(bin, 'cni-floor', executable);
+    }
     return {
       name,
       runtime: RUNTIMES[runtime],
       network,
       netconfDir,
-      cniPath: [pluginDir(join(root, 'bin'), 'cni-floor', executable)],
+      cniPath: [bin],
       bridge: null,
       assignsAddresses: false,
       executables: [executable],
     };
   };
+}
+
+// `deno compile` cannot run here: it downloads its executable's base
+// (denort) from dl.deno.land, which this machine cannot reach. So the floor
+// runs bench/floor.ts with `deno run`, through a sh script that exec's it
+// (dash adds about 0.5 ms). Its transpiled code is cached in
+// its own DENO_DIR by the first run, an untimed one.
+function denoLauncher(dir: string, denoDir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'cni-floor');
+  const args = ['run', '--allow-all', '--no-check', '--no-config', '--no-lock', join(REPO, 'bench', 'floor.ts')];
+  const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
+  writeFileSync(file, `#!/bin/sh\nDENO_DIR=${quote(denoDir)} DENO_NO_UPDATE_CHECK=1 exec ${[DENO, ...args].map(quote).join(' ')}\n`);
+  chmodSync(file, 0o755);
 }
 
 const setUp: Record<PluginName, (root: string, weftSettings: Record<string, unknown>) => Plugin> = {
@@ -128,6 +156,7 @@ const setUp: Record<PluginName, (root: string, weftSettings: Record<string, unkn
   reference,
   'floor-bun': floor('bun'),
   'floor-node': floor('node'),
+  'floor-deno': floor('deno'),
 };
 
 // Checks and lays out the wanted plugins under tmp, one directory each;

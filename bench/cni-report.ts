@@ -39,7 +39,7 @@ export type Targets = { addP50: Ratio; delP50: Ratio; burstAddWall: Ratio; peakP
 
 export type CniBenchResult = {
   machine: MachineInfo;
-  runtimes: { node: string; bun: string };
+  runtimes: { node: string; bun: string; deno?: string };
   config: {
     iterations: number;
     warmup: number;
@@ -108,7 +108,7 @@ export function table(result: CniBenchResult): string {
     `CNI plugin benchmark via cnitool: ${config.measured} iterations measured (+${config.warmup} warm-up), interleaved; ` +
       `${config.concurrency} at once, ${config.rounds} rounds (median)` +
       (Object.keys(config.weftSettings).length > 0 ? `; weft's config plus ${JSON.stringify(config.weftSettings)}` : ''),
-    `node ${runtimes.node}, bun ${runtimes.bun}, kernel ${machine.kernel}, ${machine.nproc} CPUs (${machine.cpu}), ${machine.date}`,
+    `node ${runtimes.node}, bun ${runtimes.bun}${runtimes.deno ? `, deno ${runtimes.deno}` : ''}, kernel ${machine.kernel}, ${machine.nproc} CPUs (${machine.cpu}), ${machine.date}`,
     '',
   ];
   const seqWidths = [11, 8, 8, 8, 8, 8, 8];

@@ -1,11 +1,12 @@
 // `make bench-cni`: weft built on Bun and on Node, against Debian's reference
-// bridge + host-local plugins and each runtime's floor (an executable that
-// only prints `{}`), all through cnitool (the real libcni) in one run:
+// bridge + host-local plugins and each runtime's floor (a program that only
+// prints `{}`; Bun, Node and Deno), all through cnitool (the real libcni) in one run:
 // ADD/DEL latency and CPU, interleaved; bursts of concurrent ADDs then DELs,
 // their wall time, CPU and the plugins' peak memory (summed PSS); the
 // executables' size; the programs an ADD and a DEL run. Prints a table and
 // JSON, writes bench/results/cni.json. Needs root: it makes network
 // namespaces and bridges, and removes them all.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { CNITOOL, requireBuilt } from '../testbed/paths.ts';
 import { runScript } from '../testbed/teardown.ts';
 import { measureBursts, measureProcesses, measureSequential } from './cni-phases.ts';
-import { executableBytes, PLUGIN_NAMES, type PluginName, setUpPlugins } from './cni-plugins.ts';
+import { DENO, executableBytes, PLUGIN_NAMES, type PluginName, setUpPlugins } from './cni-plugins.ts';
 import { type CniBenchResult, deriveTargets, table } from './cni-report.ts';
 import { createSession, type Session } from './cni-session.ts';
 import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
@@ -83,6 +84,11 @@ function bunVersion(): string {
   return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
 }
 
+/** `deno 2.9.6 (stable, …)` → 2.9.6. */
+function denoVersion(): string {
+  return execFileSync(DENO, ['--version'], { encoding: 'utf8' }).split(' ')[1] ?? 'unknown';
+}
+
 async function run(flags: Flags, session: Session, tmp: string): Promise<CniBenchResult> {
   const machine = machineInfo();
   const plugins: CniBenchResult['plugins'] = {};
@@ -96,7 +102,7 @@ async function run(flags: Flags, session: Session, tmp: string): Promise<CniBenc
   return {
     machine,
     // The Node executables are built from the Node running this benchmark.
-    runtimes: { node: process.version, bun: bunVersion() },
+    runtimes: { node: process.version, bun: bunVersion(), ...(plugins['floor-deno'] ? { deno: denoVersion() } : {}) },
     config: {
       iterations: flags.iterations,
       warmup: flags.warmup,

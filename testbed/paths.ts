@@ -7,8 +7,10 @@ import { join } from 'node:path';
 export const REPO = join(import.meta.dirname, '..');
 /** make build: weft, weftd (and the benchmark's cni-floor). */
 export const DIST = join(REPO, 'dist');
+/** What the tool scripts download and build, kept between runs. */
+export const CACHE = join(REPO, '.cache');
 /** The Go tools of make go-tools, kube-tools and cluster-tools. */
-export const CACHE_BIN = join(REPO, '.cache', 'bin');
+export const CACHE_BIN = join(CACHE, 'bin');
 export const CNITOOL = join(CACHE_BIN, 'cnitool');
 
 /** The path of a built file; a missing one fails with the command that makes it. */
