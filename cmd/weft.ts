@@ -1,8 +1,8 @@
 // The weft CNI plugin: one process per ADD/DEL/CHECK/GC/STATUS/VERSION. This
 // file is only the process's I/O; src/cni/dispatch.ts decides everything.
 // Keep imports light: start-up time is on every pod's critical path.
-import { readSync, writeSync } from 'node:fs';
 import { MAX_STDIN_BYTES, runPlugin, type Stdin } from '../src/cni/dispatch.ts';
+import { files } from '../src/linux/files.ts';
 
 // Something to Atomics.wait on: a short sleep for a non-blocking pipe.
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -22,7 +22,7 @@ function readStdin(): Stdin {
     }
     let n: number;
     try {
-      n = readSync(0, buf, length, buf.length - length, null);
+      n = files().read(0, buf, length, buf.length - length);
     } catch (err) {
       // A non-blocking pipe with nothing in it yet: wait a moment. Anything
       // else (no stdin at all) ends the input.
@@ -48,7 +48,7 @@ function writeAllSync(fd: number, text: string): void {
   const data = Buffer.from(text);
   for (let off = 0; off < data.length; ) {
     try {
-      off += writeSync(fd, data, off);
+      off += files().write(fd, data, off, data.length - off);
     } catch (err) {
       // A non-blocking pipe that is full: wait for the reader.
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;

@@ -4,9 +4,9 @@
 // parsed before the first reservation, and every step after it is undone if
 // a later one fails: a failed ADD leaves no reservation, no veth, no nft
 // element, and no bridge that it created.
-import { existsSync, readdirSync } from 'node:fs';
 import { findRange, hostCidr } from '../ipam/range.ts';
 import { makeStoreDir, recordLastReserved, releaseAddress, removeStoreDir, reserve, storeDir } from '../ipam/store.ts';
+import { files } from '../linux/files.ts';
 import { type IpCommand, IpCommandError, ipBatch, linkAdd, linkDel, linkSet } from '../linux/ip.ts';
 import { readLink } from '../linux/links.ts';
 import { ensureNetSysctlIn, ensureSysctl } from '../linux/sysctl.ts';
@@ -32,7 +32,7 @@ type Assigned = PodAddress & { cidr: string };
 type Made = { reserved: Assigned[]; veth: boolean; bridge: boolean; storeDir: string | undefined; firewall: PodSources | undefined };
 
 export function cmdAdd(inv: Invocation, conf: NetworkConfig): Result {
-  if (!existsSync(inv.netns)) {
+  if (!files().exists(inv.netns)) {
     throw envError(`CNI_NETNS ${inv.netns} does not exist: the container's network namespace must exist before ADD`);
   }
   const network = nodeNetworkForAdd(conf);
@@ -109,7 +109,7 @@ function rollBack(made: Made, conf: NetworkConfig, host: string, dir: string): v
 /** Ports on the bridge; Infinity when sysfs cannot tell, so it is kept. */
 function bridgePorts(bridge: string): number {
   try {
-    return readdirSync(`/sys/class/net/${bridge}/brif`).length;
+    return files().list(`/sys/class/net/${bridge}/brif`).length;
   } catch {
     return Number.POSITIVE_INFINITY;
   }

@@ -1,7 +1,7 @@
 // CHECK: the attachment the runtime believes in (prevResult) against what the
 // kernel and the IPAM store hold; the first drift found is the error.
-import { existsSync } from 'node:fs';
 import { listReservations, storeDir } from '../ipam/store.ts';
+import { files } from '../linux/files.ts';
 import { ipShow } from '../linux/ip.ts';
 import { type AddressInfo, type Link, type RouteInfo, readLink } from '../linux/links.ts';
 import { formatAddress, parseAddress, parseCidr } from '../net/address.ts';
@@ -23,7 +23,7 @@ export function cmdCheck(inv: Invocation, conf: NetworkConfig): void {
   const podIndex = prev.interfaces.findIndex((i) => i.name === inv.ifname && i.sandbox);
   if (podIndex < 0) drift(`prevResult has no interface ${inv.ifname} with a sandbox`);
   const podIface = prev.interfaces[podIndex]!;
-  if (!existsSync(inv.netns)) drift(`network namespace ${inv.netns} does not exist`);
+  if (!files().exists(inv.netns)) drift(`network namespace ${inv.netns} does not exist`);
 
   let container: unknown[][];
   try {

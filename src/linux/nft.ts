@@ -3,8 +3,9 @@
 // a process each (see docs/plugin.md).
 import { childProcess } from './child-process.ts';
 import { nftLine } from './command-words.ts';
+import { errnoText } from './libc.ts';
 import { describeChange, type ElementChange, encodeElementBatch, readBatchAnswer } from './netlink/nftables.ts';
-import { errnoText, NfnlSocket } from './netlink/socket.ts';
+import { NfnlSocket } from './netlink/socket.ts';
 
 export type { ElementChange, KeyField, KeyType } from './netlink/nftables.ts';
 

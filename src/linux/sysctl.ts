@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { childProcess } from './child-process.ts';
+import { files } from './files.ts';
 import { inNamespace } from './netlink/socket.ts';
 
 /** Sets a sysctl through /proc/sys, writing only when it differs. */
@@ -8,7 +8,8 @@ export function ensureSysctl(key: string, value: string): void {
 }
 
 function ensureFile(path: string, value: string): void {
-  if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
+  const fs = files();
+  if (fs.readText(path).trim() !== value) fs.writeText(path, value);
 }
 
 /** Whether the thread can enter a namespace itself: on Bun (the plugin), as ip.ts decides for rtnetlink. */

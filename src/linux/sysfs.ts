@@ -2,7 +2,7 @@
 // whether its bridge exists without spawning `ip` (a process per pod
 // operation saved). sysfs shows the network namespace it was mounted in,
 // which for the plugin is the node's.
-import { existsSync, readFileSync } from 'node:fs';
+import { files } from './files.ts';
 
 export type SysfsLink = { name: string; isBridge: boolean; up: boolean; mtu: number; mac: string };
 
@@ -11,10 +11,11 @@ const IFF_UP = 0x1;
 export function readSysfsLink(name: string): SysfsLink | undefined {
   const dir = `/sys/class/net/${name}`;
   try {
-    const read = (file: string) => readFileSync(`${dir}/${file}`, 'utf8').trim();
+    const fs = files();
+    const read = (file: string) => fs.readText(`${dir}/${file}`).trim();
     return {
       name,
-      isBridge: existsSync(`${dir}/bridge`),
+      isBridge: fs.exists(`${dir}/bridge`),
       up: (Number.parseInt(read('flags'), 16) & IFF_UP) !== 0,
       mtu: Number(read('mtu')),
       mac: read('address'),
@@ -26,5 +27,5 @@ export function readSysfsLink(name: string): SysfsLink | undefined {
 }
 
 export function linkExists(name: string): boolean {
-  return existsSync(`/sys/class/net/${name}`);
+  return files().exists(`/sys/class/net/${name}`);
 }

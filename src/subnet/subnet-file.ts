@@ -3,8 +3,8 @@
 // the node's overlay is ready; the plugin takes the node's pod subnets, MTU
 // and masquerade choice from it. Neither program's error types live here:
 // a problem is a SubnetFileError, and each side says what it means to it.
-import { readFileSync } from 'node:fs';
 import { writeAll, writeFileAtomically } from '../linux/atomic-file.ts';
+import { files } from '../linux/files.ts';
 import { type Address, type Cidr, cidrContains, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import { isObject } from '../text/json.ts';
@@ -46,7 +46,7 @@ export type SubnetFile = {
 export function readSubnetFile(path: string): SubnetFile {
   let raw: string;
   try {
-    raw = readFileSync(path, 'utf8');
+    raw = files().readText(path);
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     throw new SubnetFileError(path, missing ? 'does not exist' : `cannot be read (${messageOf(err)})`, missing, err);
@@ -120,7 +120,7 @@ export function writeSubnetFile(path: string, file: SubnetFile): void {
 export function ensureSubnetFile(path: string, file: SubnetFile): 'unchanged' | 'missing' | 'different' {
   let found: string | undefined;
   try {
-    found = readFileSync(path, 'utf8');
+    found = files().readText(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read subnet file ${path}: ${messageOf(err)}`, { cause: err });
   }

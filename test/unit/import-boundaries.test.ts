@@ -13,7 +13,7 @@ const ALLOWED: Record<string, string[]> = {
   net: ['text'],
   linux: ['net', 'text'],
   subnet: ['net', 'text', 'linux'],
-  ipam: ['net', 'text'],
+  ipam: ['net', 'text', 'linux'],
   k8s: ['net', 'text'],
   overlay: ['net', 'text', 'linux', 'k8s'],
   cni: ['ipam', 'net', 'text', 'linux', 'subnet'],

@@ -2,8 +2,10 @@
 // socket instead of an iproute2 process: the same commands in the same order,
 // stopping at the first failure (or, forced, going on and naming every
 // failed line), so src/linux/ip.ts can give its callers the same errors.
-import { closeSync, openSync } from 'node:fs';
+
 import { type Cidr, parseCidr } from '../../net/address.ts';
+import { files, O_RDONLY } from '../files.ts';
+import { errnoText } from '../libc.ts';
 import { IFLA_IFNAME } from './attributes.ts';
 import { CommandFailure, UnsupportedCommandError } from './errors.ts';
 import {
@@ -29,7 +31,7 @@ import {
 } from './message.ts';
 import { addressesByLink, type DecodedLink, decodeLink, mainRoutes, namedLinks } from './replies.ts';
 import { checkSupported, ipRequest } from './requests.ts';
-import { errnoText, RtnlSocket } from './socket.ts';
+import { RtnlSocket } from './socket.ts';
 
 const ENODEV = 19;
 
@@ -117,7 +119,7 @@ export function netlinkBatch(commands: readonly (readonly string[])[], netns: st
       let fd = namespaces.get(path);
       if (fd === undefined) {
         try {
-          fd = openSync(path, 'r');
+          fd = files().open(path, O_RDONLY);
         } catch (err) {
           throw new CommandFailure(`Cannot open network namespace "${path}": ${(err as Error).message}`, undefined, { cause: err });
         }
@@ -140,7 +142,7 @@ export function netlinkBatch(commands: readonly (readonly string[])[], netns: st
     }
   } finally {
     socket.close();
-    for (const fd of namespaces.values()) closeSync(fd);
+    for (const fd of namespaces.values()) files().close(fd);
   }
   if (failures.length > 0) throw new NetlinkBatchError(failures);
 }

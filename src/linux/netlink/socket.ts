@@ -9,7 +9,8 @@
 // returns at once, whatever happened: setns moves only the calling thread,
 // and bun:ffi calls run on the JavaScript thread, so nothing else in the
 // process ever sees the pod's namespace.
-import { closeSync, openSync } from 'node:fs';
+import { files, O_RDONLY } from '../files.ts';
+import { lastError, libc } from '../libc.ts';
 import { encodeRequest, type Message, NLMSG_DONE, NLMSG_ERROR, parseMessages, type Request } from './message.ts';
 
 const AF_NETLINK = 16;
@@ -26,70 +27,24 @@ const CLONE_NEWNET = 0x40000000;
 // A dump reply datagram is at most 32 KiB (the kernel's cap); twice that leaves room.
 const RECEIVE_BYTES = 65536;
 
-/** The part of bun:ffi used here (Bun's own types are not installed: type checks run on Node). */
-type BunFfi = {
-  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: unknown };
-  read: { i32(pointer: number, offset: number): number };
-};
-
-type Libc = {
-  socket(domain: number, type: number, protocol: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
-  send(fd: number, data: Uint8Array, length: number, flags: number): number | bigint;
-  recv(fd: number, buffer: Uint8Array, length: number, flags: number): number | bigint;
-  close(fd: number): number;
-  setns(fd: number, nstype: number): number;
-  strerror(errno: number): { toString(): string };
-  __errno_location(): number;
-};
-
-let loaded: { libc: Libc; errno: () => number } | undefined;
 /** Set when the thread could not return from a pod's namespace: no socket may be trusted to be the node's after that. */
 let strandedIn: string | undefined;
 
-function libc(): { libc: Libc; errno: () => number } {
-  if (loaded) return loaded;
-  const ffi = process.getBuiltinModule('bun:ffi') as BunFfi | undefined;
-  if (!ffi) throw new Error('the netlink path needs Bun (bun:ffi), and this runtime is not Bun: this is a bug in weft, report it');
-  const fn = (args: string[], returns: string) => ({ args, returns });
-  const { symbols } = ffi.dlopen('libc.so.6', {
-    socket: fn(['i32', 'i32', 'i32'], 'i32'),
-    setsockopt: fn(['i32', 'i32', 'i32', 'ptr', 'u32'], 'i32'),
-    send: fn(['i32', 'ptr', 'u64', 'i32'], 'i64_fast'),
-    recv: fn(['i32', 'ptr', 'u64', 'i32'], 'i64_fast'),
-    close: fn(['i32'], 'i32'),
-    setns: fn(['i32', 'i32'], 'i32'),
-    strerror: fn(['i32'], 'cstring'),
-    __errno_location: fn([], 'ptr'),
-  });
-  const c = symbols as Libc;
-  loaded = { libc: c, errno: () => ffi.read.i32(c.__errno_location(), 0) };
-  return loaded;
-}
-
-/** libc's text for an errno, the words iproute2 prints ("File exists"). */
-export function errnoText(errno: number): string {
-  return String(libc().libc.strerror(errno));
-}
-
-function lastError(what: string): Error {
-  const errno = libc().errno();
-  return Object.assign(new Error(`${what}: ${errnoText(errno)}`), { errno });
-}
-
 /**
  * Runs `fn` with this thread in the network namespace at `path`, and always
- * returns to the thread's own. Node's sync file calls made in `fn` run on
- * this thread under Bun, so /proc/sys/net there is the namespace's.
+ * returns to the thread's own. The file calls made in `fn` (libc's, on
+ * Bun: src/linux/files.ts) run on this thread, so /proc/sys/net there is
+ * the namespace's.
  */
 export function inNamespace<T>(path: string, fn: () => T): T {
   refuseIfStranded();
   const { libc: c } = libc();
-  const home = openSync('/proc/thread-self/ns/net', 'r');
+  const fs = files();
+  const home = fs.open('/proc/thread-self/ns/net', O_RDONLY);
   let target: number | undefined;
   try {
     try {
-      target = openSync(path, 'r');
+      target = fs.open(path, O_RDONLY);
     } catch (err) {
       throw new Error(`Cannot open network namespace "${path}": ${(err as Error).message}`, { cause: err });
     }
@@ -104,8 +59,8 @@ export function inNamespace<T>(path: string, fn: () => T): T {
       }
     }
   } finally {
-    if (target !== undefined) closeSync(target);
-    closeSync(home);
+    if (target !== undefined) fs.close(target);
+    fs.close(home);
   }
 }
 
