@@ -13,14 +13,12 @@ export const O_RDONLY = 0;
 export const O_WRONLY = 1;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
-export const O_TRUNC = 0o1000;
+const O_TRUNC = 0o1000;
 const O_CLOEXEC = 0o2000000;
 const F_OK = 0;
 const EINTR = 4;
 const ENOENT = 2;
 const EEXIST = 17;
-
-export type FileError = Error & { code: string; errno: number; syscall: string; path?: string };
 
 type Files = {
   exists(path: string): boolean;
@@ -182,7 +180,7 @@ function libcFiles(): Files {
       return names;
     },
     makeDirs(dir) {
-      return makeDirs(dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
+      return makeDirs(dir.replace(/(.)\/+$/, '$1'));
     },
     removeDir(dir) {
       if (libc().libc.rmdir(cPath(dir, 'rmdir')) !== 0) fail('rmdir', dir);

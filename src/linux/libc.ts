@@ -12,9 +12,9 @@ type BunFfi = {
 };
 
 /** A pointer returned by libc (opendir, readdir): a number, 0 for NULL. */
-export type Pointer = number;
+type Pointer = number;
 
-export type Libc = {
+type Libc = {
   socket(domain: number, type: number, protocol: number): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
   send(fd: number, data: Uint8Array, length: number, flags: number): number | bigint;
@@ -37,7 +37,7 @@ export type Libc = {
   __errno_location(): Pointer;
 };
 
-export type LoadedLibc = {
+type LoadedLibc = {
   libc: Libc;
   /** errno as the last call left it. */
   errno: () => number;
