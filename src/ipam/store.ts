@@ -3,7 +3,7 @@
 // "<containerID>\r\n<ifname>", plus last_reserved_ip.<set> per range set.
 // Creating a reservation with O_EXCL is what makes concurrent ADDs safe: two
 // processes can race for an address but only one create succeeds.
-import { files, O_CREAT, O_EXCL, O_WRONLY } from '../linux/files.ts';
+import { files, O_CREAT, O_EXCL, O_WRONLY, parentDir } from '../linux/files.ts';
 import { type Address, formatAddress, formatCidr, parseAddress } from '../net/address.ts';
 import { messageOf } from '../text/error-message.ts';
 import { IpamError } from './errors.ts';
@@ -24,7 +24,6 @@ export function storeDir(dataDir: string, network: string): string {
 }
 
 const inStore = (dir: string, name: string): string => `${dir}/${name}`;
-const parentDir = (dir: string): string => dir.slice(0, Math.max(dir.lastIndexOf('/'), 1));
 
 /**
  * Makes the store's directory; returns the topmost directory it had to

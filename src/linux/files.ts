@@ -6,7 +6,7 @@
 // cost 0.04 ms. On Node (weftd, the tests) they are node:fs's. A failure is
 // an Error with Node's `code`, `errno`, `syscall` and `path`, so callers test
 // `code` alike on both.
-import { libc } from './libc.ts';
+import { errnoText, libc } from './libc.ts';
 
 // Linux's values, which are also what Node's fs.constants hold on Linux.
 export const O_RDONLY = 0;
@@ -87,8 +87,7 @@ function libcFiles(): Files {
   const fail = (syscall: string, path?: string, n = libc().errno()): never => {
     const code = CODES[n] ?? `errno ${n}`;
     const where = path === undefined ? '' : ` '${path}'`;
-    const text = String(libc().libc.strerror(n));
-    throw Object.assign(new Error(`${code}: ${text}, ${syscall}${where}`), { code, errno: -n, syscall, ...(path === undefined ? {} : { path }) });
+    throw Object.assign(new Error(`${code}: ${errnoText(n)}, ${syscall}${where}`), { code, errno: -n, syscall, ...(path === undefined ? {} : { path }) });
   };
   // A NUL would end the C string early and name another file.
   const cPath = (path: string, syscall: string): Uint8Array => {
@@ -110,10 +109,6 @@ function libcFiles(): Files {
     }
   };
   const isDir = (path: string): boolean => libc().libc.access(cPath(`${path}/.`, 'access'), F_OK) === 0;
-  const parent = (path: string): string => {
-    const i = path.lastIndexOf('/');
-    return i > 0 ? path.slice(0, i) : i === 0 ? '/' : '.';
-  };
 
   // As node:fs does it: each missing parent first, then the directory, so a
   // failure names the call and the path the kernel refused.
@@ -122,8 +117,8 @@ function libcFiles(): Files {
     let errno = mkdir();
     if (errno === 0) return dir;
     let first: string | undefined;
-    if (errno === ENOENT && parent(dir) !== dir) {
-      first = makeDirs(parent(dir));
+    if (errno === ENOENT && parentDir(dir) !== dir) {
+      first = makeDirs(parentDir(dir));
       errno = mkdir();
       if (errno === 0) return first ?? dir;
     }
@@ -211,6 +206,12 @@ function libcFiles(): Files {
     },
   };
   return files;
+}
+
+/** The directory `path` is in, as dirname(1) says it. */
+export function parentDir(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i > 0 ? path.slice(0, i) : i === 0 ? '/' : '.';
 }
 
 let chosen: Files | undefined;

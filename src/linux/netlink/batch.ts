@@ -2,7 +2,6 @@
 // socket instead of an iproute2 process: the same commands in the same order,
 // stopping at the first failure (or, forced, going on and naming every
 // failed line), so src/linux/ip.ts can give its callers the same errors.
-
 import { type Cidr, parseCidr } from '../../net/address.ts';
 import { files, O_RDONLY } from '../files.ts';
 import { errnoText } from '../libc.ts';
