@@ -32,6 +32,9 @@ dist/weft-node dist/weft-bun dist/weft-bun-ip: dist/weft-%: node_modules/.instal
 dist/cni-floor-node dist/cni-floor-bun: dist/cni-floor-%: node_modules/.installed bench/floor.ts tools/build.ts
 	$(NODE) tools/build.ts floor-$*
 
+dist/cni-floor-bun-kernel: node_modules/.installed bench/floor-kernel.ts tools/build.ts
+	$(NODE) tools/build.ts floor-bun-kernel
+
 build: dist/weft dist/weftd
 
 go-tools:
@@ -82,7 +85,7 @@ fuzz: deps build
 # weft on Bun and on Node against the reference plugins and the floors of
 # Bun, Node and Deno (tools/deno.sh installs it); BENCH_ARGS as for the other
 # benches (e.g. '--iterations 20').
-bench-cni: deps dist/weft-bun dist/weft-bun-ip dist/weft-node dist/cni-floor-bun dist/cni-floor-node go-tools
+bench-cni: deps dist/weft-bun dist/weft-bun-ip dist/weft-node dist/cni-floor-bun dist/cni-floor-bun-kernel dist/cni-floor-node go-tools
 	tools/deno.sh
 	env -u NODE_EXTRA_CA_CERTS $(NODE) bench/cni.ts $(BENCH_ARGS)
 

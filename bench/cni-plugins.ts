@@ -15,7 +15,7 @@ import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { CACHE, DIST, REPO, requireBuilt } from '../testbed/paths.ts';
 
-export const PLUGIN_NAMES = ['weft-bun', 'weft-bun-ip', 'weft-node', 'reference', 'floor-bun', 'floor-node', 'floor-deno'] as const;
+export const PLUGIN_NAMES = ['weft-bun', 'weft-bun-ip', 'weft-node', 'reference', 'floor-bun', 'floor-bun-kernel', 'floor-node', 'floor-deno'] as const;
 export type PluginName = (typeof PLUGIN_NAMES)[number];
 
 export type Plugin = {
@@ -30,6 +30,9 @@ export type Plugin = {
   bridge: string | null;
   // Whether a successful ADD must report an address (a floor reports none).
   assignsAddresses: boolean;
+  // Whether its first executable reads stdin before anything else, as a
+  // plugin reads its config: what bench/cni-held.ts holds it at.
+  readsStdin: boolean;
   /** The executables a node has to install for it, for their size. */
   executables: string[];
 };
@@ -55,6 +58,7 @@ const RUNTIMES = {
   node: 'Node single executable (SEA)',
   bun: 'bun build --compile --bytecode',
   'bun-ip': 'bun build --compile --bytecode, rtnetlink off (spawns ip)',
+  'bun-kernel': 'bun build --compile --bytecode, bun:ffi and libc loaded, stdin read',
   deno: 'deno run from a sh script (deno compile fetches its base from dl.deno.land)',
 };
 
@@ -76,6 +80,7 @@ function weft(runtime: 'node' | 'bun' | 'bun-ip', bridge: string, subnet: string
       cniPath: [pluginDir(join(root, 'bin'), 'weft', executable)],
       bridge,
       assignsAddresses: true,
+      readsStdin: true,
       executables: [executable],
     };
   };
@@ -102,14 +107,15 @@ function reference(root: string): Plugin {
     cniPath: [REFERENCE_DIR],
     bridge: 'bref0',
     assignsAddresses: true,
+    readsStdin: true,
     executables,
   };
 }
 
-function floor(runtime: 'node' | 'bun' | 'deno') {
+function floor(runtime: 'node' | 'bun' | 'bun-kernel' | 'deno') {
   return (root: string): Plugin => {
     const name = `floor-${runtime}` as const;
-    const network = `bench${name.replace('-', '')}`;
+    const network = `bench${name.replaceAll('-', '')}`;
     const netconfDir = join(root, 'net');
     writeConflist(netconfDir, network, '1.1.0', { type: 'cni-floor' });
     const bin = join(root, 'bin');
@@ -130,6 +136,7 @@ function floor(runtime: 'node' | 'bun' | 'deno') {
       cniPath: [bin],
       bridge: null,
       assignsAddresses: false,
+      readsStdin: runtime === 'bun-kernel',
       executables: [executable],
     };
   };
@@ -155,6 +162,7 @@ const setUp: Record<PluginName, (root: string, weftSettings: Record<string, unkn
   'weft-node': weft('node', 'bweftn0', '10.201.0.0/22'),
   reference,
   'floor-bun': floor('bun'),
+  'floor-bun-kernel': floor('bun-kernel'),
   'floor-node': floor('node'),
   'floor-deno': floor('deno'),
 };

@@ -1,8 +1,9 @@
 // The CNI benchmark's result: the JSON document (bench/results/cni.json), the
 // targets judged on it (on unrounded numbers) and the one table printed from it.
+import type { Held } from './cni-held.ts';
 import type { PluginName } from './cni-plugins.ts';
 import type { MachineInfo } from './lib/machine.ts';
-import type { PssPeak } from './lib/pss.ts';
+import type { PssPeak, PssSample } from './lib/pss.ts';
 import type { Summary } from './lib/stats.ts';
 
 /** Latency percentiles, and the mean CPU time of cnitool and the plugin together. */
@@ -54,14 +55,21 @@ export type CniBenchResult = {
   sequential: Partial<Record<PluginName, OpSummaries>>;
   concurrent: Partial<Record<PluginName, BurstResult>>;
   processes: Partial<Record<PluginName, Processes>> | null;
+  /** The same number of copies of each plugin that reads stdin first, held at that read (bench/cni-held.ts). */
+  held: { processes: number; plugins: Partial<Record<PluginName, Held>> };
   targets: Partial<Record<WeftName, Targets>>;
 };
 
 // The goals of docs/benchmarks.md, as multiples of the reference.
 export const LIMITS = { addP50: 1.3, delP50: 1.3, burstAddWall: 1.3, peakPss: 3 };
 
+/** The higher of the ADD and the DEL burst's peaks. */
+export function peakOf(b: BurstResult): PssSample {
+  return b.peakPss.add.peak.mib >= b.peakPss.del.peak.mib ? b.peakPss.add.peak : b.peakPss.del.peak;
+}
+
 export function peakMib(b: BurstResult): number {
-  return Math.max(b.peakPss.add.peak.mib, b.peakPss.del.peak.mib);
+  return peakOf(b).mib;
 }
 
 function ratio(weft: number | undefined, reference: number | undefined, limit: number): Ratio {
@@ -102,6 +110,24 @@ function programs(list: string[]): string {
   return list.length === 0 ? '-' : `${list.length}: ${list.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(', ')}`;
 }
 
+// x the reference: against its held copies, the same number at the same
+// point; and against its burst peak, what the PSS target is judged on.
+function heldTable(result: CniBenchResult): string[] {
+  const { held, concurrent } = result;
+  const ref = held.plugins.reference;
+  const refPeak = concurrent.reference ? peakMib(concurrent.reference) : undefined;
+  const times = (mib: number, of: number | undefined): string => (of === undefined ? '-' : `${(mib / of).toFixed(2)}x`);
+  const widths = [16, 8, 9, 9, 11, 13];
+  const lines = [
+    `${row([`${held.processes} held`, 'PSS MiB', 'file MiB', 'own MiB', 'x ref held', 'x ref peak'], widths)}` +
+      `   (${held.processes} copies at once, each blocked in its read of stdin; file: executables' pages, counted once; own: anonymous)`,
+  ];
+  for (const [name, h] of Object.entries(held.plugins) as [PluginName, Held][]) {
+    lines.push(row([name, ms(h.mib), ms(h.fileMib), ms(h.ownMib), times(h.mib, ref?.mib), times(h.mib, refPeak)], widths));
+  }
+  return lines;
+}
+
 export function table(result: CniBenchResult): string {
   const { machine, config, runtimes } = result;
   const lines = [
@@ -126,7 +152,7 @@ export function table(result: CniBenchResult): string {
     const c = result.concurrent[name];
     const size = mb(result.plugins[name]!.executableBytes);
     if (!c) continue;
-    const peak = c.peakPss.add.peak.mib >= c.peakPss.del.peak.mib ? c.peakPss.add.peak : c.peakPss.del.peak;
+    const peak = peakOf(c);
     lines.push(row([name, ms(c.addWallMs), ms(c.delWallMs), ms(c.addCpuMsPerOp), ms(c.delCpuMsPerOp), ms(peak.mib), peak.processes, size], conWidths));
   }
   lines.push('');
@@ -140,6 +166,8 @@ export function table(result: CniBenchResult): string {
     ['peakPss', `peak PSS <= ${LIMITS.peakPss}x`],
   ];
   for (const [key, label] of names) lines.push(row([label, ...wefts.map((w) => verdict(result.targets[w]![key]))], targetWidths));
+  lines.push('');
+  lines.push(...heldTable(result));
   lines.push('');
   if (!result.processes) {
     lines.push('processes per operation: not counted (install strace)');

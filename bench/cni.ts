@@ -3,7 +3,9 @@
 // prints `{}`; Bun, Node and Deno), all through cnitool (the real libcni) in one run:
 // ADD/DEL latency and CPU, interleaved; bursts of concurrent ADDs then DELs,
 // their wall time, CPU and the plugins' peak memory (summed PSS); the
-// executables' size; the programs an ADD and a DEL run. Prints a table and
+// executables' size; the programs an ADD and a DEL run; the memory of as
+// many copies of each as the reference had alive at its peak, held at their
+// read of stdin (bench/cni-held.ts). Prints a table and
 // JSON, writes bench/results/cni.json. Needs root: it makes network
 // namespaces and bridges, and removes them all.
 import { execFileSync } from 'node:child_process';
@@ -12,26 +14,37 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { netnsPath } from '../testbed/netns.ts';
 import { CNITOOL, requireBuilt } from '../testbed/paths.ts';
 import { runScript } from '../testbed/teardown.ts';
+import { measureHeld } from './cni-held.ts';
 import { measureBursts, measureProcesses, measureSequential } from './cni-phases.ts';
 import { DENO, executableBytes, PLUGIN_NAMES, type PluginName, setUpPlugins } from './cni-plugins.ts';
-import { type CniBenchResult, deriveTargets, table } from './cni-report.ts';
-import { createSession, type Session } from './cni-session.ts';
+import { type CniBenchResult, deriveTargets, peakOf, table } from './cni-report.ts';
+import { createSession, dropNetns, newNetns, type Session } from './cni-session.ts';
 import { failUsage, parseFlagsOrExit, wholeNumber } from './lib/flags.ts';
 import { machineInfo } from './lib/machine.ts';
 import { pageInByFaults } from './lib/page-cache.ts';
 import { publish } from './lib/results.ts';
 
-const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurrency N] [--rounds N] [--skip ${PLUGIN_NAMES.join('|')}]...
+const USAGE = `usage: node bench/cni.ts [--iterations N] [--warmup N] [--concurrency N] [--rounds N] [--held N] [--skip ${PLUGIN_NAMES.join('|')}]...
   --iterations   sequential ADD+DEL rounds per plugin, warm-up included (default 60)
   --warmup       first rounds left out of the numbers (default 5)
   --concurrency  netns given a simultaneous ADD, then DEL, per plugin (default 50)
   --rounds       timed bursts per plugin, interleaved; the median is reported (default 5)
+  --held         copies of each plugin held at their stdin read at once (default: as many as the reference had alive at its peak, 10 without it)
   --skip         leave a plugin out, e.g. --skip weft-node before dist/weft-node is built
   --weft-set     KEY=JSON added to every weft's network config, e.g. spoofCheck=false to measure without anti-spoofing`;
 
-type Flags = { iterations: number; warmup: number; concurrency: number; rounds: number; skip: PluginName[]; weftSettings: Record<string, unknown> };
+type Flags = {
+  iterations: number;
+  warmup: number;
+  concurrency: number;
+  rounds: number;
+  held: number | undefined;
+  skip: PluginName[];
+  weftSettings: Record<string, unknown>;
+};
 
 function usageError(message: string): never {
   return failUsage(USAGE, message);
@@ -46,6 +59,7 @@ function parseFlags(): Flags {
         warmup: { type: 'string', default: '5' },
         concurrency: { type: 'string', default: '50' },
         rounds: { type: 'string', default: '5' },
+        held: { type: 'string' },
         skip: { type: 'string', multiple: true, default: [] },
         'weft-set': { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', default: false },
@@ -56,12 +70,13 @@ function parseFlags(): Flags {
   const iterations = count('iterations', values.iterations, warmup + 1, ` (more than --warmup ${warmup})`);
   const concurrency = count('concurrency', values.concurrency, 1);
   const rounds = count('rounds', values.rounds, 1);
+  const held = values.held === undefined ? undefined : count('held', values.held, 1);
   const skip = values.skip.map((name) => {
     if (!(PLUGIN_NAMES as readonly string[]).includes(name)) usageError(`--skip ${name}: not a plugin; choose from ${PLUGIN_NAMES.join(', ')}`);
     return name as PluginName;
   });
   if (PLUGIN_NAMES.every((name) => skip.includes(name))) usageError('every plugin is skipped: nothing to measure');
-  return { iterations, warmup, concurrency, rounds, skip, weftSettings: Object.fromEntries(values['weft-set'].map(weftSetting)) };
+  return { iterations, warmup, concurrency, rounds, held, skip, weftSettings: Object.fromEntries(values['weft-set'].map(weftSetting)) };
 }
 
 function weftSetting(text: string): [string, unknown] {
@@ -99,6 +114,10 @@ async function run(flags: Flags, session: Session, tmp: string): Promise<CniBenc
   const processes = await measureProcesses(session, tmp);
   const sequential = await measureSequential(session, flags.iterations, flags.warmup);
   const concurrent = await measureBursts(session, flags.concurrency, flags.rounds);
+  const heldCount = flags.held ?? (concurrent.reference ? peakOf(concurrent.reference).processes : 10);
+  const netns = await newNetns(session, 'held');
+  const held = { processes: heldCount, plugins: await measureHeld(session, heldCount, netnsPath(netns)) };
+  await dropNetns(session, netns);
   return {
     machine,
     // The Node executables are built from the Node running this benchmark.
@@ -116,6 +135,7 @@ async function run(flags: Flags, session: Session, tmp: string): Promise<CniBenc
     sequential,
     concurrent,
     processes,
+    held,
     targets: deriveTargets({ sequential, concurrent }),
   };
 }

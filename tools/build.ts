@@ -64,6 +64,9 @@ const targets: Record<string, Target> = {
   'weft-bun-ip': { name: 'weft-bun-ip', entry: 'cmd/weft.ts', runtime: 'bun', define: { 'process.versions.bun': 'undefined' } },
   'floor-node': { name: 'cni-floor-node', entry: 'bench/floor.ts', runtime: 'node' },
   'floor-bun': { name: 'cni-floor-bun', entry: 'bench/floor.ts', runtime: 'bun' },
+  // The Bun floor with bun:ffi and libc loaded, as a plugin that speaks
+  // rtnetlink has them.
+  'floor-bun-kernel': { name: 'cni-floor-bun-kernel', entry: 'bench/floor-kernel.ts', runtime: 'bun' },
 };
 
 /** Writes the executable to `staged`. */
