@@ -41,8 +41,10 @@ const targets: Record<string, Target> = {
   weft: { name: 'weft', entry: 'cmd/weft.ts', runtime: PLUGIN_RUNTIME },
   // A long-running daemon whose JavaScript is a small share of its work
   // (docs/benchmarks.md measures each setting):
-  // - a small young generation keeps its RSS near what it uses (at 5000
-  //   Nodes V8 otherwise grows it to 128 MB committed);
+  // - V8's default young generation: capping it at 1 MB (as weftd once was,
+  //   when the Node list went through client-node's models) made
+  //   scavenges frequent enough to add about 2 ms to the convergence p99,
+  //   and no longer saves RSS (docs/benchmarks.md);
   // - without V8's optimising compilers (its baseline compiler stays), their
   //   code in the executable is never paged in: 8 MB of RSS, for about
   //   0.1 ms more of JavaScript per Node event;
@@ -52,7 +54,7 @@ const targets: Record<string, Target> = {
     name: 'weftd',
     entry: 'cmd/weftd.ts',
     runtime: 'node',
-    execArgv: ['--max-semi-space-size=1', '--optimize-for-size', '--no-opt', '--no-maglev', '--expose-gc'],
+    execArgv: ['--optimize-for-size', '--no-opt', '--no-maglev', '--expose-gc'],
     esmDependencies: true,
   },
   // make bench-cni: the plugin on each runtime, and each runtime's start-up
