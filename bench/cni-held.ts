@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SYSTEM_PATH } from '../testbed/shell.ts';
 import type { Plugin, PluginName } from './cni-plugins.ts';
 import type { Session } from './cni-session.ts';
+import { smapsRollupKib } from './lib/smaps-rollup.ts';
 
 export type Held = {
   processes: number;
@@ -46,13 +47,14 @@ function readingStdin(pid: number): boolean {
   });
 }
 
-/** Pss, Pss_File and Pss_Anon of one process, in KiB. */
+/** Pss, Pss_File and Pss_Anon of one held process, in KiB. */
 function pssKib(pid: number): { pss: number; file: number; anon: number } {
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const rollup = smapsRollupKib(pid);
+  if (!rollup) throw new Error(`process ${pid} ended while it was held at its stdin read`);
   const field = (name: string): number => {
-    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup);
-    if (!m) throw new Error(`/proc/${pid}/smaps_rollup has no ${name} line: this kernel is older than 5.0`);
-    return Number(m[1]);
+    const kib = rollup[name];
+    if (kib === undefined) throw new Error(`/proc/${pid}/smaps_rollup has no ${name} line: this kernel does not split PSS into file and anonymous pages`);
+    return kib;
   };
   return { pss: field('Pss'), file: field('Pss_File'), anon: field('Pss_Anon') };
 }

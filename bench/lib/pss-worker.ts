@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PssPeak, PssSample } from './pss.ts';
+import { smapsRollupKib } from './smaps-rollup.ts';
 
 const { parentPid, stopFlag } = workerData as { parentPid: number; stopFlag: Int32Array };
 
@@ -21,14 +22,7 @@ function readProc(pid: number): Proc | undefined {
   return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(stat.slice(close + 2).split(' ')[1]) };
 }
 
-function pssKib(pid: number): number | undefined {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const pssKib = (pid: number): number | undefined => smapsRollupKib(pid)?.Pss;
 
 function pids(): number[] {
   return readdirSync('/proc')
