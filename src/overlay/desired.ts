@@ -8,16 +8,19 @@
 import { parseCidr } from '../net/address.ts';
 import { entryKeys, fdbKey } from './entry-keys.ts';
 import { chooseRoute, type LocalView } from './route-choice.ts';
+import { routeMetric } from './route-metric.ts';
 import type { OverlayState, Peer } from './types.ts';
 
 /** One peer's entries. Its values are canonical (src/overlay/peers.ts). */
 export function peerEntries(peer: Peer, local: LocalView): OverlayState {
   const state: OverlayState = { neighbors: [], fdb: [], routes: [] };
   for (const dst of peer.podCidrs) {
-    const route = chooseRoute(parseCidr(dst)!, peer, local);
+    const cidr = parseCidr(dst)!;
+    const route = chooseRoute(cidr, peer, local);
     if (!route) continue;
+    const metric = routeMetric(cidr);
     if (route.via === 'direct') {
-      state.routes.push({ dst, via: route.gateway, dev: route.dev });
+      state.routes.push({ dst, via: route.gateway, dev: route.dev, metric });
       continue;
     }
     const { dev, vtep } = route;
@@ -27,7 +30,7 @@ export function peerEntries(peer: Peer, local: LocalView): OverlayState {
     // Canonical, so the address part is the network address.
     const via = dst.slice(0, dst.indexOf('/'));
     state.neighbors.push({ ip: via, mac: vtep.mac, dev });
-    state.routes.push({ dst, via, dev });
+    state.routes.push({ dst, via, dev, metric });
   }
   return state;
 }

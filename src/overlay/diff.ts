@@ -21,7 +21,8 @@ function diffBy<T>(desired: T[], actual: T[], key: (e: T) => string, same: (a: T
 
 export function diffOverlay(desired: OverlayState, actual: OverlayState): OverlayChanges {
   // A changed entry is "added" with `replace` semantics, never removed first,
-  // so traffic to a peer whose VTEP moved is not dropped in between.
+  // so traffic to a peer whose VTEP moved is not dropped in between. A route
+  // whose metric changed has a new key: the new one is added, the old removed.
   const neighbors = diffBy<NeighborEntry>(desired.neighbors, actual.neighbors, neighborKey, (a, b) => a.mac === b.mac);
   const fdb = diffBy<FdbEntry>(desired.fdb, actual.fdb, fdbKey, (a, b) => a.dst === b.dst);
   const routes = diffBy<RouteEntry>(desired.routes, actual.routes, routeKey, (a, b) => a.via === b.via && a.dev === b.dev);
@@ -43,7 +44,10 @@ export function isEmpty(changes: OverlayChanges): boolean {
  */
 export type PlannedCommand = { words: IpCommand; key: string; op: 'add' | 'remove'; neighbor?: NeighborEntry };
 
-/** `ip`: removals, routes before the neighbours they use; `ipAdds`: neighbours before the routes that use them. */
+/**
+ * `ip`: removals, routes before the neighbours they use; `ipAdds`: neighbours
+ * before the routes that use them. `ipAdds` runs first (src/overlay/reconcile.ts).
+ */
 export type ChangePlan = { ip: PlannedCommand[]; bridge: PlannedCommand[]; ipAdds: PlannedCommand[] };
 
 const remove = (key: string, words: IpCommand): PlannedCommand => ({ words, key, op: 'remove' });
@@ -59,7 +63,9 @@ export function changeCommands(changes: OverlayChanges, vxlanDevices: readonly s
   const proto = String(routeProtocol);
   // Removals: routes first so nothing is routed at a neighbour that is gone.
   const ip = [
-    ...removals.routes.map((r) => remove(routeKey(r), ['route', 'del', r.dst, 'via', r.via, 'dev', r.dev, 'proto', proto])),
+    // The metric says which of two routes to one destination goes (an IPv4
+    // metric of 0 reads "any", and finds the lowest first: that one).
+    ...removals.routes.map((r) => remove(routeKey(r), ['route', 'del', r.dst, 'via', r.via, 'dev', r.dev, 'proto', proto, 'metric', String(r.metric)])),
     ...removals.neighbors.map((n) => neighborLine(n, 'remove', ['neigh', 'del', n.ip, 'dev', n.dev])),
   ];
   const bridge = [
@@ -71,7 +77,20 @@ export function changeCommands(changes: OverlayChanges, vxlanDevices: readonly s
     // onlink: the VXLAN device has no address in the remote subnet to say the
     // next hop is reachable; a direct route's next hop is on the underlay.
     ...adds.routes.map((r) =>
-      add(routeKey(r), ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(vxlanDevices.includes(r.dev) ? ['onlink'] : []), 'proto', proto]),
+      add(routeKey(r), [
+        'route',
+        'replace',
+        r.dst,
+        'via',
+        r.via,
+        'dev',
+        r.dev,
+        ...(vxlanDevices.includes(r.dev) ? ['onlink'] : []),
+        'proto',
+        proto,
+        'metric',
+        String(r.metric),
+      ]),
     ),
   ];
   return { ip, bridge, ipAdds };

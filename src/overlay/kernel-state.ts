@@ -11,7 +11,7 @@ export const WEFT_ROUTE_PROTOCOL = 119;
 
 type NeighJson = { dst: string; lladdr?: string; state?: string[] };
 type FdbJson = { mac: string; dst?: string; state?: string };
-type RouteJson = { dst: string; gateway?: string; dev?: string; table?: string };
+type RouteJson = { dst: string; gateway?: string; dev?: string; table?: string; metric?: number };
 
 /** The held neighbours, as batch.ts looks them up. */
 export const heldKey = (n: Pick<NeighborEntry, 'dev' | 'ip'>): string => `${n.dev} ${n.ip}`;
@@ -49,6 +49,7 @@ export function parseOverlayState(devices: readonly string[], neighbors: NeighJs
     routes: routes
       .filter((r) => r.gateway && r.dev && (r.table === undefined || r.table === 'main'))
       // A host route is printed without its length.
-      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/${BITS[familyOfText(r.dst)]}`, via: r.gateway!, dev: r.dev! })),
+      // iproute2 prints no metric for an IPv4 route whose metric is 0.
+      .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/${BITS[familyOfText(r.dst)]}`, via: r.gateway!, dev: r.dev!, metric: r.metric ?? 0 })),
   };
 }

@@ -86,8 +86,11 @@ export async function reconcileOverlay(
 
   // Both processes at once: an event costs one pipe round trip, not two. A
   // peer whose FDB entry is refused may get its neighbour and route for that
-  // moment; the undo below takes them out again.
-  const ipLines = [...plan.ip, ...plan.ipAdds];
+  // moment; the undo below takes them out again. Additions before removals:
+  // no two lines share a key, except a route whose metric changed (an
+  // upgrade from a weft that gave every route one metric), and that one keeps
+  // its old route until the new one is in.
+  const ipLines = [...plan.ipAdds, ...plan.ip];
   const failures = (await Promise.all([runForced(ip, ipLines, neighbors), runForced(bridge, plan.bridge, neighbors)])).flat();
   const { refused, removalFailed } = chargeFailures(failures, owners);
 

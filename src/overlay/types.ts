@@ -32,9 +32,10 @@ export type FdbEntry = { mac: string; dst: string; dev: string };
 /**
  * Remote pod CIDR via its network address, onlink on a VXLAN device; or,
  * with direct routing to a peer on the same underlay subnet, via the peer's
- * underlay address on the underlay interface (no encapsulation).
+ * underlay address on the underlay interface (no encapsulation). `metric`:
+ * src/overlay/route-metric.ts.
  */
-export type RouteEntry = { dst: string; via: string; dev: string };
+export type RouteEntry = { dst: string; via: string; dev: string; metric: number };
 
 export type OverlayState = {
   neighbors: NeighborEntry[];

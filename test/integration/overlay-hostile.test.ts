@@ -202,7 +202,7 @@ test.serial('a peer the kernel refuses is left out alone and retried; direct rou
   // What did go in of the refused peer (its FDB and neighbour entries) came out again.
   await waitNoTraces(c, n1, refused);
   const line =
-    'skipping node refused: it was refused by the kernel (route replace 10.244.50.0/24 via 10.244.50.0 dev weft.1 onlink proto 119: Error: Nexthop has invalid gateway.); it is tried again when its Node changes and on every periodic resync [kernel-refused]';
+    'skipping node refused: it was refused by the kernel (route replace 10.244.50.0/24 via 10.244.50.0 dev weft.1 onlink proto 119 metric 62515: Error: Nexthop has invalid gateway.); it is tried again when its Node changes and on every periodic resync [kernel-refused]';
   t.is(occurrences(logOf(n1), line), 1);
   t.regex(logOf(n1), /skipping node bcastdirect: it has VTEP address 10\.229\.0\.255 .*which is the broadcast address of the underlay subnet/);
   t.like(

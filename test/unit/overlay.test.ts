@@ -12,9 +12,10 @@ import { inPlaceFixes, recreateReasons, type VxlanSpec } from '../../src/overlay
 import { changeCommands, diffOverlay, isEmpty, type PlannedCommand, removalCommands } from '../../src/overlay/diff.ts';
 import { parseOverlayState } from '../../src/overlay/kernel-state.ts';
 import { type NodeView, peersFromNodes, type SelfView } from '../../src/overlay/peers.ts';
-import { chargeFailures } from '../../src/overlay/reconcile.ts';
+import { chargeFailures, reconcileOverlay } from '../../src/overlay/reconcile.ts';
 import { holdRefused, nextRefusals } from '../../src/overlay/refusals.ts';
 import { carrierFamily, type DirectRoute, type LocalView } from '../../src/overlay/route-choice.ts';
+import { IPV6_DEFAULT_METRIC, routeMetric } from '../../src/overlay/route-metric.ts';
 import type { Peer } from '../../src/overlay/types.ts';
 import { unicastProblem, vtepIpProblem, vtepMacOwnerProblem, vtepMacProblem } from '../../src/overlay/vtep-checks.ts';
 
@@ -39,8 +40,8 @@ const self: SelfView = { node: 'node1', clusterCidrs: cluster, underlays: { 4: u
 test("desired state is flannel's L3 scheme: route via the network address, neighbour to the VTEP MAC, FDB to the VTEP IP", (t) => {
   const { state, owners } = desiredState([peer(2), peer(3)], local());
   t.deepEqual(state.routes, [
-    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
-    { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' },
+    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
+    { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1', metric: 62468 },
   ]);
   t.deepEqual(state.neighbors, [
     { ip: '10.244.2.0', mac: '0e:00:00:00:00:02', dev: 'weft.1' },
@@ -55,10 +56,10 @@ test("desired state is flannel's L3 scheme: route via the network address, neigh
     [
       ['neigh weft.1 10.244.2.0', 'node2'],
       ['fdb weft.1 0e:00:00:00:00:02', 'node2'],
-      ['route 10.244.2.0/24', 'node2'],
+      ['route 10.244.2.0/24 metric 62467', 'node2'],
       ['neigh weft.1 10.244.3.0', 'node3'],
       ['fdb weft.1 0e:00:00:00:00:03', 'node3'],
-      ['route 10.244.3.0/24', 'node3'],
+      ['route 10.244.3.0/24 metric 62468', 'node3'],
     ],
     'every entry belongs to one peer',
   );
@@ -153,8 +154,8 @@ test('direct routing sends peers on the same underlay subnet straight over it, t
   const far = withVtep(peer(3), { ip: '198.51.100.3' });
   const { state } = desiredState([peer(2), far], local(direct));
   t.deepEqual(state.routes, [
-    { dst: '10.244.2.0/24', via: '192.0.2.2', dev: 'eth0' },
-    { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' },
+    { dst: '10.244.2.0/24', via: '192.0.2.2', dev: 'eth0', metric: 62467 },
+    { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1', metric: 62468 },
   ]);
   t.deepEqual(state.fdb, [{ mac: '0e:00:00:00:00:03', dst: '198.51.100.3', dev: 'weft.1' }], 'no FDB or neighbour entry for a directly routed peer');
   t.deepEqual(
@@ -162,8 +163,8 @@ test('direct routing sends peers on the same underlay subnet straight over it, t
     ['10.244.3.0'],
   );
   const cmds = lines(changeCommands(diffOverlay(state, { neighbors: [], fdb: [], routes: [] }), ['weft.1'], 119));
-  t.true(cmds.ipAdds.includes('route replace 10.244.2.0/24 via 192.0.2.2 dev eth0 proto 119'));
-  t.true(cmds.ipAdds.includes('route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119'));
+  t.true(cmds.ipAdds.includes('route replace 10.244.2.0/24 via 192.0.2.2 dev eth0 proto 119 metric 62467'));
+  t.true(cmds.ipAdds.includes('route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119 metric 62468'));
 });
 
 test('the diff adds what is missing or changed, removes what no peer wants, and is empty when converged', (t) => {
@@ -175,22 +176,22 @@ test('the diff adds what is missing or changed, removes what no peer wants, and 
     { mac: '0e:00:00:00:00:02', dst: '192.0.2.2', dev: 'weft.1' },
     { mac: '0e:00:00:00:00:03', dst: '192.0.2.3', dev: 'weft.1' },
   ]);
-  t.deepEqual(changes.remove.routes, [{ dst: '10.244.9.0/24', via: '10.244.9.0', dev: 'weft.1' }]);
-  t.deepEqual(changes.add.routes, [{ dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' }]);
+  t.deepEqual(changes.remove.routes, [{ dst: '10.244.9.0/24', via: '10.244.9.0', dev: 'weft.1', metric: 62474 }]);
+  t.deepEqual(changes.add.routes, [{ dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1', metric: 62468 }]);
   const plan = changeCommands(changes, ['weft.1'], 119);
   const cmds = lines(plan);
-  t.deepEqual(cmds.ip, ['route del 10.244.9.0/24 via 10.244.9.0 dev weft.1 proto 119', 'neigh del 10.244.9.0 dev weft.1']);
+  t.deepEqual(cmds.ip, ['route del 10.244.9.0/24 via 10.244.9.0 dev weft.1 proto 119 metric 62474', 'neigh del 10.244.9.0 dev weft.1']);
   t.is(cmds.bridge[0], 'fdb del 0e:00:00:00:00:09 dev weft.1 dst 192.0.2.9 self');
   t.true(cmds.bridge.includes('fdb replace 0e:00:00:00:00:02 dev weft.1 dst 192.0.2.2 self permanent'));
   t.deepEqual(cmds.ipAdds, [
     'neigh replace 10.244.3.0 lladdr 0e:00:00:00:00:03 dev weft.1 nud permanent',
-    'route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119',
+    'route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119 metric 62468',
   ]);
   t.deepEqual(
     plan.ipAdds.map((c) => [c.key, c.op]),
     [
       ['neigh weft.1 10.244.3.0', 'add'],
-      ['route 10.244.3.0/24', 'add'],
+      ['route 10.244.3.0/24 metric 62468', 'add'],
     ],
   );
   const undo = removalCommands(desiredState([peer(3)], local()).state, 119);
@@ -219,12 +220,13 @@ test("only permanent entries with a destination are weft's when reading the kern
       [{ mac: '0e:00:00:00:06:02', dst: '2001:db8::2', state: 'permanent' }],
     ],
     [
-      { dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'weft.1', table: 'main' },
+      { dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'weft.1', table: 'main', metric: 62467 },
+      // No metric printed: an IPv4 route's metric is 0 (as an older weft left them).
       { dst: '10.244.3.7', gateway: '10.244.3.0', dev: 'weft.1' },
       { dst: '10.244.4.0/24', dev: 'weft.1' },
       { dst: '10.244.8.0/24', gateway: '10.244.8.0', dev: 'weft.1', table: '100' },
-      { dst: 'fd00:10:244:2::/64', gateway: 'fd00:10:244:2::', dev: 'weft6.1', table: 'main' },
-      { dst: 'fd00:10:244:7::5', gateway: 'fd00:10:244:7::', dev: 'weft.1', table: 'main' },
+      { dst: 'fd00:10:244:2::/64', gateway: 'fd00:10:244:2::', dev: 'weft6.1', table: 'main', metric: 1024 },
+      { dst: 'fd00:10:244:7::5', gateway: 'fd00:10:244:7::', dev: 'weft.1', table: 'main', metric: 1024 },
     ],
   );
   t.deepEqual(state.neighbors, [
@@ -239,13 +241,45 @@ test("only permanent entries with a destination are weft's when reading the kern
   t.deepEqual(
     state.routes,
     [
-      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
-      { dst: '10.244.3.7/32', via: '10.244.3.0', dev: 'weft.1' },
-      { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1' },
-      { dst: 'fd00:10:244:7::5/128', via: 'fd00:10:244:7::', dev: 'weft.1' },
+      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
+      { dst: '10.244.3.7/32', via: '10.244.3.0', dev: 'weft.1', metric: 0 },
+      { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1', metric: 1024 },
+      { dst: 'fd00:10:244:7::5/128', via: 'fd00:10:244:7::', dev: 'weft.1', metric: 1024 },
     ],
     "routes of both families, main table only; a host route's length is its family's",
   );
+});
+
+test('every IPv4 pod CIDR of one size gets a metric of its own, never 0; IPv6 routes keep the kernel default', (t) => {
+  // Up to 65536 subnets of one size: the /24s of a /8, the /64s would be IPv6's.
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 16, max: 32 }), (a, b, prefix) => {
+      const cidr = (i: number) => ({ family: 4 as const, network: (10n << 24n) | ((BigInt(i) << BigInt(32 - prefix)) & 0xffffffn), prefix });
+      const [ma, mb] = [routeMetric(cidr(a)), routeMetric(cidr(b))];
+      const distinct = ((a ^ b) & ((1 << (prefix - 8)) - 1)) !== 0;
+      return ma >= 1 && ma <= 65536 && (!distinct || ma !== mb);
+    }),
+  );
+  t.is(routeMetric(parseCidr('10.244.2.0/24')!), 62467);
+  t.is(routeMetric(parseCidr('fd00:10:244:2::/64')!), IPV6_DEFAULT_METRIC);
+});
+
+test('a route an older weft left with metric 0 is replaced without a gap: the new one goes in before the old one comes out', async (t) => {
+  const desired = desiredState([peer(2)], local()).state;
+  const old = { ...desired.routes[0]!, metric: 0 };
+  const known = { ...desired, routes: [old] };
+  const ran: string[] = [];
+  const record = async (cmds: IpCommand[]) => {
+    for (const w of cmds) ran.push(w.join(' '));
+  };
+  const spec: VxlanSpec = { name: 'weft.1', family: 4, vni: 1, port: 4789, localIp: '192.0.2.1', underlay: 'eth0', mtu: 1450, mac: '0e:00:00:00:00:01' };
+  const result = await reconcileOverlay([spec], [peer(2)], local(), () => {}, { ip: record, bridge: record, renew: () => {} }, known);
+  t.deepEqual(ran, [
+    'route replace 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink proto 119 metric 62467',
+    // An IPv4 deletion reads metric 0 as "any", and takes the lowest first: the old one.
+    'route del 10.244.2.0/24 via 10.244.2.0 dev weft.1 proto 119 metric 0',
+  ]);
+  t.deepEqual([result.added, result.removed, result.exact], [1, 1, true]);
 });
 
 const ann = (ip: string, mac: string) => ({ 'weft.dev/vtep-ip': ip, 'weft.dev/vtep-mac': mac });
@@ -416,7 +450,7 @@ test('a refused route line costs only that line; every other line runs in the sa
   const failures = await runForced(ip.run, addPlan(peer(2), peer(3), peer(4)), () => kernel);
   t.deepEqual(
     failures.map((f) => [f.command.key, f.reason]),
-    [['route 10.244.3.0/24', 'Error: Nexthop has invalid gateway.']],
+    [['route 10.244.3.0/24 metric 62468', 'Error: Nexthop has invalid gateway.']],
   );
   t.is(ip.ran.length, 1);
   t.is(kernel.size, 3);
@@ -495,7 +529,7 @@ test("what is no line's failure is thrown, not charged to a peer", async (t) => 
 test("failed lines are charged to the peer whose entry they carry; a removal or a missing device is no peer's", (t) => {
   const { owners } = desiredState([peer(2), peer(3)], local());
   const plan = changeCommands(diffOverlay(desiredState([peer(2), peer(3)], local()).state, desiredState([peer(9)], local()).state), ['weft.1'], 119);
-  const route3 = plan.ipAdds.find((c) => c.key === 'route 10.244.3.0/24')!;
+  const route3 = plan.ipAdds.find((c) => c.key === 'route 10.244.3.0/24 metric 62468')!;
   const fdb2 = plan.bridge.find((c) => c.key === 'fdb weft.1 0e:00:00:00:00:02')!;
   const removal = plan.ip[0]!;
   const charged = chargeFailures(
@@ -509,7 +543,7 @@ test("failed lines are charged to the peer whose entry they carry; a removal or 
   t.deepEqual(
     [...charged.refused],
     [
-      ['node3', 'route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119: Error: Nexthop has invalid gateway.'],
+      ['node3', 'route replace 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink proto 119 metric 62468: Error: Nexthop has invalid gateway.'],
       ['node2', 'fdb replace 0e:00:00:00:00:02 dev weft.1 dst 192.0.2.2 self permanent: RTNETLINK answers: Operation not supported'],
     ],
   );
@@ -564,8 +598,8 @@ test('a VXLAN device with other settings is recreated; MTU, MAC and state are fi
 test('status joins route, neighbour and FDB per remote pod CIDR and shows what is missing', (t) => {
   const rows = peerRows({
     routes: [
-      { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1' },
-      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
+      { dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'weft.1', metric: 62468 },
+      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
     ],
     neighbors: [{ ip: '10.244.2.0', mac: '0e:00:00:00:00:02', dev: 'weft.1' }],
     fdb: [{ mac: '0e:00:00:00:00:02', dst: '192.0.2.2', dev: 'weft.1' }],
@@ -638,8 +672,8 @@ test('each pod family rides the underlay of its own family when both nodes have 
 
   const dual = desiredState([peer46(2, [4, 6], [4, 6])], both).state;
   t.deepEqual(dual.routes, [
-    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
-    { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1' },
+    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
+    { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1', metric: 1024 },
   ]);
   t.deepEqual(dual.neighbors, [
     { ip: '10.244.2.0', mac: vtepMacFor('node2', 4), dev: 'weft.1' },
@@ -652,8 +686,8 @@ test('each pod family rides the underlay of its own family when both nodes have 
 
   const inside4 = desiredState([peer46(2, [4, 6], [4, 6])], only4).state;
   t.deepEqual(inside4.routes, [
-    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
-    { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft.1' },
+    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
+    { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft.1', metric: 1024 },
   ]);
   t.deepEqual(inside4.fdb, [{ mac: vtepMacFor('node2', 4), dst: '192.0.2.2', dev: 'weft.1' }], 'one FDB entry carries both pod families');
   t.deepEqual(
@@ -666,7 +700,7 @@ test('each pod family rides the underlay of its own family when both nodes have 
     `fdb replace ${vtepMacFor('node2', 6)} dev weft6.1 dst 2001:db8::2 self permanent`,
   ]);
   t.true(plan.ipAdds.includes(`neigh replace fd00:10:244:2:: lladdr ${vtepMacFor('node2', 6)} dev weft6.1 nud permanent`));
-  t.true(plan.ipAdds.includes('route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev weft6.1 onlink proto 119'));
+  t.true(plan.ipAdds.includes('route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev weft6.1 onlink proto 119 metric 1024'));
   const undo = words(removalCommands(dual, 119).ip);
   t.true(undo.includes('neigh del fd00:10:244:2:: dev weft6.1'));
 });
@@ -684,7 +718,7 @@ test('the same neighbour address on both devices is two entries, and a move betw
     changes.remove.neighbors.map((n) => `${n.dev} ${n.ip}`),
     ['weft.1 fd00:10:244:2::'],
   );
-  t.deepEqual(changes.add.routes, [{ dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1' }], 'the route is replaced in place');
+  t.deepEqual(changes.add.routes, [{ dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1', metric: 1024 }], 'the route is replaced in place');
   t.deepEqual(changes.remove.routes, []);
 });
 
@@ -696,8 +730,8 @@ test('direct routing is per family: a pod CIDR goes straight to a peer on the un
   // node2's IPv6 VTEP is on this node's IPv6 subnet, its IPv4 one is not.
   const { state } = desiredState([peer46(2, [4, 6], [4, 6])], direct);
   t.deepEqual(state.routes, [
-    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
-    { dst: 'fd00:10:244:2::/64', via: '2001:db8::2', dev: 'eth0' },
+    { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
+    { dst: 'fd00:10:244:2::/64', via: '2001:db8::2', dev: 'eth0', metric: 1024 },
   ]);
   t.deepEqual(
     state.fdb.map((f) => f.dev),
@@ -706,8 +740,8 @@ test('direct routing is per family: a pod CIDR goes straight to a peer on the un
   // An IPv6 pod CIDR over an IPv4-only shared underlay is never direct: IPv4 cannot route it.
   const v4direct: LocalView = { devices: { 4: 'weft.1' }, direct: { 4: { subnet: parseCidr('192.0.2.0/24')!, dev: 'eth0' } } };
   t.deepEqual(desiredState([peer46(2, [4, 6], [4])], v4direct).state.routes, [
-    { dst: '10.244.2.0/24', via: '192.0.2.2', dev: 'eth0' },
-    { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft.1' },
+    { dst: '10.244.2.0/24', via: '192.0.2.2', dev: 'eth0', metric: 62467 },
+    { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft.1', metric: 1024 },
   ]);
 });
 
@@ -903,8 +937,8 @@ test('an IPv6 VXLAN device is recreated only when its local address really diffe
 test('status shows each device and the IPv6 rows, on the device the route uses', (t) => {
   const rows = peerRows({
     routes: [
-      { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1' },
-      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1' },
+      { dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'weft6.1', metric: 1024 },
+      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'weft.1', metric: 62467 },
     ],
     neighbors: [
       { ip: 'fd00:10:244:2::', mac: '0e:00:00:00:00:02', dev: 'weft.1' },
