@@ -48,13 +48,17 @@ const targets: Record<string, Target> = {
   // - without V8's optimising compilers (its baseline compiler stays), their
   //   code in the executable is never paged in: 8 MB of RSS, for about
   //   0.1 ms more of JavaScript per Node event;
-  // - gc is exposed for one memory-reducing collection after the first
-  //   pass (src/daemon/run-loop.ts).
+  // - no memory reducer: 8 s after a burst of allocation (the first list)
+  //   it ran a full collection whose pause, 6 to 7 ms, landed on whichever
+  //   Node event came then, and was most of the convergence p99. weftd
+  //   knows when it made that garbage: gc is exposed for one
+  //   memory-reducing collection after each pass that follows a full list
+  //   of Nodes (src/daemon/run-loop.ts).
   weftd: {
     name: 'weftd',
     entry: 'cmd/weftd.ts',
     runtime: 'node',
-    execArgv: ['--optimize-for-size', '--no-opt', '--no-maglev', '--expose-gc'],
+    execArgv: ['--optimize-for-size', '--no-opt', '--no-maglev', '--no-memory-reducer', '--expose-gc'],
     esmDependencies: true,
   },
   // make bench-cni: the plugin on each runtime, and each runtime's start-up

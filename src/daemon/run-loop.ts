@@ -66,11 +66,12 @@ export function overlayOf(
   return { specs, vteps, local, contexts };
 }
 
-// The first pass follows the first full list of Nodes: every Node parsed
-// from JSON at once, the most garbage weftd ever makes (a heap twice what it
-// keeps). V8's memory reducer gives those pages back some 8 s later; one
-// memory-reducing collection gives them back before weftd says it is ready.
-// `gc` exists where the executable exposes it (tools/build.ts).
+// A pass after a full list of Nodes (the first, and any relist) follows
+// every Node parsed from JSON at once, the most garbage weftd ever makes (a
+// heap twice what it keeps). One memory-reducing collection right then gives
+// those pages back, before weftd says it is ready; V8's own memory reducer,
+// which would do it some 8 s later in the middle of whatever Node event came
+// then, is off (tools/build.ts). `gc` exists where the executable exposes it.
 function releaseListGarbage(): void {
   (globalThis as { gc?: (options: object) => void }).gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
@@ -191,9 +192,12 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
     };
     // Nodes changed since the last pass took them (the last change of each wins).
     let changed = new Map<string, NodeInfo | undefined>();
+    // The watch's full lists that a pass has followed.
+    let listsPassed = 0;
     const pass = async (kind: PassKind) => {
       if (!watch?.synced()) return;
       const nodes = watch;
+      const lists = nodes.lists();
       const changes = changed;
       changed = new Map();
       try {
@@ -204,7 +208,8 @@ export async function runDaemon(cfg: DaemonConfig, signal: AbortSignal): Promise
         if (kind === 'periodic' || !synced) await ingress;
         else ingress.catch((err) => reportIngressError(err));
         masquerade?.keep(kind);
-        if (!synced) releaseListGarbage();
+        if (lists !== listsPassed) releaseListGarbage();
+        listsPassed = lists;
         synced = true;
       } finally {
         // Once written, the plugin's file is kept whatever became of the overlay.

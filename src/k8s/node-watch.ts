@@ -55,6 +55,8 @@ export type NodeWatch = {
   get(name: string): NodeInfo | undefined;
   /** True once the first full list has landed. */
   synced(): boolean;
+  /** How many full lists have landed (the first, and each relist). */
+  lists(): number;
   stop(): Promise<void>;
 };
 
@@ -79,7 +81,7 @@ export function watchNodes(api: ApiClient, onChange: (changes: NodeChange[]) => 
   const backoff = exponentialBackoff(opts.minBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
   const stopping = new AbortController();
   let nodes = new Map<string, NodeInfo>();
-  let listed = false;
+  let lists = 0;
 
   // A throwing callback must not end the watch.
   const call = (name: string, callback: () => void): void => {
@@ -119,7 +121,7 @@ export function watchNodes(api: ApiClient, onChange: (changes: NodeChange[]) => 
     if (!resourceVersion) throw new Error('the API server sent a node list without a resourceVersion');
     for (const name of nodes.keys()) if (!fresh.has(name)) changes.push({ name, node: undefined });
     nodes = fresh;
-    listed = true;
+    lists++;
     log(`node watch: listed ${fresh.size} nodes in ${pages} pages in ${Math.round(performance.now() - started)} ms`);
     changed(changes);
     return resourceVersion;
@@ -254,7 +256,8 @@ export function watchNodes(api: ApiClient, onChange: (changes: NodeChange[]) => 
   return {
     snapshot: () => [...nodes.values()],
     get: (name) => nodes.get(name),
-    synced: () => listed,
+    synced: () => lists > 0,
+    lists: () => lists,
     async stop() {
       stopping.abort();
       await running;
