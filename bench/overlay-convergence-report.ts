@@ -36,6 +36,10 @@ export type ConvergeResult = {
   spacingMs: number;
   /** Create request sent → FDB, neighbour and route in the kernel, per converged Node. */
   latenciesMs: number[];
+  /** Create request sent → its ADDED event on the bench's own watch: the API server's part. */
+  deliveryMs: number[];
+  /** That event on the bench's watch → the last of the three entries: the daemon's part. */
+  afterDeliveryMs: number[];
   p50: number;
   p99: number;
   timedOut: number;
@@ -56,6 +60,7 @@ export type Result = {
 
 export const mb = (kb: number) => kb / 1024;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[] | undefined) => (xs && xs.length > 0 ? percentile(xs, 50) : null);
 const f1 = (n: number | null | undefined) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(1));
 
 const runsOf = (s: SizeResult, d: DaemonName) => s.runs.filter((r) => r.daemon === d);
@@ -147,9 +152,11 @@ export function table(r: Result): string {
   out.push(
     "runs (sync from the spawn; ready = weftd /readyz 200; dump* = the monitors lost events, a kernel dump timed the last entry; file = the part of RSS that is file pages, mostly the executable's own)",
   );
-  const w = [6, 8, 6, 9, 9, 11, 8, 8, 8, 8, 8, 7];
+  const w = [6, 8, 6, 9, 9, 11, 8, 8, 8, 8, 8, 8, 8, 7];
   const pad = (cells: (string | number)[]) => cells.map((c, i) => (i < 2 ? String(c).padEnd(w[i]!) : String(c).padStart(w[i]!))).join('  ');
-  out.push(pad(['peers', 'daemon', 'round', 'sync ms', 'ready ms', 'last entry', 'p50 ms', 'p99 ms', 'RSS MB', 'file MB', 'HWM MB', 'load1']));
+  out.push(
+    pad(['peers', 'daemon', 'round', 'sync ms', 'ready ms', 'last entry', 'p50 ms', 'p99 ms', 'API p50', 'own p50', 'RSS MB', 'file MB', 'HWM MB', 'load1']),
+  );
   for (const s of r.sizes) {
     for (const x of s.runs) {
       const last = `${f1(x.sync.lastEntryMs)}${x.sync.lastEntryFrom === 'dump' ? '*' : ''}`;
@@ -164,6 +171,8 @@ export function table(r: Result): string {
           last,
           f1(x.converge.p50),
           f1(x.converge.p99),
+          f1(median(x.converge.deliveryMs)),
+          f1(median(x.converge.afterDeliveryMs)),
           f1(mb(mem.rssKb)),
           f1(mb(mem.fileKb)),
           f1(mb(mem.hwmKb)),
@@ -175,6 +184,14 @@ export function table(r: Result): string {
     }
   }
   for (const p of r.monitorProblems.filter((p) => !p.includes('No buffer space'))) out.push(`monitor: ${p}`);
+  out.push('');
+  out.push("convergence split at the bench's own watch of Nodes (pooled p50; API = the API server's delivery, own = the daemon's part after it):");
+  for (const s of r.sizes) {
+    const part = (d: DaemonName, key: 'deliveryMs' | 'afterDeliveryMs') => f1(median(runsOf(s, d).flatMap((x) => x.converge[key])));
+    out.push(
+      `  ${s.peers} peers: API ${part('flannel', 'deliveryMs')} / ${part('weftd', 'deliveryMs')} ms, own ${part('flannel', 'afterDeliveryMs')} / ${part('weftd', 'afterDeliveryMs')} ms (flannel / weftd)`,
+    );
+  }
   out.push('');
   for (const v of r.goals) {
     const shown = (n: number | null) => (n === null ? 'not measured' : `${f1(n)} ${v.unit}`);

@@ -19,7 +19,11 @@
 //            moment each create request is sent to its FDB, neighbour AND
 //            route entries all being in the kernel (timestamps of
 //            `ip -ts monitor` / `bridge -timestamp monitor` in the namespace);
-//            the S Nodes are deleted again after the daemon stops
+//            the S Nodes are deleted again after the daemon stops; the bench
+//            watches Nodes itself too, so each sample also splits into the
+//            API server's delivery (create → the event on the bench's watch)
+//            and the daemon's part after it, which the API server's drift
+//            between runs does not move
 //
 // Goals: weftd's convergence p50 and p99, initial sync, and RSS (from 1000
 // peers) <= flannel's; weftd's own targets besides. Prints a table and JSON;
@@ -244,27 +248,39 @@ class Bench {
   async measureConvergence(t: Turn, pid: number): Promise<ConvergeResult> {
     const { samples, spacingMs } = this.flags;
     const load1 = loadavg()[0]!;
-    const runs: { sentWall: number; x: ReturnType<Watcher['expect']>; created: Promise<unknown> }[] = [];
-    const start = performance.now();
-    for (let k = 0; k < samples; k++) {
-      const wait = start + k * spacingMs - performance.now();
-      if (wait > 0) await sleep(wait);
-      const p = fakePeer(++this.created);
-      const run = { sentWall: 0, x: t.watcher.expect(entriesOf(p), wallMs() - 1), created: Promise.resolve() as Promise<unknown> };
-      run.created = this.api.createNode(fakeNode(p), () => (run.sentWall = wallMs()));
-      run.created.catch(() => {}); // awaited below; handled here so an early failure cannot crash the run
-      runs.push(run);
+    const runs: { name: string; sentWall: number; x: ReturnType<Watcher['expect']>; created: Promise<unknown> }[] = [];
+    const delivered = new Map<string, number>();
+    const delivery = await this.api.watchAddedNodes(await this.api.nodesResourceVersion(), (name, atMs) => delivered.set(name, atMs));
+    try {
+      const start = performance.now();
+      for (let k = 0; k < samples; k++) {
+        const wait = start + k * spacingMs - performance.now();
+        if (wait > 0) await sleep(wait);
+        const p = fakePeer(++this.created);
+        const run = { name: p.name, sentWall: 0, x: t.watcher.expect(entriesOf(p), wallMs() - 1), created: Promise.resolve() as Promise<unknown> };
+        run.created = this.api.createNode(fakeNode(p), () => (run.sentWall = wallMs()));
+        run.created.catch(() => {}); // awaited below; handled here so an early failure cannot crash the run
+        runs.push(run);
+      }
+      await Promise.all(runs.map((r) => r.created));
+      await Promise.race([Promise.all(runs.map((r) => r.x.done)), sleep(30_000)]);
+    } finally {
+      delivery.stop();
     }
-    await Promise.all(runs.map((r) => r.created));
-    await Promise.race([Promise.all(runs.map((r) => r.x.done)), sleep(30_000)]);
     const done = runs.filter((r) => r.x.complete());
     for (const r of runs) t.watcher.forget(r.x);
     if (done.length === 0) throw new Error(`${t.daemon.name}: no new Node reached the kernel within 30 s\n${t.daemon.logTail()}`);
     const lat = done.map((r) => r.x.lastTsMs() - r.sentWall);
+    const seen = done.flatMap((r) => {
+      const at = delivered.get(r.name);
+      return at === undefined ? [] : [{ api: at - r.sentWall, after: r.x.lastTsMs() - at }];
+    });
     return {
       samples,
       spacingMs,
       latenciesMs: lat,
+      deliveryMs: seen.map((s) => s.api),
+      afterDeliveryMs: seen.map((s) => s.after),
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       timedOut: runs.length - done.length,

@@ -13,19 +13,18 @@ export function wallMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** A watch the bench holds open; `stop` ends it. */
+export type Watch = { stop(): void };
+
 export class KubeApi {
   private readonly agent: Agent;
   private readonly url: URL;
+  private readonly tls: { ca: Buffer; cert: Buffer; key: Buffer };
 
   constructor(creds: ApiCredentials, maxSockets = 64) {
     this.url = new URL(creds.server);
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets,
-      ca: readFileSync(creds.caFile),
-      cert: readFileSync(creds.certFile),
-      key: readFileSync(creds.keyFile),
-    });
+    this.tls = { ca: readFileSync(creds.caFile), cert: readFileSync(creds.certFile), key: readFileSync(creds.keyFile) };
+    this.agent = new Agent({ keepAlive: true, maxSockets, ...this.tls });
   }
 
   /**
@@ -71,6 +70,49 @@ export class KubeApi {
 
   deleteNode(name: string): Promise<ApiResponse> {
     return this.must('DELETE', `/api/v1/nodes/${encodeURIComponent(name)}`);
+  }
+
+  /** The Node list's current resourceVersion: a watch from it sees only what comes after. */
+  async nodesResourceVersion(): Promise<string> {
+    const r = await this.must('GET', '/api/v1/nodes?limit=1');
+    const rv = (JSON.parse(r.body) as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+    if (!rv) throw new Error('GET /api/v1/nodes: no resourceVersion in the answer');
+    return rv;
+  }
+
+  /**
+   * Watches Nodes from `resourceVersion` on a connection of its own and calls
+   * `onAdded` with each new Node's name and when its event arrived (wallMs).
+   * Resolves once the API server has taken the watch.
+   */
+  watchAddedNodes(resourceVersion: string, onAdded: (name: string, atMs: number) => void): Promise<Watch> {
+    const path = `/api/v1/nodes?watch=true&resourceVersion=${encodeURIComponent(resourceVersion)}`;
+    return new Promise((resolve, reject) => {
+      const req = request({ host: this.url.hostname, port: this.url.port, path, ...this.tls }, (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`GET ${path}: HTTP ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        let partial = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const atMs = wallMs();
+          const lines = (partial + chunk).split('\n');
+          partial = lines.pop()!;
+          for (const line of lines) {
+            if (line === '') continue;
+            const event = JSON.parse(line) as { type?: string; object?: { metadata?: { name?: string } } };
+            const name = event.object?.metadata?.name;
+            if (event.type === 'ADDED' && name) onAdded(name, atMs);
+          }
+        });
+        res.on('error', () => {});
+        resolve({ stop: () => req.destroy() });
+      });
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   close(): void {
