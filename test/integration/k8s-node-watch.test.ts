@@ -185,6 +185,7 @@ test.serial('a partition: changes made meanwhile arrive when the watch resumes',
   await waitFor(() => watch.get('part-b') === undefined, 'the deletion made during the partition');
   await waitFor(() => watch.get('part-a')?.annotations['weft.dev/vtep-mac'] !== undefined, 'the edit made during the partition');
   t.false(seen.restarts.includes('gone'), `resumed from its resourceVersion, no relist: ${seen.restarts.join()}`);
+  t.is(watch.lists(), 1, 'a resumed watch is no new list');
   await core.deleteNode({ name: 'part-a' });
 });
 
@@ -197,6 +198,7 @@ test.serial('an expired resourceVersion relists: nodes deleted while away go', a
   await core.createNode({ body: nodeBody('gone-b', '10.244.7.0/24') });
   const { watch, seen } = recordedWatch(t, relay.kubeConfig);
   await waitFor(() => names(watch, 'gone-').length === 2, 'both nodes');
+  t.is(watch.lists(), 1);
 
   relay.refuse();
   await core.deleteNode({ name: 'gone-b' });
@@ -211,6 +213,7 @@ test.serial('an expired resourceVersion relists: nodes deleted while away go', a
 
   await waitFor(() => seen.restarts.includes('gone'), 'a 410 Gone and a relist');
   await waitFor(() => watch.get('gone-b') === undefined, 'the node deleted while away to go');
+  t.is(watch.lists(), 2, 'the relist counts as a full list (weftd collects its garbage after the pass that follows)');
   t.deepEqual(names(watch, 'gone-'), ['gone-a']);
   t.deepEqual(watch.get('gone-a')?.podCidrs, ['10.244.6.0/24', 'fd00:6::/64']);
   t.true(seen.changes > changesBefore, 'the relist called onChange');
