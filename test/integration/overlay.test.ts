@@ -2,10 +2,13 @@
 // one weftd per node, pods wired by the weft plugin. Each test builds its own
 // cluster and removes it.
 
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { VTEP_IP, VTEP_MAC } from '../../src/k8s/annotations.ts';
+import { parseCidr } from '../../src/net/address.ts';
 import { macForName } from '../../src/net/mac.ts';
+import { routeMetric } from '../../src/overlay/route-metric.ts';
 import { Cluster, type ClusterNode, type Pod } from '../../testbed/cluster.ts';
 import { eventually } from '../../testbed/eventually.ts';
 
@@ -130,6 +133,39 @@ test.serial('restarting a weftd loses no ping, and a node whose VTEP address cha
   t.notRegex(fdb.stdout, new RegExp(`dst ${n3.underlayIp.replace(/\./g, '\\.')} `), 'the old FDB entry is gone');
   await eventually('node3 re-programmed after its restart', async () => ((await c.weftdStatus(n3)).peers.length === 2 ? true : undefined));
   t.true((await c.ping(p1, p3.ip)).ok, "pod1 reaches pod3 at node3's new address");
+});
+
+test.serial('routes an older weft left with metric 0 are swapped for their own metric at start: the new route is in before the old goes', async (t) => {
+  const { c, pods } = await readyCluster(2, 1);
+  t.teardown(() => c.destroy());
+  const [p1, p2] = pods as [Pod, Pod];
+  const [n1] = c.nodes as [ClusterNode];
+  const dst = '10.244.2.0/24';
+  const metric = routeMetric(parseCidr(dst)!);
+  const routes = async () => JSON.parse((await c.inNode(n1, 'ip', ['-j', 'route', 'show', dst, 'proto', '119'])).stdout || '[]') as { metric?: number }[];
+
+  // As a weft before per-route metrics left it: the same route, metric 0.
+  await c.stopWeftd(n1);
+  await c.inNode(n1, 'ip', ['route', 'del', dst, 'proto', '119']);
+  await c.inNode(n1, 'ip', ['route', 'add', dst, 'via', '10.244.2.0', 'dev', 'weft.1', 'onlink', 'proto', '119']);
+  t.deepEqual(
+    (await routes()).map((r) => r.metric ?? 0),
+    [0],
+  );
+  const monitor = spawn('ip', ['-n', n1.netns, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => monitor.kill());
+  let seen = '';
+  monitor.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+  await new Promise((r) => setTimeout(r, 200));
+
+  const during = c.ping(p1, p2.ip, 40, 0.05);
+  await c.startWeftd(n1);
+  t.is((await during).received, 40, 'pod1 → pod2 lost nothing while the route was swapped');
+  await eventually('one route, with its own metric', async () => ((await routes()).map((r) => r.metric ?? 0).join() === String(metric) ? true : undefined));
+  const lines = seen.split('\n').filter((l) => l.includes(dst));
+  const added = lines.findIndex((l) => !l.startsWith('Deleted') && l.includes(`metric ${metric}`));
+  const removed = lines.findIndex((l) => l.startsWith('Deleted') && !l.includes('metric'));
+  t.true(added >= 0 && removed > added, `the kernel saw the new route added before the old one deleted:\n${lines.join('\n')}`);
 });
 
 test.serial('a 30 s API server outage keeps connectivity; a change made after it returns is applied', async (t) => {
