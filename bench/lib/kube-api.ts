@@ -4,6 +4,7 @@
 // stamped right before its bytes are written.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { LineSplitter } from '../../src/k8s/node-watch.ts';
 
 export type ApiCredentials = { server: string; caFile: string; certFile: string; keyFile: string };
 export type ApiResponse = { status: number; body: string };
@@ -94,14 +95,10 @@ export class KubeApi {
           res.resume();
           return;
         }
-        let partial = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
+        const lines = new LineSplitter();
+        res.on('data', (chunk: Buffer) => {
           const atMs = wallMs();
-          const lines = (partial + chunk).split('\n');
-          partial = lines.pop()!;
-          for (const line of lines) {
-            if (line === '') continue;
+          for (const line of lines.push(chunk)) {
             const event = JSON.parse(line) as { type?: string; object?: { metadata?: { name?: string } } };
             const name = event.object?.metadata?.name;
             if (event.type === 'ADDED' && name) onAdded(name, atMs);
