@@ -38,6 +38,8 @@ export type ConvergeResult = {
   latenciesMs: number[];
   /** Create request sent → its ADDED event on the bench's own watch: the API server's part. */
   deliveryMs: number[];
+  /** That event on the bench's watch → the first of the three entries: the daemon's way to the kernel. */
+  firstAfterDeliveryMs: number[];
   /** That event on the bench's watch → the last of the three entries: the daemon's part. */
   afterDeliveryMs: number[];
   p50: number;
@@ -61,7 +63,9 @@ export type Result = {
 export const mb = (kb: number) => kb / 1024;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const median = (xs: number[] | undefined) => (xs && xs.length > 0 ? percentile(xs, 50) : null);
-const f1 = (n: number | null | undefined) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(1));
+const fixed = (digits: number) => (n: number | null | undefined) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
+const f1 = fixed(1);
+const f2 = fixed(2);
 
 const runsOf = (s: SizeResult, d: DaemonName) => s.runs.filter((r) => r.daemon === d);
 const pooled = (s: SizeResult, d: DaemonName) => runsOf(s, d).flatMap((r) => r.converge.latenciesMs);
@@ -185,12 +189,13 @@ export function table(r: Result): string {
   }
   for (const p of r.monitorProblems.filter((p) => !p.includes('No buffer space'))) out.push(`monitor: ${p}`);
   out.push('');
-  out.push("convergence split at the bench's own watch of Nodes (pooled p50; API = the API server's delivery, own = the daemon's part after it):");
+  out.push(
+    "convergence split at the bench's own watch of Nodes (pooled p50; API = the API server's delivery, own = the daemon's part after it, first = its first entry in the kernel):",
+  );
   for (const s of r.sizes) {
-    const part = (d: DaemonName, key: 'deliveryMs' | 'afterDeliveryMs') => f1(median(runsOf(s, d).flatMap((x) => x.converge[key])));
-    out.push(
-      `  ${s.peers} peers: API ${part('flannel', 'deliveryMs')} / ${part('weftd', 'deliveryMs')} ms, own ${part('flannel', 'afterDeliveryMs')} / ${part('weftd', 'afterDeliveryMs')} ms (flannel / weftd)`,
-    );
+    const part = (d: DaemonName, key: 'deliveryMs' | 'firstAfterDeliveryMs' | 'afterDeliveryMs') => f2(median(runsOf(s, d).flatMap((x) => x.converge[key])));
+    const both = (key: 'deliveryMs' | 'firstAfterDeliveryMs' | 'afterDeliveryMs') => `${part('flannel', key)} / ${part('weftd', key)}`;
+    out.push(`  ${s.peers} peers: API ${both('deliveryMs')} ms, first ${both('firstAfterDeliveryMs')} ms, own ${both('afterDeliveryMs')} ms (flannel / weftd)`);
   }
   out.push('');
   for (const v of r.goals) {

@@ -273,13 +273,14 @@ class Bench {
     const lat = done.map((r) => r.x.lastTsMs() - r.sentWall);
     const seen = done.flatMap((r) => {
       const at = delivered.get(r.name);
-      return at === undefined ? [] : [{ api: at - r.sentWall, after: r.x.lastTsMs() - at }];
+      return at === undefined ? [] : [{ api: at - r.sentWall, first: r.x.firstTsMs() - at, after: r.x.lastTsMs() - at }];
     });
     return {
       samples,
       spacingMs,
       latenciesMs: lat,
       deliveryMs: seen.map((s) => s.api),
+      firstAfterDeliveryMs: seen.map((s) => s.first),
       afterDeliveryMs: seen.map((s) => s.after),
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),

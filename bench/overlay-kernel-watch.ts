@@ -26,6 +26,10 @@ export class Expectation {
     return this.seen.size === this.expected.size;
   }
 
+  firstTsMs(): number {
+    return Math.min(...this.seen.values());
+  }
+
   lastTsMs(): number {
     return Math.max(...this.seen.values());
   }
