@@ -22,8 +22,8 @@
 //            the S Nodes are deleted again after the daemon stops; the bench
 //            watches Nodes itself too, so each sample also splits into the
 //            API server's delivery (create → the event on the bench's watch)
-//            and the daemon's part after it, which the API server's drift
-//            between runs does not move
+//            and the daemon's part after it (to its first entry, and to its
+//            last), which compare the daemons within one run
 //
 // Goals: weftd's convergence p50 and p99, initial sync, and RSS (from 1000
 // peers) <= flannel's; weftd's own targets besides. Prints a table and JSON;
