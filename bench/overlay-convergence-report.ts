@@ -62,10 +62,15 @@ export type Result = {
 
 export const mb = (kb: number) => kb / 1024;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const median = (xs: number[] | undefined) => (xs && xs.length > 0 ? percentile(xs, 50) : null);
+// Nearest-rank, as the goals' p50s are (lib/stats' median averages the two
+// middle samples); null when no sample was split.
+const p50 = (xs: number[]) => (xs.length > 0 ? percentile(xs, 50) : null);
 const fixed = (digits: number) => (n: number | null | undefined) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
 const f1 = fixed(1);
 const f2 = fixed(2);
+
+/** A convergence sample's parts, split where the bench's own watch got the event. */
+type SplitKey = 'deliveryMs' | 'firstAfterDeliveryMs' | 'afterDeliveryMs';
 
 const runsOf = (s: SizeResult, d: DaemonName) => s.runs.filter((r) => r.daemon === d);
 const pooled = (s: SizeResult, d: DaemonName) => runsOf(s, d).flatMap((r) => r.converge.latenciesMs);
@@ -175,8 +180,8 @@ export function table(r: Result): string {
           last,
           f1(x.converge.p50),
           f1(x.converge.p99),
-          f1(median(x.converge.deliveryMs)),
-          f1(median(x.converge.afterDeliveryMs)),
+          f1(p50(x.converge.deliveryMs)),
+          f1(p50(x.converge.afterDeliveryMs)),
           f1(mb(mem.rssKb)),
           f1(mb(mem.fileKb)),
           f1(mb(mem.hwmKb)),
@@ -193,8 +198,8 @@ export function table(r: Result): string {
     "convergence split at the bench's own watch of Nodes (pooled p50; API = the API server's delivery, own = the daemon's part after it, first = its first entry in the kernel):",
   );
   for (const s of r.sizes) {
-    const part = (d: DaemonName, key: 'deliveryMs' | 'firstAfterDeliveryMs' | 'afterDeliveryMs') => f2(median(runsOf(s, d).flatMap((x) => x.converge[key])));
-    const both = (key: 'deliveryMs' | 'firstAfterDeliveryMs' | 'afterDeliveryMs') => `${part('flannel', key)} / ${part('weftd', key)}`;
+    const part = (d: DaemonName, key: SplitKey) => f2(p50(runsOf(s, d).flatMap((x) => x.converge[key])));
+    const both = (key: SplitKey) => `${part('flannel', key)} / ${part('weftd', key)}`;
     out.push(`  ${s.peers} peers: API ${both('deliveryMs')} ms, first ${both('firstAfterDeliveryMs')} ms, own ${both('afterDeliveryMs')} ms (flannel / weftd)`);
   }
   out.push('');
